@@ -20,7 +20,7 @@ pub fn resample(audio: &AudioBuffer, rate: u32) -> Result<AudioBuffer> {
     if in_frames == 0 {
         return AudioBuffer::new(rate, audio.channels(), Vec::new());
     }
-    let params = SincInterpolationParameters {
+    let params = || SincInterpolationParameters {
         sinc_len: 128,
         f_cutoff: 0.95,
         interpolation: SincInterpolationType::Cubic,
@@ -29,9 +29,11 @@ pub fn resample(audio: &AudioBuffer, rate: u32) -> Result<AudioBuffer> {
     };
     let chunk = 1024;
     let err = |e: &dyn std::fmt::Display| MediaError::codec("rubato", "resampling", e.to_string());
-    let mut resampler =
-        SincFixedIn::<f32>::new(ratio, 1.0, params, chunk, ch).map_err(|e| err(&e))?;
-    let delay = resampler.output_delay();
+    let make = |channels: usize| {
+        SincFixedIn::<f32>::new(ratio, 1.0, params(), chunk, channels).map_err(|e| err(&e))
+    };
+    let delay = measured_delay(make(1)?, ratio, chunk)?;
+    let mut resampler = make(ch)?;
     let mut planar: Vec<Vec<f32>> = (0..ch)
         .map(|c| audio.samples().iter().skip(c).step_by(ch).copied().collect())
         .collect();
@@ -57,6 +59,28 @@ pub fn resample(audio: &AudioBuffer, rate: u32) -> Result<AudioBuffer> {
         }
     }
     AudioBuffer::new(rate, audio.channels(), samples)
+}
+
+/// The resampler's delay in output samples, measured by passing an impulse through it (the
+/// reported `output_delay` differs between rubato versions and interpolator settings).
+fn measured_delay(mut r: SincFixedIn<f32>, ratio: f64, chunk: usize) -> Result<usize> {
+    let at = chunk / 2;
+    let mut input = vec![0.0f32; chunk];
+    input[at] = 1.0;
+    let mut out = Vec::new();
+    for _ in 0..4 {
+        let produced = r
+            .process(&[&input[..]], None)
+            .map_err(|e| MediaError::codec("rubato", "resampling", e.to_string()))?;
+        out.extend_from_slice(&produced[0]);
+        input.fill(0.0);
+    }
+    let peak = out
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+        .map_or(0, |(i, _)| i);
+    Ok(peak.saturating_sub((at as f64 * ratio).round() as usize))
 }
 
 #[cfg(test)]

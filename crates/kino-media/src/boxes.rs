@@ -1,0 +1,275 @@
+//! Just enough ISO-BMFF box walking to finish muxide's audio track the way players expect.
+//!
+//! muxide writes every track at a 90 kHz timescale and no `edts`/`elst`, but an AAC track
+//! needs an edit list: the encoder's priming samples must be skipped and the last frame's
+//! padding cut, or audio is late by ~40 ms and runs long by up to one AAC frame. Players
+//! (ffmpeg among them) read an AAC track's priming in samples, so the track is also retimed to
+//! a timescale equal to its sample rate. This module does both, shifting the chunk offsets
+//! that follow. It is hand-written because no maintained crate edits boxes in place; it
+//! touches only `moov` and checks every size it reads.
+
+/// One box inside a byte buffer.
+#[derive(Debug, Clone, Copy)]
+struct BoxRef {
+    kind: [u8; 4],
+    start: usize,
+    header: usize,
+    end: usize,
+}
+
+impl BoxRef {
+    fn body(&self) -> std::ops::Range<usize> {
+        self.start + self.header..self.end
+    }
+}
+
+/// The boxes directly inside `data[range]`.
+fn children(data: &[u8], range: std::ops::Range<usize>) -> Result<Vec<BoxRef>, String> {
+    let mut out = Vec::new();
+    let mut pos = range.start;
+    while pos < range.end {
+        let head = data
+            .get(pos..pos + 8)
+            .ok_or_else(|| format!("box header cut off at byte {pos}"))?;
+        let size32 = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as u64;
+        let kind = [head[4], head[5], head[6], head[7]];
+        let (size, header) = match size32 {
+            0 => ((range.end - pos) as u64, 8),
+            1 => {
+                let large = data
+                    .get(pos + 8..pos + 16)
+                    .ok_or_else(|| format!("large box size cut off at byte {pos}"))?;
+                (u64::from_be_bytes(large.try_into().unwrap_or_default()), 16)
+            }
+            s => (s, 8),
+        };
+        let end = pos as u64 + size;
+        if size < header as u64 || end > range.end as u64 {
+            return Err(format!(
+                "box '{}' at byte {pos} has size {size}, past its parent's end",
+                String::from_utf8_lossy(&kind)
+            ));
+        }
+        out.push(BoxRef {
+            kind,
+            start: pos,
+            header,
+            end: end as usize,
+        });
+        pos = end as usize;
+    }
+    Ok(out)
+}
+
+fn find(boxes: &[BoxRef], kind: &[u8; 4]) -> Option<BoxRef> {
+    boxes.iter().copied().find(|b| &b.kind == kind)
+}
+
+fn handler_of(data: &[u8], trak: BoxRef) -> Result<Option<[u8; 4]>, String> {
+    let mdia = match find(&children(data, trak.body())?, b"mdia") {
+        Some(b) => b,
+        None => return Ok(None),
+    };
+    let hdlr = match find(&children(data, mdia.body())?, b"hdlr") {
+        Some(b) => b,
+        None => return Ok(None),
+    };
+    // version/flags (4) + pre_defined (4) + handler_type (4)
+    let at = hdlr.start + hdlr.header + 8;
+    Ok(data
+        .get(at..at + 4)
+        .map(|h| [h[0], h[1], h[2], h[3]]))
+}
+
+fn put_u32(data: &mut [u8], at: usize, v: u32) {
+    data[at..at + 4].copy_from_slice(&v.to_be_bytes());
+}
+
+/// Adds `delta` to every chunk offset (`stco`/`co64`) under `range`.
+fn shift_chunk_offsets(data: &mut [u8], range: std::ops::Range<usize>, delta: u64) -> Result<(), String> {
+    for b in children(data, range)? {
+        match &b.kind {
+            b"trak" | b"mdia" | b"minf" | b"stbl" => shift_chunk_offsets(data, b.body(), delta)?,
+            b"stco" | b"co64" => {
+                let body = b.body();
+                let count_at = body.start + 4;
+                let count = data
+                    .get(count_at..count_at + 4)
+                    .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+                    .ok_or("chunk offset table cut off")?;
+                let width = if &b.kind == b"stco" { 4 } else { 8 };
+                let table = count_at + 4;
+                if table + count * width > body.end {
+                    return Err("chunk offset table longer than its box".into());
+                }
+                for i in 0..count {
+                    let at = table + i * width;
+                    if width == 4 {
+                        let v = u32::from_be_bytes(data[at..at + 4].try_into().unwrap_or_default());
+                        let shifted = u64::from(v) + delta;
+                        let shifted = u32::try_from(shifted).map_err(|_| "chunk offset overflow")?;
+                        put_u32(data, at, shifted);
+                    } else {
+                        let v = u64::from_be_bytes(data[at..at + 8].try_into().unwrap_or_default());
+                        data[at..at + 8].copy_from_slice(&(v + delta).to_be_bytes());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn trak_with_handler(mp4: &[u8], handler: &[u8; 4]) -> Result<(BoxRef, BoxRef), String> {
+    let top = children(mp4, 0..mp4.len())?;
+    let moov = find(&top, b"moov").ok_or("no moov box")?;
+    for t in children(mp4, moov.body())? {
+        if &t.kind == b"trak" && handler_of(mp4, t)?.as_ref() == Some(handler) {
+            return Ok((moov, t));
+        }
+    }
+    Err("no track with that handler".into())
+}
+
+fn child(data: &[u8], parent: BoxRef, kind: &[u8; 4]) -> Result<BoxRef, String> {
+    find(&children(data, parent.body())?, kind)
+        .ok_or_else(|| format!("no {} box", String::from_utf8_lossy(kind)))
+}
+
+/// Rewrites the timing of the first `handler` track to `timescale` ticks per second with every
+/// sample lasting `sample_duration` ticks (constant-duration audio such as AAC). The sample
+/// table keeps its size: the shorter `stts` is followed by a `free` box.
+pub fn retime_constant_duration(
+    mp4: &mut [u8],
+    handler: &[u8; 4],
+    timescale: u32,
+    sample_duration: u32,
+) -> Result<(), String> {
+    let (_, trak) = trak_with_handler(mp4, handler)?;
+    let mdia = child(mp4, trak, b"mdia")?;
+    let mdhd = child(mp4, mdia, b"mdhd")?;
+    let stbl = child(mp4, child(mp4, mdia, b"minf")?, b"stbl")?;
+    let stts = child(mp4, stbl, b"stts")?;
+    if stts.header != 8 {
+        return Err("large stts box".into());
+    }
+    let body = stts.body();
+    let count_at = body.start + 4;
+    let entries = mp4
+        .get(count_at..count_at + 4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .ok_or("stts cut off")?;
+    if count_at + 4 + entries * 8 > body.end {
+        return Err("stts longer than its box".into());
+    }
+    let mut samples: u64 = 0;
+    for i in 0..entries {
+        let at = count_at + 4 + i * 8;
+        samples += u64::from(u32::from_be_bytes(mp4[at..at + 4].try_into().unwrap_or_default()));
+    }
+    let total = samples * u64::from(sample_duration);
+    // mdhd: version 0 has 32-bit times, version 1 64-bit.
+    let m = mdhd.start + mdhd.header;
+    match mp4.get(m) {
+        Some(0) => {
+            put_u32(mp4, m + 12, timescale);
+            put_u32(mp4, m + 16, u32::try_from(total).map_err(|_| "duration overflow")?);
+        }
+        Some(1) => {
+            put_u32(mp4, m + 20, timescale);
+            mp4[m + 24..m + 32].copy_from_slice(&total.to_be_bytes());
+        }
+        _ => return Err("unknown mdhd version".into()),
+    }
+    if entries == 0 {
+        return Ok(());
+    }
+    // One entry: all samples, one duration; then a free box over the rest.
+    let new_end = stts.start + 24;
+    put_u32(mp4, stts.start, 24);
+    put_u32(mp4, count_at, 1);
+    put_u32(mp4, count_at + 4, u32::try_from(samples).map_err(|_| "too many samples")?);
+    put_u32(mp4, count_at + 8, sample_duration);
+    let rest = stts.end - new_end;
+    if rest > 0 {
+        put_u32(mp4, new_end, rest as u32);
+        mp4[new_end + 4..new_end + 8].copy_from_slice(b"free");
+        mp4[new_end + 8..stts.end].fill(0);
+    }
+    Ok(())
+}
+
+/// Inserts an edit list into the first track whose handler is `handler` (e.g. `b"soun"`):
+/// the track plays its media from `media_time` (media timescale) for `segment_duration`
+/// (movie timescale). The track header's duration becomes `segment_duration`.
+pub fn add_edit_list(
+    mp4: &[u8],
+    handler: &[u8; 4],
+    media_time: u64,
+    segment_duration: u64,
+) -> Result<Vec<u8>, String> {
+    let top = children(mp4, 0..mp4.len())?;
+    let (moov, trak) = trak_with_handler(mp4, handler)?;
+    let mdat_after_moov = top
+        .iter()
+        .any(|b| &b.kind == b"mdat" && b.start > moov.start);
+    let trak_children = children(mp4, trak.body())?;
+    if find(&trak_children, b"edts").is_some() {
+        return Err("track already has an edit list".into());
+    }
+    let tkhd = find(&trak_children, b"tkhd").ok_or("track without tkhd")?;
+    if moov.header != 8 || trak.header != 8 {
+        return Err("64-bit moov/trak sizes are not supported".into());
+    }
+
+    // edts { elst v1 { 1 entry: segment_duration u64, media_time i64, rate 1.0 } }
+    let mut edts = Vec::with_capacity(44);
+    edts.extend_from_slice(&44u32.to_be_bytes());
+    edts.extend_from_slice(b"edts");
+    edts.extend_from_slice(&36u32.to_be_bytes());
+    edts.extend_from_slice(b"elst");
+    edts.extend_from_slice(&[1, 0, 0, 0]); // version 1, flags 0
+    edts.extend_from_slice(&1u32.to_be_bytes());
+    edts.extend_from_slice(&segment_duration.to_be_bytes());
+    edts.extend_from_slice(&media_time.to_be_bytes());
+    edts.extend_from_slice(&[0, 1, 0, 0]); // media_rate 1.0
+    debug_assert_eq!(edts.len(), 44);
+    let delta = edts.len();
+
+    let mut out = Vec::with_capacity(mp4.len() + delta);
+    out.extend_from_slice(&mp4[..tkhd.end]);
+    out.extend_from_slice(&edts);
+    out.extend_from_slice(&mp4[tkhd.end..]);
+
+    // Grow the enclosing boxes.
+    let grow = |out: &mut Vec<u8>, at: usize| -> Result<(), String> {
+        let size = u32::from_be_bytes(out[at..at + 4].try_into().unwrap_or_default());
+        let size = size
+            .checked_add(delta as u32)
+            .ok_or("box size overflow")?;
+        put_u32(out, at, size);
+        Ok(())
+    };
+    grow(&mut out, moov.start)?;
+    grow(&mut out, trak.start)?;
+
+    // Track header duration (version 0: u32 at +20 of the body, version 1: u64 at +28).
+    let tkhd_body = tkhd.start + tkhd.header;
+    match out.get(tkhd_body) {
+        Some(0) => put_u32(
+            &mut out,
+            tkhd_body + 20,
+            u32::try_from(segment_duration).map_err(|_| "duration overflow")?,
+        ),
+        Some(1) => out[tkhd_body + 28..tkhd_body + 36]
+            .copy_from_slice(&segment_duration.to_be_bytes()),
+        _ => return Err("unknown tkhd version".into()),
+    }
+
+    if mdat_after_moov {
+        let moov_end = moov.end + delta;
+        shift_chunk_offsets(&mut out, moov.start + 8..moov_end, delta as u64)?;
+    }
+    Ok(out)
+}
