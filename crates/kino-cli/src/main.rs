@@ -1,1 +1,41 @@
-fn main(){}
+//! `kino`: the command-line face of kino.
+
+mod bench;
+mod media;
+mod progress;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// kino: prompt in, video with synchronized sound out — open, local, one binary.
+#[derive(Parser)]
+#[command(name = "kino", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Inspect, assemble and preview media files.
+    #[command(subcommand)]
+    Media(media::MediaCommand),
+    /// Measure kino's speed on this machine.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Media(cmd) => media::run(cmd),
+        Command::Bench(cmd) => bench::run(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -6,7 +6,9 @@ use crate::error::{MediaError, Result};
 use fdk_aac::enc::{AudioObjectType, BitRate, ChannelMode, Encoder, EncoderParams, Transport};
 
 /// Sample rates encoded as they are; other rates are resampled to [`FALLBACK_RATE`].
-pub const NATIVE_RATES: [u32; 8] = [16_000, 22_050, 24_000, 32_000, 44_100, 48_000, 8_000, 11_025];
+pub const NATIVE_RATES: [u32; 8] = [
+    16_000, 22_050, 24_000, 32_000, 44_100, 48_000, 8_000, 11_025,
+];
 /// Where audio at a rate AAC does not carry is resampled to.
 pub const FALLBACK_RATE: u32 = 48_000;
 /// Samples per channel in one AAC-LC frame.
@@ -123,7 +125,11 @@ pub fn decode<'a>(
         let mut rest = sample;
         while !rest.is_empty() {
             let consumed = decoder.fill(rest).map_err(|e| {
-                MediaError::codec("AAC", "decoding", format!("{what} sample {i}: {}", e.message()))
+                MediaError::codec(
+                    "AAC",
+                    "decoding",
+                    format!("{what} sample {i}: {}", e.message()),
+                )
             })?;
             rest = &rest[consumed..];
             if consumed == 0 {
@@ -131,10 +137,17 @@ pub fn decode<'a>(
             }
         }
         decoder.decode_frame(&mut pcm).map_err(|e| {
-            MediaError::codec("AAC", "decoding", format!("{what} sample {i}: {}", e.message()))
+            MediaError::codec(
+                "AAC",
+                "decoding",
+                format!("{what} sample {i}: {}", e.message()),
+            )
         })?;
         let info = decoder.stream_info();
-        let (rate, chans) = (info.sampleRate.max(0) as u32, info.numChannels.max(0) as u16);
+        let (rate, chans) = (
+            info.sampleRate.max(0) as u32,
+            info.numChannels.max(0) as u16,
+        );
         match layout {
             None => {
                 layout = Some((rate, chans));

@@ -30,7 +30,7 @@ impl AudioBuffer {
                 format!("{sample_rate} Hz is outside {MIN_SAMPLE_RATE}..={MAX_SAMPLE_RATE} Hz"),
             ));
         }
-        if samples.len() % channels as usize != 0 {
+        if !samples.len().is_multiple_of(channels as usize) {
             return Err(MediaError::invalid(
                 "samples",
                 format!(

@@ -76,9 +76,7 @@ fn handler_of(data: &[u8], trak: BoxRef) -> Result<Option<[u8; 4]>, String> {
     };
     // version/flags (4) + pre_defined (4) + handler_type (4)
     let at = hdlr.start + hdlr.header + 8;
-    Ok(data
-        .get(at..at + 4)
-        .map(|h| [h[0], h[1], h[2], h[3]]))
+    Ok(data.get(at..at + 4).map(|h| [h[0], h[1], h[2], h[3]]))
 }
 
 fn put_u32(data: &mut [u8], at: usize, v: u32) {
@@ -86,7 +84,11 @@ fn put_u32(data: &mut [u8], at: usize, v: u32) {
 }
 
 /// Adds `delta` to every chunk offset (`stco`/`co64`) under `range`.
-fn shift_chunk_offsets(data: &mut [u8], range: std::ops::Range<usize>, delta: u64) -> Result<(), String> {
+fn shift_chunk_offsets(
+    data: &mut [u8],
+    range: std::ops::Range<usize>,
+    delta: u64,
+) -> Result<(), String> {
     for b in children(data, range)? {
         match &b.kind {
             b"trak" | b"mdia" | b"minf" | b"stbl" => shift_chunk_offsets(data, b.body(), delta)?,
@@ -107,7 +109,8 @@ fn shift_chunk_offsets(data: &mut [u8], range: std::ops::Range<usize>, delta: u6
                     if width == 4 {
                         let v = u32::from_be_bytes(data[at..at + 4].try_into().unwrap_or_default());
                         let shifted = u64::from(v) + delta;
-                        let shifted = u32::try_from(shifted).map_err(|_| "chunk offset overflow")?;
+                        let shifted =
+                            u32::try_from(shifted).map_err(|_| "chunk offset overflow")?;
                         put_u32(data, at, shifted);
                     } else {
                         let v = u64::from_be_bytes(data[at..at + 8].try_into().unwrap_or_default());
@@ -166,7 +169,9 @@ pub fn retime_constant_duration(
     let mut samples: u64 = 0;
     for i in 0..entries {
         let at = count_at + 4 + i * 8;
-        samples += u64::from(u32::from_be_bytes(mp4[at..at + 4].try_into().unwrap_or_default()));
+        samples += u64::from(u32::from_be_bytes(
+            mp4[at..at + 4].try_into().unwrap_or_default(),
+        ));
     }
     let total = samples * u64::from(sample_duration);
     // mdhd: version 0 has 32-bit times, version 1 64-bit.
@@ -174,7 +179,11 @@ pub fn retime_constant_duration(
     match mp4.get(m) {
         Some(0) => {
             put_u32(mp4, m + 12, timescale);
-            put_u32(mp4, m + 16, u32::try_from(total).map_err(|_| "duration overflow")?);
+            put_u32(
+                mp4,
+                m + 16,
+                u32::try_from(total).map_err(|_| "duration overflow")?,
+            );
         }
         Some(1) => {
             put_u32(mp4, m + 20, timescale);
@@ -189,7 +198,11 @@ pub fn retime_constant_duration(
     let new_end = stts.start + 24;
     put_u32(mp4, stts.start, 24);
     put_u32(mp4, count_at, 1);
-    put_u32(mp4, count_at + 4, u32::try_from(samples).map_err(|_| "too many samples")?);
+    put_u32(
+        mp4,
+        count_at + 4,
+        u32::try_from(samples).map_err(|_| "too many samples")?,
+    );
     put_u32(mp4, count_at + 8, sample_duration);
     let rest = stts.end - new_end;
     if rest > 0 {
@@ -245,9 +258,7 @@ pub fn add_edit_list(
     // Grow the enclosing boxes.
     let grow = |out: &mut Vec<u8>, at: usize| -> Result<(), String> {
         let size = u32::from_be_bytes(out[at..at + 4].try_into().unwrap_or_default());
-        let size = size
-            .checked_add(delta as u32)
-            .ok_or("box size overflow")?;
+        let size = size.checked_add(delta as u32).ok_or("box size overflow")?;
         put_u32(out, at, size);
         Ok(())
     };
@@ -262,8 +273,9 @@ pub fn add_edit_list(
             tkhd_body + 20,
             u32::try_from(segment_duration).map_err(|_| "duration overflow")?,
         ),
-        Some(1) => out[tkhd_body + 28..tkhd_body + 36]
-            .copy_from_slice(&segment_duration.to_be_bytes()),
+        Some(1) => {
+            out[tkhd_body + 28..tkhd_body + 36].copy_from_slice(&segment_duration.to_be_bytes())
+        }
         _ => return Err("unknown tkhd version".into()),
     }
 

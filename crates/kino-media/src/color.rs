@@ -12,7 +12,8 @@ pub fn rgb_to_yuv420(rgb: &[u8], width: u32, height: u32) -> Vec<u8> {
         for x in 0..w {
             let i = (y * w + x) * 3;
             let (r, g, b) = (rgb[i] as i32, rgb[i + 1] as i32, rgb[i + 2] as i32);
-            y_plane[y * w + x] = (((66 * r + 129 * g + 25 * b + 128) >> 8) + 16).clamp(0, 255) as u8;
+            y_plane[y * w + x] =
+                (((66 * r + 129 * g + 25 * b + 128) >> 8) + 16).clamp(0, 255) as u8;
         }
     }
     for cy in 0..ch {
@@ -69,7 +70,13 @@ mod tests {
 
     #[test]
     fn round_trip_is_close_for_flat_colours() {
-        for rgb in [[255u8, 0, 0], [0, 255, 0], [0, 0, 255], [128, 128, 128], [20, 200, 90]] {
+        for rgb in [
+            [255u8, 0, 0],
+            [0, 255, 0],
+            [0, 0, 255],
+            [128, 128, 128],
+            [20, 200, 90],
+        ] {
             let img: Vec<u8> = (0..16).flat_map(|_| rgb).collect();
             let back = yuv420_to_rgb(&rgb_to_yuv420(&img, 4, 4), 4, 4);
             for (a, b) in img.iter().zip(&back) {

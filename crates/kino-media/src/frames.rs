@@ -40,7 +40,10 @@ impl Rational {
     /// The nearest simple fraction for a float rate such as 29.97.
     pub fn approximate(rate: f64) -> Result<Self> {
         if !rate.is_finite() || rate <= 0.0 || rate > 1000.0 {
-            return Err(MediaError::invalid("rate", format!("{rate} is not a usable rate")));
+            return Err(MediaError::invalid(
+                "rate",
+                format!("{rate} is not a usable rate"),
+            ));
         }
         if (rate - rate.round()).abs() < 1e-3 {
             return Rational::integer(rate.round() as u32);
@@ -124,7 +127,7 @@ impl VideoFrames {
     ) -> Result<Self> {
         let mut clip = VideoFrames::new(width, height, fps, format)?;
         let frame_len = clip.frame_len();
-        if data.len() % frame_len != 0 {
+        if !data.len().is_multiple_of(frame_len) {
             return Err(MediaError::invalid(
                 "frame data",
                 format!(
@@ -224,16 +227,12 @@ impl VideoFrames {
         let mut data = Vec::with_capacity(format.frame_len(self.width, self.height) * self.len());
         for frame in self.iter() {
             match format {
-                PixelFormat::Rgb8 => data.extend(crate::color::yuv420_to_rgb(
-                    frame,
-                    self.width,
-                    self.height,
-                )),
-                PixelFormat::Yuv420p => data.extend(crate::color::rgb_to_yuv420(
-                    frame,
-                    self.width,
-                    self.height,
-                )),
+                PixelFormat::Rgb8 => {
+                    data.extend(crate::color::yuv420_to_rgb(frame, self.width, self.height))
+                }
+                PixelFormat::Yuv420p => {
+                    data.extend(crate::color::rgb_to_yuv420(frame, self.width, self.height))
+                }
             }
         }
         VideoFrames {

@@ -33,8 +33,13 @@ pub struct EncodedFrame {
     pub keyframe: bool,
 }
 
-/// Encodes every frame of `video` (which must have even width and height).
-pub fn encode(video: &VideoFrames, quality: VideoQuality) -> Result<Vec<EncodedFrame>> {
+/// Encodes every frame of `video` (which must have even width and height), calling
+/// `on_frame(done, total)` after each frame.
+pub fn encode(
+    video: &VideoFrames,
+    quality: VideoQuality,
+    on_frame: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<EncodedFrame>> {
     let (w, h) = (video.width(), video.height());
     if w % 2 != 0 || h % 2 != 0 {
         return Err(MediaError::invalid(
@@ -93,6 +98,7 @@ pub fn encode(video: &VideoFrames, quality: VideoQuality) -> Result<Vec<EncodedF
             ));
         }
         out.push(EncodedFrame { data, keyframe });
+        on_frame(i + 1, video.len());
     }
     Ok(out)
 }
@@ -189,7 +195,10 @@ impl AvcConfig {
 }
 
 /// Converts one MP4 sample (length-prefixed NAL units) to Annex B.
-pub fn length_prefixed_to_annex_b(sample: &[u8], nal_length_size: usize) -> Result<Vec<u8>, String> {
+pub fn length_prefixed_to_annex_b(
+    sample: &[u8],
+    nal_length_size: usize,
+) -> Result<Vec<u8>, String> {
     if !(1..=4).contains(&nal_length_size) {
         return Err(format!("NAL length size {nal_length_size} is not 1..=4"));
     }
@@ -199,7 +208,9 @@ pub fn length_prefixed_to_annex_b(sample: &[u8], nal_length_size: usize) -> Resu
         let len_bytes = sample
             .get(pos..pos + nal_length_size)
             .ok_or_else(|| format!("NAL length cut off at byte {pos}"))?;
-        let len = len_bytes.iter().fold(0usize, |acc, &b| (acc << 8) | b as usize);
+        let len = len_bytes
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | b as usize);
         pos += nal_length_size;
         let nal = sample
             .get(pos..pos.saturating_add(len))

@@ -19,6 +19,8 @@ pub use error::{MediaError, Result};
 pub use frames::{PixelFormat, Rational, VideoFrames};
 pub use h264::VideoQuality;
 pub use mp4_read::{decode_mp4, probe, probe_bytes, read_mp4, Clip, MediaInfo, StreamInfo};
-pub use mp4_write::{encode_mp4, write_mp4, EncodeOptions, Mp4Summary};
+pub use mp4_write::{
+    encode_mp4, encode_mp4_with_progress, write_atomically, write_mp4, EncodeOptions, Mp4Summary,
+};
 pub use preview::{read_image, spritesheet_jpeg, thumbnail_webp, SpritesheetOptions};
 pub use wav::{read_wav, write_wav};

@@ -110,7 +110,10 @@ fn parse(bytes: &[u8], name: &str) -> Result<Mp4> {
         return Err(MediaError::malformed(name, "too short to be an MP4 file"));
     }
     let head = &bytes[4..8];
-    if !matches!(head, b"ftyp" | b"moov" | b"free" | b"mdat" | b"skip" | b"wide" | b"styp") {
+    if !matches!(
+        head,
+        b"ftyp" | b"moov" | b"free" | b"mdat" | b"skip" | b"wide" | b"styp"
+    ) {
         return Err(MediaError::malformed(
             name,
             "not an MP4 file (no ISO-BMFF box at the start)",
@@ -119,7 +122,10 @@ fn parse(bytes: &[u8], name: &str) -> Result<Mp4> {
     match std::panic::catch_unwind(|| Mp4::read_bytes(bytes)) {
         Ok(Ok(mp4)) => Ok(mp4),
         Ok(Err(e)) => Err(MediaError::malformed(name, format!("invalid MP4: {e}"))),
-        Err(_) => Err(MediaError::malformed(name, "invalid MP4: corrupt box structure")),
+        Err(_) => Err(MediaError::malformed(
+            name,
+            "invalid MP4: corrupt box structure",
+        )),
     }
 }
 
@@ -159,7 +165,12 @@ fn seconds(units: u64, timescale: u64) -> f64 {
 
 /// Frame rate from the median sample duration.
 fn track_fps(track: &Track) -> Option<f64> {
-    let mut durations: Vec<u64> = track.samples.iter().map(|s| s.duration).filter(|&d| d > 0).collect();
+    let mut durations: Vec<u64> = track
+        .samples
+        .iter()
+        .map(|s| s.duration)
+        .filter(|&d| d > 0)
+        .collect();
     if durations.is_empty() || track.timescale == 0 {
         return None;
     }
@@ -188,7 +199,10 @@ pub fn probe_bytes(bytes: &[u8], name: &str) -> Result<MediaInfo> {
             .codec_string(&mp4)
             .unwrap_or_else(|| "unknown".to_string());
         let edited = edit_window(&mp4, track);
-        let dur = edited.map_or_else(|| track_duration_s(track), |(_, d)| d.unwrap_or(track_duration_s(track)));
+        let dur = edited.map_or_else(
+            || track_duration_s(track),
+            |(_, d)| d.unwrap_or(track_duration_s(track)),
+        );
         duration_s = duration_s.max(dur);
         let total: u64 = track.samples.iter().map(|s| s.size).sum();
         let mut info = StreamInfo {
@@ -197,7 +211,11 @@ pub fn probe_bytes(bytes: &[u8], name: &str) -> Result<MediaInfo> {
             codec,
             duration_s: dur,
             samples: track.samples.len(),
-            bitrate_bps: if dur > 0.0 { (total as f64 * 8.0 / dur) as u64 } else { 0 },
+            bitrate_bps: if dur > 0.0 {
+                (total as f64 * 8.0 / dur) as u64
+            } else {
+                0
+            },
             width: None,
             height: None,
             fps: None,
@@ -208,6 +226,10 @@ pub fn probe_bytes(bytes: &[u8], name: &str) -> Result<MediaInfo> {
             StsdBoxContent::Mp4a(a) => {
                 info.sample_rate = Some(u32::from(a.samplerate.value()));
                 info.channels = Some(a.channelcount);
+                if let Some(esds) = &a.esds {
+                    info.codec =
+                        format!("mp4a.40.{}", esds.es_desc.dec_config.dec_specific.profile);
+                }
             }
             _ if track.kind == Some(TrackKind::Video) => {
                 info.width = Some(u32::from(track.width));
@@ -222,7 +244,9 @@ pub fn probe_bytes(bytes: &[u8], name: &str) -> Result<MediaInfo> {
     Ok(MediaInfo {
         path: name.to_string(),
         size_bytes: bytes.len() as u64,
-        brand: String::from_utf8_lossy(&mp4.ftyp.major_brand.value).trim().to_string(),
+        brand: String::from_utf8_lossy(&mp4.ftyp.major_brand.value)
+            .trim()
+            .to_string(),
         fast_start: matches!(
             (top.iter().position(|k| k == b"moov"), top.iter().position(|k| k == b"mdat")),
             (Some(m), Some(d)) if m < d
@@ -284,7 +308,11 @@ pub fn decode_mp4(bytes: &[u8], name: &str) -> Result<Clip> {
         .find(|t| t.kind == Some(TrackKind::Video))
         .ok_or_else(|| MediaError::malformed(name, "no video track"))?;
     let video = decode_video(&mp4, video_track, bytes, name)?;
-    let audio = match mp4.tracks().values().find(|t| t.kind == Some(TrackKind::Audio)) {
+    let audio = match mp4
+        .tracks()
+        .values()
+        .find(|t| t.kind == Some(TrackKind::Audio))
+    {
         Some(t) => Some(decode_audio(&mp4, t, bytes, name)?),
         None => None,
     };
@@ -306,8 +334,16 @@ fn decode_video(mp4: &Mp4, track: &Track, bytes: &[u8], name: &str) -> Result<Vi
     };
     let config = AvcConfig {
         nal_length_size: usize::from(avcc.length_size_minus_one & 3) + 1,
-        sps: avcc.sequence_parameter_sets.iter().map(|n| n.bytes.clone()).collect(),
-        pps: avcc.picture_parameter_sets.iter().map(|n| n.bytes.clone()).collect(),
+        sps: avcc
+            .sequence_parameter_sets
+            .iter()
+            .map(|n| n.bytes.clone())
+            .collect(),
+        pps: avcc
+            .picture_parameter_sets
+            .iter()
+            .map(|n| n.bytes.clone())
+            .collect(),
     };
     if track.samples.is_empty() {
         return Err(MediaError::malformed(name, "the video track has no frames"));

@@ -17,7 +17,7 @@ const MOVIE_TIMESCALE: f64 = 1_000.0;
 pub const FPS_RANGE: std::ops::RangeInclusive<f64> = 8.0..=60.0;
 
 /// Encoder settings. `Default` gives good quality at modest size.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EncodeOptions {
     /// Video rate control (CRF-like constant quantiser by default).
     pub video_quality: VideoQuality,
@@ -25,16 +25,6 @@ pub struct EncodeOptions {
     pub audio_bitrate: Option<u32>,
     /// Optional title stored in the file's metadata.
     pub title: Option<String>,
-}
-
-impl Default for EncodeOptions {
-    fn default() -> Self {
-        EncodeOptions {
-            video_quality: VideoQuality::default(),
-            audio_bitrate: None,
-            title: None,
-        }
-    }
 }
 
 /// What was written.
@@ -60,6 +50,16 @@ pub fn encode_mp4(
     audio: Option<&AudioBuffer>,
     opts: &EncodeOptions,
 ) -> Result<(Vec<u8>, Mp4Summary)> {
+    encode_mp4_with_progress(video, audio, opts, &mut |_, _| {})
+}
+
+/// [`encode_mp4`], reporting `(frames encoded, total frames)` as it goes.
+pub fn encode_mp4_with_progress(
+    video: &VideoFrames,
+    audio: Option<&AudioBuffer>,
+    opts: &EncodeOptions,
+    on_frame: &mut dyn FnMut(usize, usize),
+) -> Result<(Vec<u8>, Mp4Summary)> {
     let fps = video.fps().as_f64();
     if !FPS_RANGE.contains(&fps) {
         return Err(MediaError::invalid(
@@ -75,7 +75,7 @@ pub fn encode_mp4(
             return Err(MediaError::invalid("crf", format!("{q} is outside 0..=51")));
         }
     }
-    let encoded_video = h264::encode(video, opts.video_quality)?;
+    let encoded_video = h264::encode(video, opts.video_quality, on_frame)?;
 
     let encoded_audio = match audio {
         None => None,
@@ -138,7 +138,8 @@ pub fn encode_mp4(
         boxes::retime_constant_duration(&mut bytes, b"soun", a.sample_rate, aac::FRAME_LEN as u32)
             .map_err(edit_err)?;
         let segment = (a.samples as f64 / rate * MOVIE_TIMESCALE).round() as u64;
-        bytes = boxes::add_edit_list(&bytes, b"soun", a.priming as u64, segment).map_err(edit_err)?;
+        bytes =
+            boxes::add_edit_list(&bytes, b"soun", a.priming as u64, segment).map_err(edit_err)?;
     }
     let summary = Mp4Summary {
         bytes: bytes.len() as u64,
@@ -172,9 +173,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| MediaError::invalid("output path", format!("{} has no file name", path.display())))?;
+    let name = path.file_name().ok_or_else(|| {
+        MediaError::invalid(
+            "output path",
+            format!("{} has no file name", path.display()),
+        )
+    })?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
         name.to_string_lossy(),

@@ -22,7 +22,12 @@ pub fn thumbnail_webp(video: &VideoFrames, at_s: f64) -> Result<Vec<u8>> {
     let img = frame_image(video, index)?;
     let mut out = Vec::new();
     image::codecs::webp::WebPEncoder::new_lossless(&mut out)
-        .write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::Rgb8)
+        .write_image(
+            img.as_raw(),
+            img.width(),
+            img.height(),
+            image::ExtendedColorType::Rgb8,
+        )
         .map_err(|e| MediaError::codec("WebP", "encoding", e))?;
     Ok(out)
 }
@@ -74,7 +79,12 @@ pub fn spritesheet_jpeg(video: &VideoFrames, opts: &SpritesheetOptions) -> Resul
         } else {
             k * (video.len() - 1) / (count - 1)
         };
-        let tile = imageops::resize(&frame_image(video, index)?, tw, th, imageops::FilterType::Triangle);
+        let tile = imageops::resize(
+            &frame_image(video, index)?,
+            tw,
+            th,
+            imageops::FilterType::Triangle,
+        );
         imageops::replace(
             &mut sheet,
             &tile,
@@ -84,7 +94,12 @@ pub fn spritesheet_jpeg(video: &VideoFrames, opts: &SpritesheetOptions) -> Resul
     }
     let mut out = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, opts.quality.clamp(1, 100))
-        .write_image(sheet.as_raw(), sheet.width(), sheet.height(), image::ExtendedColorType::Rgb8)
+        .write_image(
+            sheet.as_raw(),
+            sheet.width(),
+            sheet.height(),
+            image::ExtendedColorType::Rgb8,
+        )
         .map_err(|e| MediaError::codec("JPEG", "encoding", e))?;
     Ok(out)
 }
@@ -94,7 +109,9 @@ pub fn read_image(path: &std::path::Path) -> Result<RgbImage> {
     let bytes = std::fs::read(path).map_err(|e| MediaError::io(path, e))?;
     image::load_from_memory(&bytes)
         .map(|i| i.to_rgb8())
-        .map_err(|e| MediaError::malformed(path.display().to_string(), format!("invalid image: {e}")))
+        .map_err(|e| {
+            MediaError::malformed(path.display().to_string(), format!("invalid image: {e}"))
+        })
 }
 
 #[cfg(test)]
@@ -103,7 +120,8 @@ mod tests {
     use crate::frames::{PixelFormat, Rational};
 
     fn ramp() -> VideoFrames {
-        let mut v = VideoFrames::new(32, 16, Rational::integer(10).unwrap(), PixelFormat::Rgb8).unwrap();
+        let mut v =
+            VideoFrames::new(32, 16, Rational::integer(10).unwrap(), PixelFormat::Rgb8).unwrap();
         for i in 0..20u8 {
             v.push(&vec![i * 12; 32 * 16 * 3]).unwrap();
         }
@@ -117,15 +135,24 @@ mod tests {
         let img = image::load_from_memory(&webp).unwrap().to_rgb8();
         assert_eq!(img.dimensions(), (32, 16));
         assert_eq!(img.get_pixel(3, 3).0, [120, 120, 120]);
-        let last = image::load_from_memory(&thumbnail_webp(&v, 99.0).unwrap()).unwrap().to_rgb8();
+        let last = image::load_from_memory(&thumbnail_webp(&v, 99.0).unwrap())
+            .unwrap()
+            .to_rgb8();
         assert_eq!(last.get_pixel(0, 0).0[0], 19 * 12);
     }
 
     #[test]
     fn spritesheet_is_a_grid_of_spaced_frames() {
         let v = ramp();
-        let opts = SpritesheetOptions { count: 4, columns: 2, tile_width: 32, quality: 95 };
-        let img = image::load_from_memory(&spritesheet_jpeg(&v, &opts).unwrap()).unwrap().to_rgb8();
+        let opts = SpritesheetOptions {
+            count: 4,
+            columns: 2,
+            tile_width: 32,
+            quality: 95,
+        };
+        let img = image::load_from_memory(&spritesheet_jpeg(&v, &opts).unwrap())
+            .unwrap()
+            .to_rgb8();
         assert_eq!(img.dimensions(), (64, 32));
         // Frames 0, 6, 12, 19.
         for (k, frame) in [0u32, 6, 12, 19].iter().enumerate() {

@@ -35,7 +35,15 @@ pub fn resample(audio: &AudioBuffer, rate: u32) -> Result<AudioBuffer> {
     let delay = measured_delay(make(1)?, ratio, chunk)?;
     let mut resampler = make(ch)?;
     let mut planar: Vec<Vec<f32>> = (0..ch)
-        .map(|c| audio.samples().iter().skip(c).step_by(ch).copied().collect())
+        .map(|c| {
+            audio
+                .samples()
+                .iter()
+                .skip(c)
+                .step_by(ch)
+                .copied()
+                .collect()
+        })
         .collect();
     // Pad so that the delayed tail is flushed out as well.
     let pad = chunk + (delay as f64 / ratio).ceil() as usize + chunk;

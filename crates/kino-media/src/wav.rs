@@ -75,7 +75,10 @@ mod tests {
         let a = AudioBuffer::new(22_050, 2, samples.clone()).unwrap();
         write_wav(&path, &a).unwrap();
         let b = read_wav(&path).unwrap();
-        assert_eq!((b.sample_rate(), b.channels(), b.frames()), (22_050, 2, 1000));
+        assert_eq!(
+            (b.sample_rate(), b.channels(), b.frames()),
+            (22_050, 2, 1000)
+        );
         for (x, y) in samples.iter().zip(b.samples()) {
             assert!((x - y).abs() < 1e-4);
         }
@@ -83,7 +86,9 @@ mod tests {
         std::fs::write(&junk, b"RIFFxxxxWAVEnope").unwrap();
         let err = read_wav(&junk).unwrap_err().to_string();
         assert!(err.contains("junk.wav"), "{err}");
-        let missing = read_wav(&dir.path().join("missing.wav")).unwrap_err().to_string();
+        let missing = read_wav(&dir.path().join("missing.wav"))
+            .unwrap_err()
+            .to_string();
         assert!(missing.contains("missing.wav"), "{missing}");
     }
 }

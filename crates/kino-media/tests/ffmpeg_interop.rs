@@ -21,11 +21,22 @@ fn ffmpeg_available() -> bool {
 
 fn probe_json(path: &std::path::Path) -> serde_json::Value {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_streams", "-show_format", "-of", "json"])
+        .args([
+            "-v",
+            "error",
+            "-show_streams",
+            "-show_format",
+            "-of",
+            "json",
+        ])
         .arg(path)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -38,7 +49,13 @@ fn ffmpeg_decodes_our_files_cleanly() {
     for (w, h, fps, rate, ch) in [(320, 180, 24, 48_000, 2), (128, 128, 30, 16_000, 1)] {
         let syn = synthetic(w, h, fps, fps as usize * 2, rate, ch);
         let path = dir.path().join(format!("{w}x{h}.mp4"));
-        write_mp4(&path, &syn.video, Some(&syn.audio), &EncodeOptions::default()).unwrap();
+        write_mp4(
+            &path,
+            &syn.video,
+            Some(&syn.audio),
+            &EncodeOptions::default(),
+        )
+        .unwrap();
         let out = Command::new("ffmpeg")
             .args(["-v", "error", "-i"])
             .arg(&path)
@@ -46,7 +63,11 @@ fn ffmpeg_decodes_our_files_cleanly() {
             .output()
             .unwrap();
         assert!(out.status.success());
-        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "ffmpeg complained");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "",
+            "ffmpeg complained"
+        );
         let info = probe_json(&path);
         let streams = info["streams"].as_array().unwrap();
         let video = streams.iter().find(|s| s["codec_type"] == "video").unwrap();
@@ -62,7 +83,10 @@ fn ffmpeg_decodes_our_files_cleanly() {
         let vd: f64 = video["duration"].as_str().unwrap().parse().unwrap();
         let ad: f64 = audio["duration"].as_str().unwrap().parse().unwrap();
         assert!((vd - 2.0).abs() < 1e-3, "video {vd}");
-        assert!((ad - vd).abs() <= 1.0 / fps as f64, "audio {ad} vs video {vd}");
+        assert!(
+            (ad - vd).abs() <= 1.0 / fps as f64,
+            "audio {ad} vs video {vd}"
+        );
 
         // ffmpeg's own decode of our audio puts each click on its flash.
         let wav = dir.path().join("a.wav");
@@ -78,7 +102,10 @@ fn ffmpeg_decodes_our_files_cleanly() {
         assert_eq!(onsets.len(), syn.flash_frames.len());
         for (t, &f) in onsets.iter().zip(&syn.flash_frames) {
             let flash = f as f64 / fps as f64;
-            assert!((t - flash).abs() < 0.003, "ffmpeg: click {t:.4} vs flash {flash:.4}");
+            assert!(
+                (t - flash).abs() < 0.003,
+                "ffmpeg: click {t:.4} vs flash {flash:.4}"
+            );
         }
     }
 }
@@ -92,11 +119,30 @@ fn reads_ffmpeg_x264_high_profile_with_b_frames() {
     let path = dir.path().join("x264.mp4");
     let st = Command::new("ffmpeg")
         .args([
-            "-v", "error", "-y",
-            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2",
-            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=2",
-            "-c:v", "libx264", "-profile:v", "high", "-bf", "3", "-pix_fmt", "yuv420p",
-            "-c:a", "aac", "-b:a", "96k", "-shortest",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=2",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100:duration=2",
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "high",
+            "-bf",
+            "3",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "96k",
+            "-shortest",
         ])
         .arg(&path)
         .status()
@@ -110,7 +156,11 @@ fn reads_ffmpeg_x264_high_profile_with_b_frames() {
     assert_eq!(clip.video.fps().as_f64(), 25.0);
     let audio = clip.audio.unwrap();
     assert_eq!(audio.sample_rate(), 44_100);
-    assert!((audio.duration_s() - 2.0).abs() < 0.05, "{}", audio.duration_s());
+    assert!(
+        (audio.duration_s() - 2.0).abs() < 0.05,
+        "{}",
+        audio.duration_s()
+    );
 
     // Display order: compare our decode with ffmpeg's frame by frame.
     let raw = dir.path().join("frames.rgb");

@@ -25,9 +25,17 @@ fn check_roundtrip(w: u32, h: u32, fps: u32, frames: usize, rate: u32, channels:
         audio.duration_s(),
         clip.video.duration_s()
     );
-    assert_eq!(bright_frames(&clip.video), syn.flash_frames, "{label}: flashes");
+    assert_eq!(
+        bright_frames(&clip.video),
+        syn.flash_frames,
+        "{label}: flashes"
+    );
     let onsets = click_onsets(&audio);
-    assert_eq!(onsets.len(), syn.flash_frames.len(), "{label}: clicks {onsets:?}");
+    assert_eq!(
+        onsets.len(),
+        syn.flash_frames.len(),
+        "{label}: clicks {onsets:?}"
+    );
     for (onset, &frame) in onsets.iter().zip(&syn.flash_frames) {
         let flash = frame as f64 * frame_s;
         assert!(
@@ -35,7 +43,11 @@ fn check_roundtrip(w: u32, h: u32, fps: u32, frames: usize, rate: u32, channels:
             "{label}: click at {onset:.4} s, flash at {flash:.4} s"
         );
         // Tighter than the contract: the edit list removes the encoder delay exactly.
-        assert!((onset - flash).abs() < 0.003, "{label}: offset {:.4}", onset - flash);
+        assert!(
+            (onset - flash).abs() < 0.003,
+            "{label}: offset {:.4}",
+            onset - flash
+        );
     }
     let info = probe_bytes(&bytes, "roundtrip").unwrap();
     assert!(info.fast_start, "{label}: moov must precede mdat");
@@ -115,20 +127,34 @@ fn video_only_and_quality_controls() {
         .0
     };
     let (low, high) = (encode(VideoQuality::Crf(40)), encode(VideoQuality::Crf(16)));
-    assert!(high.len() > low.len() * 3 / 2, "{} vs {}", high.len(), low.len());
+    assert!(
+        high.len() > low.len() * 3 / 2,
+        "{} vs {}",
+        high.len(),
+        low.len()
+    );
     let (low_clip, high_clip) = (
         decode_mp4(&low, "low").unwrap(),
         decode_mp4(&high, "high").unwrap(),
     );
     assert!(high_clip.audio.is_none());
     assert_eq!(high_clip.video.len(), 12);
-    let (p_low, p_high) = (psnr(&video, &low_clip.video), psnr(&video, &high_clip.video));
-    assert!(p_high > 30.0 && p_high > p_low + 5.0, "PSNR {p_low:.1} vs {p_high:.1}");
+    let (p_low, p_high) = (
+        psnr(&video, &low_clip.video),
+        psnr(&video, &high_clip.video),
+    );
+    assert!(
+        p_high > 30.0 && p_high > p_low + 5.0,
+        "PSNR {p_low:.1} vs {p_high:.1}"
+    );
     // Bitrate mode lands near its target (within a factor of two over 12 frames).
     let target = 400_000;
     let sized = encode(VideoQuality::Bitrate(target));
     let bps = sized.len() as f64 * 8.0 / video.duration_s();
-    assert!(bps < target as f64 * 2.0 && bps > target as f64 / 4.0, "{bps} bit/s");
+    assert!(
+        bps < target as f64 * 2.0 && bps > target as f64 / 4.0,
+        "{bps} bit/s"
+    );
 }
 
 #[test]
@@ -159,7 +185,13 @@ fn write_is_atomic_and_readable_from_disk() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("clip.mp4");
     let syn = synthetic(64, 64, 24, 12, 48_000, 2);
-    let summary = write_mp4(&path, &syn.video, Some(&syn.audio), &EncodeOptions::default()).unwrap();
+    let summary = write_mp4(
+        &path,
+        &syn.video,
+        Some(&syn.audio),
+        &EncodeOptions::default(),
+    )
+    .unwrap();
     assert_eq!(summary.bytes, std::fs::metadata(&path).unwrap().len());
     let clip = read_mp4(&path).unwrap();
     assert_eq!(clip.video.len(), 12);
@@ -169,4 +201,3 @@ fn write_is_atomic_and_readable_from_disk() {
         .collect();
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
 }
-
