@@ -2,6 +2,7 @@
 
 mod bench;
 mod media;
+mod plan;
 mod progress;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +21,13 @@ enum Command {
     /// Inspect, assemble and preview media files.
     #[command(subcommand)]
     Media(media::MediaCommand),
+    /// Parse a prompt (text, a file, or - for stdin) and print its shot plan.
+    Plan {
+        prompt: String,
+        /// Print the plan as JSON (the ShotPlan schema).
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure kino's speed on this machine.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -30,6 +38,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Media(cmd) => media::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Plan { prompt, json } => plan::run(&prompt, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
