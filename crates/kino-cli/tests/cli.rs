@@ -25,11 +25,25 @@ fn media_mux_probe_thumbnail_spritesheet() {
     }
     let wav = dir.path().join("a.wav");
     let tone: Vec<f32> = (0..48_000).map(|k| (k as f32 * 0.05).sin() * 0.3).collect();
-    kino_media::write_wav(&wav, &kino_media::AudioBuffer::new(24_000, 2, tone).unwrap()).unwrap();
+    kino_media::write_wav(
+        &wav,
+        &kino_media::AudioBuffer::new(24_000, 2, tone).unwrap(),
+    )
+    .unwrap();
     let out = dir.path().join("out.mp4");
     let o = kino(&[
-        "media", "mux", "--frames", frames.to_str().unwrap(), "--audio", wav.to_str().unwrap(),
-        "--fps", "15", "--crf", "20", "-o", out.to_str().unwrap(),
+        "media",
+        "mux",
+        "--frames",
+        frames.to_str().unwrap(),
+        "--audio",
+        wav.to_str().unwrap(),
+        "--fps",
+        "15",
+        "--crf",
+        "20",
+        "-o",
+        out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
@@ -47,17 +61,38 @@ fn media_mux_probe_thumbnail_spritesheet() {
     assert!((info["streams"][1]["duration_s"].as_f64().unwrap() - 2.0).abs() < 0.01);
 
     let thumb = dir.path().join("t.webp");
-    let o = kino(&["media", "thumbnail", out.to_str().unwrap(), "-o", thumb.to_str().unwrap(), "--at", "1.0"]);
+    let o = kino(&[
+        "media",
+        "thumbnail",
+        out.to_str().unwrap(),
+        "-o",
+        thumb.to_str().unwrap(),
+        "--at",
+        "1.0",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let t = image::open(&thumb).unwrap().to_rgb8();
     assert_eq!(t.dimensions(), (96, 64));
     // Frame 15 has red = 120.
-    assert!((t.get_pixel(10, 10).0[0] as i32 - 120).abs() < 8, "{:?}", t.get_pixel(10, 10));
+    assert!(
+        (t.get_pixel(10, 10).0[0] as i32 - 120).abs() < 8,
+        "{:?}",
+        t.get_pixel(10, 10)
+    );
 
     let sheet = dir.path().join("s.jpg");
     let o = kino(&[
-        "media", "spritesheet", out.to_str().unwrap(), "-o", sheet.to_str().unwrap(),
-        "--count", "6", "--columns", "3", "--tile-width", "48",
+        "media",
+        "spritesheet",
+        out.to_str().unwrap(),
+        "-o",
+        sheet.to_str().unwrap(),
+        "--count",
+        "6",
+        "--columns",
+        "3",
+        "--tile-width",
+        "48",
     ]);
     assert!(o.status.success());
     let sheet = image::open(&sheet).unwrap().to_rgb8();
@@ -72,22 +107,43 @@ fn media_errors_are_clear() {
     let o = kino(&["media", "probe", bad.to_str().unwrap()]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("notes.mp4") && err.contains("not an MP4"), "{err}");
+    assert!(
+        err.contains("notes.mp4") && err.contains("not an MP4"),
+        "{err}"
+    );
 
     let frames = dir.path().join("odd");
     std::fs::create_dir(&frames).unwrap();
     write_png(&frames.join("a.png"), 33, 20, 0);
-    let o = kino(&["media", "mux", "--frames", frames.to_str().unwrap(), "-o", "/tmp/never.mp4"]);
+    let o = kino(&[
+        "media",
+        "mux",
+        "--frames",
+        frames.to_str().unwrap(),
+        "-o",
+        "/tmp/never.mp4",
+    ]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("even width"));
 
-    let o = kino(&["media", "mux", "--frames", dir.path().join("none").to_str().unwrap(), "-o", "x.mp4"]);
+    let o = kino(&[
+        "media",
+        "mux",
+        "--frames",
+        dir.path().join("none").to_str().unwrap(),
+        "-o",
+        "x.mp4",
+    ]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("none"));
 }
 
 #[test]
 fn plan_prints_text_json_and_errors() {
-    let o = kino(&["plan", "Scene: a lantern rises.\nAudio: door slam at 00:02\nDuration: 4s", "--json"]);
+    let o = kino(&[
+        "plan",
+        "Scene: a lantern rises.\nAudio: door slam at 00:02\nDuration: 4s",
+        "--json",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(plan["clip"]["duration_s"], 4.0);
