@@ -61,6 +61,68 @@ fn children(data: &[u8], range: std::ops::Range<usize>) -> Result<Vec<BoxRef>, S
     Ok(out)
 }
 
+/// Bytes that precede the child boxes of a container (a full box's version and flags, a
+/// sample entry's fixed fields); `None` for boxes whose contents are not boxes.
+fn container_preamble(kind: &[u8; 4]) -> Option<usize> {
+    Some(match kind {
+        b"moov" | b"trak" | b"mdia" | b"minf" | b"stbl" | b"edts" | b"dinf" | b"udta" | b"mvex"
+        | b"moof" | b"traf" | b"mfra" | b"ilst" => 0,
+        b"meta" => 4,
+        b"stsd" | b"dref" => 8,
+        b"mp4a" => 28,
+        b"avc1" | b"avc3" | b"hvc1" | b"hev1" | b"av01" | b"vp08" | b"vp09" | b"encv" => 78,
+        _ => return None,
+    })
+}
+
+/// Checks that every box a parser will descend into has a size that covers its header and
+/// stays inside its parent. Some parsers loop forever on a nested box of size 0 or less than
+/// its header; this runs first so they never see one.
+pub fn validate_structure(data: &[u8]) -> Result<(), String> {
+    fn walk(data: &[u8], range: std::ops::Range<usize>, depth: usize) -> Result<(), String> {
+        if depth > 16 {
+            return Err("boxes nested more than 16 deep".into());
+        }
+        let mut pos = range.start;
+        while pos + 8 <= range.end {
+            let size = u32::from_be_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]]);
+            let kind = [data[pos + 4], data[pos + 5], data[pos + 6], data[pos + 7]];
+            let (size, header) = match size {
+                0 if depth == 0 => ((range.end - pos) as u64, 8),
+                1 => match data.get(pos + 8..pos + 16) {
+                    Some(l) => (u64::from_be_bytes(l.try_into().unwrap_or_default()), 16),
+                    None => return Err(format!("box header cut off at byte {pos}")),
+                },
+                s => (u64::from(s), 8),
+            };
+            let name = String::from_utf8_lossy(&kind).into_owned();
+            if size < header as u64 {
+                return Err(format!(
+                    "box '{name}' at byte {pos} has an impossible size {size}"
+                ));
+            }
+            let end = pos as u64 + size;
+            if end > range.end as u64 {
+                if depth == 0 {
+                    // A top-level box running past the end: the file is truncated; the
+                    // parser reports that itself.
+                    return Ok(());
+                }
+                return Err(format!("box '{name}' at byte {pos} runs past its parent"));
+            }
+            if let Some(pre) = container_preamble(&kind) {
+                let body = pos + header + pre;
+                if body <= end as usize {
+                    walk(data, body..end as usize, depth + 1)?;
+                }
+            }
+            pos = end as usize;
+        }
+        Ok(())
+    }
+    walk(data, 0..data.len(), 0)
+}
+
 fn find(boxes: &[BoxRef], kind: &[u8; 4]) -> Option<BoxRef> {
     boxes.iter().copied().find(|b| &b.kind == kind)
 }

@@ -119,6 +119,8 @@ fn parse(bytes: &[u8], name: &str) -> Result<Mp4> {
             "not an MP4 file (no ISO-BMFF box at the start)",
         ));
     }
+    crate::boxes::validate_structure(bytes)
+        .map_err(|e| MediaError::malformed(name, format!("invalid MP4: {e}")))?;
     match std::panic::catch_unwind(|| Mp4::read_bytes(bytes)) {
         Ok(Ok(mp4)) => Ok(mp4),
         Ok(Err(e)) => Err(MediaError::malformed(name, format!("invalid MP4: {e}"))),

@@ -84,3 +84,24 @@ fn bit_flips_never_panic() {
     }
     assert_eq!(ok + failed, 300);
 }
+
+/// A nested box of size 0 used to send the container parser into an endless loop (found by
+/// the read_mp4 fuzz target); it is now refused before parsing.
+#[test]
+fn nested_zero_size_box_is_refused_quickly() {
+    let mut bytes = valid_file();
+    // Find the mvhd box inside moov and set the size of the box after it to 0.
+    let moov = bytes.windows(4).position(|w| w == b"moov").unwrap() - 4;
+    let mvhd = moov + 8;
+    assert_eq!(&bytes[mvhd + 4..mvhd + 8], b"mvhd");
+    let mvhd_size = u32::from_be_bytes(bytes[mvhd..mvhd + 4].try_into().unwrap()) as usize;
+    let next = mvhd + mvhd_size;
+    bytes[next..next + 4].copy_from_slice(&0u32.to_be_bytes());
+    let start = std::time::Instant::now();
+    let err = decode_mp4(&bytes, "zero.mp4").unwrap_err().to_string();
+    assert!(err.contains("impossible size"), "{err}");
+    assert!(start.elapsed().as_secs() < 5);
+    // Sizes below the header length are refused too.
+    bytes[next..next + 4].copy_from_slice(&4u32.to_be_bytes());
+    assert!(decode_mp4(&bytes, "small.mp4").is_err());
+}
