@@ -4,6 +4,7 @@ mod bench;
 mod media;
 mod plan;
 mod progress;
+mod world;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -28,6 +29,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The procedural physics world: previsualise prompts, write training datasets.
+    #[command(subcommand)]
+    World(world::WorldCommand),
+    /// Score a clip against a prompt: tracking, physics, audio/video sync, adherence.
+    Judge {
+        clip: std::path::PathBuf,
+        /// The prompt the clip should follow (text, a file, or - for stdin).
+        #[arg(long)]
+        prompt: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure kino's speed on this machine.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -39,6 +53,8 @@ fn main() -> ExitCode {
         Command::Media(cmd) => media::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Plan { prompt, json } => plan::run(&prompt, json),
+        Command::World(cmd) => world::run(cmd),
+        Command::Judge { clip, prompt, json } => world::judge(clip, &prompt, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -152,3 +152,60 @@ fn plan_prints_text_json_and_errors() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("1:1") && err.contains("Scene"), "{err}");
 }
+
+#[test]
+fn world_sample_then_judge_scores_it_high() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("w.mp4");
+    let prompt = "a green ball falls onto a stone floor at noon, static camera";
+    let o = kino(&[
+        "world",
+        "sample",
+        "--prompt",
+        prompt,
+        "-o",
+        clip.to_str().unwrap(),
+        "--seconds",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(dir.path().join("w.json").exists());
+    let o = kino(&[
+        "judge",
+        clip.to_str().unwrap(),
+        "--prompt",
+        prompt,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let overall = report["overall"].as_f64().unwrap();
+    assert!(overall > 0.9, "overall {overall}");
+    // Judged against a different prompt, adherence falls.
+    let o = kino(&[
+        "judge",
+        clip.to_str().unwrap(),
+        "--prompt",
+        "a purple box at night",
+        "--json",
+    ]);
+    let other: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        other["overall"].as_f64().unwrap() < overall - 0.2,
+        "{}",
+        other["overall"]
+    );
+
+    let o = kino(&[
+        "world",
+        "sample",
+        "--prompt",
+        prompt,
+        "-o",
+        "/tmp/x.mp4",
+        "--size",
+        "33x20",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--size"));
+}
