@@ -87,7 +87,7 @@ pub fn run(cmd: WorldCommand) -> Result<()> {
                 if !(0.5..=60.0).contains(&s) {
                     bail!("--seconds {s}: must be within 0.5..=60");
                 }
-                spec.duration_s = s;
+                spec.set_duration(s);
             }
             if let Some(f) = fps {
                 if !(12..=30).contains(&f) {

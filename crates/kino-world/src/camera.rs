@@ -34,11 +34,9 @@ impl CameraState {
 pub const WIDE_VIEW_H: f32 = 3.6;
 
 fn framing_base(spec: &SceneSpec, framing: Framing) -> (f32, f32, f32) {
-    let focus = spec
-        .objects
-        .first()
-        .map(|o| o.position[0].clamp(-1.5, 1.5))
-        .unwrap_or(0.0);
+    // Closer framings look at the middle of the objects.
+    let n = spec.objects.len().max(1) as f32;
+    let focus = (spec.objects.iter().map(|o| o.position[0]).sum::<f32>() / n).clamp(-1.5, 1.5);
     match framing {
         Framing::Wide => (0.0, 1.55, WIDE_VIEW_H),
         Framing::Medium => (focus * 0.5, 1.1, 2.6),
