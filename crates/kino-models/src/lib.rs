@@ -1,0 +1,18 @@
+//! kino's neural networks, written in candle the way candle-transformers writes models:
+//! one file per network, a `Config` with named presets, small structs with
+//! `new(cfg, vb)` + `forward`, and `vb.pp(..)` paths that mirror checkpoint key names.
+//!
+//! - [`text_encoder`]: all-MiniLM-L6-v2 sentence encoder, token-level outputs.
+//! - [`causal_conv`], [`video_vae`]: causal 3D convolutional video autoencoder (KL).
+//! - [`mel`], [`audio_vae`], [`vocoder`]: log-mel front end, audio autoencoder, waveform back end.
+//! - [`dit`]: the twin-stream (video + audio) diffusion transformer.
+//! - [`folder`]: the on-disk model folder (`kino-model.json` + safetensors) and its checks.
+
+pub mod audio_vae;
+pub mod causal_conv;
+pub mod dit;
+pub mod folder;
+pub mod mel;
+pub mod text_encoder;
+pub mod video_vae;
+pub mod vocoder;
