@@ -1,12 +1,16 @@
 //! `kino`: the command-line face of kino.
 
 mod bench;
+mod generate;
 mod media;
+mod models;
 mod plan;
 mod progress;
+mod train;
 mod world;
 
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// kino: prompt in, video with synchronized sound out — open, local, one binary.
@@ -19,6 +23,67 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Generate a clip with sound from a prompt (text, a file, or - for stdin).
+    Generate {
+        prompt: String,
+        #[arg(short, long, default_value = "kino.mp4")]
+        output: PathBuf,
+        /// Clip length in seconds (default: the prompt's `Duration:`, else 4).
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// Animate this image (PNG/JPEG/WebP) as the first frame.
+        #[arg(long)]
+        image: Option<PathBuf>,
+        #[command(flatten)]
+        sample: generate::SampleArgs,
+    },
+    /// Re-make a clip under a new prompt, keeping its motion.
+    Remix {
+        clip: PathBuf,
+        prompt: String,
+        /// How far to move from the source: 0 keeps it, 1 ignores it.
+        #[arg(long, default_value_t = 0.5)]
+        strength: f64,
+        #[arg(short, long, default_value = "remix.mp4")]
+        output: PathBuf,
+        #[command(flatten)]
+        sample: generate::SampleArgs,
+    },
+    /// Continue a clip by N seconds following a prompt.
+    Extend {
+        clip: PathBuf,
+        prompt: String,
+        #[arg(long, default_value_t = 4.0)]
+        seconds: f64,
+        #[arg(short, long, default_value = "extended.mp4")]
+        output: PathBuf,
+        #[command(flatten)]
+        sample: generate::SampleArgs,
+    },
+    /// List and verify model folders.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
+    /// Train a model from a recipe on procedural-world clips (resumable).
+    Train {
+        /// Recipe name: tiny (kino-tiny) or smoke (minutes, for checks).
+        #[arg(long, default_value = "tiny")]
+        recipe: String,
+        /// Run folder (checkpoints, loss curves, latent cache).
+        #[arg(long, default_value = "runs/tiny")]
+        run: PathBuf,
+        /// Where to write the trained model folder.
+        #[arg(short, long, default_value = "runs/tiny/model")]
+        output: PathBuf,
+        /// Folder with text_encoder.safetensors + tokenizer.json (default: the shipped model).
+        #[arg(long)]
+        text_encoder: Option<PathBuf>,
+        /// Multiply every stage's step count (e.g. 0.1 for a quick run).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// CPU threads.
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Inspect, assemble and preview media files.
     #[command(subcommand)]
     Media(media::MediaCommand),
@@ -50,6 +115,19 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Generate { prompt, output, seconds, image, sample } => {
+            generate::generate(&prompt, &output, seconds, image.as_deref(), &sample)
+        }
+        Command::Remix { clip, prompt, strength, output, sample } => {
+            generate::remix(&clip, &prompt, strength, &output, &sample)
+        }
+        Command::Extend { clip, prompt, seconds, output, sample } => {
+            generate::extend(&clip, &prompt, seconds, &output, &sample)
+        }
+        Command::Models(cmd) => models::run(cmd),
+        Command::Train { recipe, run, output, text_encoder, scale, threads } => {
+            train::run(&recipe, &run, &output, text_encoder.as_deref(), scale, threads)
+        }
         Command::Media(cmd) => media::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Plan { prompt, json } => plan::run(&prompt, json),

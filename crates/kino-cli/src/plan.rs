@@ -19,6 +19,28 @@ pub fn read_prompt(arg: &str) -> Result<String> {
     Ok(arg.to_string())
 }
 
+/// Parses a prompt for generation: warnings go to stderr, errors fail with every one listed.
+pub fn parse_plan(src: &str) -> Result<kino_prompt::ShotPlan> {
+    match kino_prompt::parse(src) {
+        Ok(parsed) => {
+            for w in &parsed.warnings {
+                eprintln!("{w}");
+            }
+            Ok(parsed.plan)
+        }
+        Err(errors) => {
+            for d in errors.errors.iter().chain(&errors.warnings) {
+                eprintln!("{d}");
+            }
+            bail!(
+                "the prompt has {} error{}",
+                errors.errors.len(),
+                if errors.errors.len() == 1 { "" } else { "s" }
+            )
+        }
+    }
+}
+
 /// Prints the plan (text or JSON) and its warnings; fails with every error listed.
 pub fn run(prompt: &str, json: bool) -> Result<()> {
     let src = read_prompt(prompt)?;

@@ -1,0 +1,181 @@
+//! `kino generate`, `kino remix`, `kino extend`: the main job.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::ProgressBar;
+use kino_engine::pipeline::{GenerateOptions, Generated, Pipeline, Progress};
+use kino_engine::sampler::Solver;
+use kino_engine::twin::{TwinModel, TwinPipeline};
+use kino_models::folder::ModelFolder;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::plan::{parse_plan, read_prompt};
+use crate::progress;
+
+/// Sampling options shared by generate, remix and extend.
+#[derive(Args, Debug, Clone)]
+pub struct SampleArgs {
+    /// Model folder (default: $KINO_MODEL, else the kino-tiny model shipped with kino).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Random seed (default: the prompt's `Seed:` setting, else 0).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Denoising steps per shot.
+    #[arg(long, default_value_t = 12)]
+    pub steps: usize,
+    /// Guidance scale for video (1 = off); audio uses --audio-guidance.
+    #[arg(long, default_value_t = 4.0)]
+    pub guidance: f64,
+    #[arg(long, default_value_t = 3.0)]
+    pub audio_guidance: f64,
+    /// ODE solver: unipc or euler.
+    #[arg(long, default_value = "unipc")]
+    pub solver: String,
+    /// Schedule shift (>1 spends more steps at high noise).
+    #[arg(long, default_value_t = 2.0)]
+    pub shift: f64,
+    /// Output size WxH (default: the prompt's `Size:` if written, else the model's own).
+    #[arg(long)]
+    pub size: Option<String>,
+    /// Frames per second (default: the model's).
+    #[arg(long)]
+    pub fps: Option<u32>,
+}
+
+/// The model kino uses when none is named.
+pub fn default_model_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KINO_MODEL") {
+        return PathBuf::from(dir);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/kino-tiny")
+}
+
+pub fn load_pipeline(model: Option<&Path>) -> Result<TwinPipeline> {
+    let dir = model.map(Path::to_path_buf).unwrap_or_else(default_model_dir);
+    let spinner = progress::spinner("loading model");
+    let folder = ModelFolder::open(&dir).with_context(|| format!("opening model folder {}", dir.display()))?;
+    let model = TwinModel::load(&folder, &candle_core::Device::Cpu)?;
+    spinner.finish_and_clear();
+    Ok(TwinPipeline::new(model))
+}
+
+/// Draws one bar per stage on stderr.
+pub struct Bars {
+    bar: Option<ProgressBar>,
+}
+
+impl Bars {
+    pub fn new() -> Self {
+        Self { bar: None }
+    }
+}
+
+impl Progress for Bars {
+    fn stage(&mut self, name: &str, total: u64) {
+        if let Some(b) = self.bar.take() {
+            b.finish();
+        }
+        self.bar = Some(progress::bar(name, total));
+    }
+    fn set(&mut self, done: u64) {
+        if let Some(b) = &self.bar {
+            b.set_position(done);
+        }
+    }
+}
+
+impl Drop for Bars {
+    fn drop(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish();
+        }
+    }
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32)> {
+    let (w, h) = s.split_once(['x', 'X']).with_context(|| format!("size '{s}': expected WxH, e.g. 128x128"))?;
+    Ok((w.trim().parse().with_context(|| format!("size '{s}': bad width"))?, h.trim().parse().with_context(|| format!("size '{s}': bad height"))?))
+}
+
+fn options(args: &SampleArgs, plan: &kino_prompt::ShotPlan) -> Result<GenerateOptions> {
+    let solver = Solver::parse(&args.solver).with_context(|| format!("solver '{}': expected unipc or euler", args.solver))?;
+    if args.steps == 0 || args.steps > 1000 {
+        bail!("--steps {}: must be 1..=1000", args.steps);
+    }
+    let size = match &args.size {
+        Some(s) => Some(parse_size(s)?),
+        None if plan.clip.spans.size.is_some() || plan.clip.spans.aspect.is_some() => Some((plan.clip.width, plan.clip.height)),
+        None => None,
+    };
+    Ok(GenerateOptions {
+        seed: args.seed.or(plan.clip.seed).unwrap_or(0),
+        steps: args.steps,
+        video_guidance: args.guidance,
+        audio_guidance: args.audio_guidance,
+        solver,
+        shift: args.shift,
+        size,
+        fps: args.fps.or(plan.clip.spans.fps.is_some().then_some(plan.clip.fps)),
+        seconds: None,
+        first_frame: None,
+    })
+}
+
+fn finish(out: &Path, generated: &Generated, started: Instant) -> Result<()> {
+    let audio = generated.clip.audio.as_ref().context("the pipeline made no audio")?;
+    let t = Instant::now();
+    let summary = kino_media::write_mp4(out, &generated.clip.video, Some(audio), &kino_media::EncodeOptions::default())
+        .with_context(|| format!("writing {}", out.display()))?;
+    let mut times = generated.times.clone();
+    times.add("mp4", t.elapsed().as_secs_f64());
+    let v = &generated.clip.video;
+    eprintln!(
+        "wrote {} ({}x{}, {} frames, {:.2} s, {} bytes) in {:.1} s, seed {} [{}]",
+        out.display(),
+        v.width(),
+        v.height(),
+        v.len(),
+        v.duration_s(),
+        summary.bytes,
+        started.elapsed().as_secs_f64(),
+        generated.seed,
+        times.to_text()
+    );
+    Ok(())
+}
+
+pub fn generate(prompt: &str, out: &Path, seconds: Option<f64>, image: Option<&Path>, args: &SampleArgs) -> Result<()> {
+    let started = Instant::now();
+    let plan = parse_plan(&read_prompt(prompt)?)?;
+    let mut opts = options(args, &plan)?;
+    opts.seconds = seconds;
+    if let Some(path) = image {
+        let img = image::open(path).with_context(|| format!("reading first frame {}", path.display()))?;
+        opts.first_frame = Some(img.to_rgb8());
+    }
+    let pipeline = load_pipeline(args.model.as_deref())?;
+    let generated = pipeline.generate(&plan, &opts, &mut Bars::new())?;
+    finish(out, &generated, started)
+}
+
+pub fn remix(clip: &Path, prompt: &str, strength: f64, out: &Path, args: &SampleArgs) -> Result<()> {
+    let started = Instant::now();
+    let plan = parse_plan(&read_prompt(prompt)?)?;
+    let opts = options(args, &plan)?;
+    let source = kino_media::read_mp4(clip).with_context(|| format!("reading {}", clip.display()))?;
+    let pipeline = load_pipeline(args.model.as_deref())?;
+    let generated = pipeline.remix(&source, &plan, strength, &opts, &mut Bars::new())?;
+    finish(out, &generated, started)
+}
+
+pub fn extend(clip: &Path, prompt: &str, seconds: f64, out: &Path, args: &SampleArgs) -> Result<()> {
+    let started = Instant::now();
+    let plan = parse_plan(&read_prompt(prompt)?)?;
+    let opts = options(args, &plan)?;
+    let source = kino_media::read_mp4(clip).with_context(|| format!("reading {}", clip.display()))?;
+    let pipeline = load_pipeline(args.model.as_deref())?;
+    let generated = pipeline.extend(&source, &plan, seconds, &opts, &mut Bars::new())?;
+    finish(out, &generated, started)
+}

@@ -1,0 +1,87 @@
+//! `kino models list|verify`: what models are here, and are they intact.
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use kino_models::folder::ModelFolder;
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub enum ModelsCommand {
+    /// List model folders (default: the shipped model and the folders under $KINO_MODELS).
+    List {
+        /// Folders to look in (a model folder, or a folder of model folders).
+        dirs: Vec<PathBuf>,
+    },
+    /// Check a model folder completely: files, sizes, SHA-256, tensor names, shapes, dtypes.
+    Verify {
+        dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn candidates(dirs: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut roots = dirs;
+    if roots.is_empty() {
+        roots.push(crate::generate::default_model_dir());
+        if let Some(d) = std::env::var_os("KINO_MODELS") {
+            roots.push(PathBuf::from(d));
+        }
+    }
+    let mut out = Vec::new();
+    for root in roots {
+        if root.join(kino_models::folder::MANIFEST).is_file() {
+            out.push(root);
+        } else if let Ok(entries) = std::fs::read_dir(&root) {
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.join(kino_models::folder::MANIFEST).is_file())
+                .collect();
+            found.sort();
+            out.extend(found);
+        }
+    }
+    out
+}
+
+pub fn run(cmd: ModelsCommand) -> Result<()> {
+    match cmd {
+        ModelsCommand::List { dirs } => {
+            let found = candidates(dirs);
+            if found.is_empty() {
+                println!("no model folders found");
+            }
+            for dir in found {
+                match ModelFolder::open(&dir) {
+                    Ok(f) => {
+                        let m = f.manifest();
+                        let bytes: u64 = m.components.values().map(|c| c.bytes).sum();
+                        let sizes: Vec<String> = m.media.sizes.iter().map(|(w, h)| format!("{w}x{h}")).collect();
+                        println!(
+                            "{:<16} {:<14} {:>7.1} MB  {} fps  {}  {}",
+                            m.name,
+                            m.family,
+                            bytes as f64 / 1e6,
+                            m.media.fps,
+                            sizes.join(","),
+                            dir.display()
+                        );
+                    }
+                    Err(e) => println!("{:<16} BROKEN: {e}", dir.display()),
+                }
+            }
+            Ok(())
+        }
+        ModelsCommand::Verify { dir, json } => {
+            let folder = ModelFolder::open(&dir).with_context(|| format!("verifying {}", dir.display()))?;
+            let report = folder.verify().with_context(|| format!("verifying {}", dir.display()))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.to_text());
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! kino's engine: turns a [`kino_prompt::ShotPlan`] into frames and sound.
+//!
+//! - [`pipeline`]: the [`pipeline::Pipeline`] trait every model family implements
+//!   (`generate`, `remix`, `extend`), options, progress and errors.
+//! - [`sampler`]: flow-matching schedules and solvers (Euler, UniPC) shared by every family.
+//! - [`twin`]: kino's own family (text encoder + video/audio VAEs + vocoder + twin DiT).
+//! - [`train`]: the training recipes and loop behind `kino train`.
+//! - [`noise`]: seeded Gaussian noise, identical on every machine.
+
+pub mod noise;
+pub mod pipeline;
+pub mod sampler;
+pub mod train;
+pub mod twin;
+
+pub use pipeline::{EngineError, GenerateOptions, Generated, NoProgress, Pipeline, Progress};

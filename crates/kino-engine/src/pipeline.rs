@@ -1,0 +1,147 @@
+//! The `Pipeline` trait every model family implements, and the types around it.
+
+use kino_prompt::ShotPlan;
+use serde::Serialize;
+
+use crate::sampler::Solver;
+
+/// Everything that can go wrong while generating.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Model(#[from] kino_models::folder::ModelError),
+    #[error("tensor computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+    #[error(transparent)]
+    Media(#[from] kino_media::MediaError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+/// Frames and sound of one clip (the pipelines always fill `audio`).
+pub use kino_media::Clip;
+
+/// How to sample. Size, fps and length come from the plan's clip settings unless set here.
+#[derive(Debug, Clone, Serialize)]
+pub struct GenerateOptions {
+    pub seed: u64,
+    /// Denoising steps per shot.
+    pub steps: usize,
+    /// Classifier-free guidance scale for the video stream (1 = off).
+    pub video_guidance: f64,
+    /// Classifier-free guidance scale for the audio stream (1 = off).
+    pub audio_guidance: f64,
+    pub solver: Solver,
+    /// Schedule shift (more steps at high noise when > 1).
+    pub shift: f64,
+    /// Override the plan's size (width, height).
+    pub size: Option<(u32, u32)>,
+    pub fps: Option<u32>,
+    /// Override the plan's duration in seconds.
+    pub seconds: Option<f64>,
+    /// First frame to animate (image-to-video), RGB8, any size (resized to the output).
+    #[serde(skip)]
+    pub first_frame: Option<image::RgbImage>,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            steps: 12,
+            video_guidance: 4.0,
+            audio_guidance: 3.0,
+            solver: Solver::UniPc,
+            shift: 2.0,
+            size: None,
+            fps: None,
+            seconds: None,
+            first_frame: None,
+        }
+    }
+}
+
+/// Receives progress; the CLI draws bars, the server records job progress.
+pub trait Progress {
+    /// A new stage begins with `total` units of work.
+    fn stage(&mut self, name: &str, total: u64);
+    /// `done` units of the current stage are finished.
+    fn set(&mut self, done: u64);
+    /// Return true to stop as soon as possible (the call then fails with `Cancelled`).
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
+
+/// Progress that goes nowhere.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn stage(&mut self, _name: &str, _total: u64) {}
+    fn set(&mut self, _done: u64) {}
+}
+
+/// Wall time per stage, in the order they ran.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StageTimes {
+    pub stages: Vec<(String, f64)>,
+}
+
+impl StageTimes {
+    pub fn add(&mut self, name: &str, seconds: f64) {
+        match self.stages.iter_mut().find(|(n, _)| n == name) {
+            Some((_, s)) => *s += seconds,
+            None => self.stages.push((name.to_string(), seconds)),
+        }
+    }
+
+    pub fn total(&self) -> f64 {
+        self.stages.iter().map(|(_, s)| s).sum()
+    }
+
+    pub fn to_text(&self) -> String {
+        self.stages.iter().map(|(n, s)| format!("{n} {s:.2}s")).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// A generated clip and how it was made.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub clip: Clip,
+    pub seed: u64,
+    pub times: StageTimes,
+}
+
+/// A model family's generation pipeline.
+pub trait Pipeline {
+    /// The model's name (from its folder).
+    fn name(&self) -> &str;
+
+    /// Generates the clip a plan describes, shot by shot.
+    fn generate(&self, plan: &ShotPlan, opts: &GenerateOptions, progress: &mut dyn Progress) -> Result<Generated>;
+
+    /// Re-generates `source` following `plan`, keeping its motion: the source is noised to
+    /// `strength` (0 = unchanged, 1 = ignore the source) and denoised under the new prompt.
+    fn remix(
+        &self,
+        source: &Clip,
+        plan: &ShotPlan,
+        strength: f64,
+        opts: &GenerateOptions,
+        progress: &mut dyn Progress,
+    ) -> Result<Generated>;
+
+    /// Continues `source` by `seconds` following `plan`; returns source + continuation.
+    fn extend(
+        &self,
+        source: &Clip,
+        plan: &ShotPlan,
+        seconds: f64,
+        opts: &GenerateOptions,
+        progress: &mut dyn Progress,
+    ) -> Result<Generated>;
+}

@@ -1,0 +1,614 @@
+//! `kino train`: trains a kino-family model on procedural-world clips, stage by stage:
+//! video VAE -> audio VAE -> vocoder -> latent cache -> twin DiT -> export a model folder.
+//!
+//! Every stage checkpoints (weights, EMA weights, optimiser moments, step) and resumes from
+//! its last checkpoint; a finished stage leaves `done.safetensors` (its EMA weights) and is
+//! skipped when the run is started again. Batches are a pure function of (seed, step), so an
+//! interrupted and resumed run sees the same data as an uninterrupted one. Loss curves go
+//! to `<run>/<stage>/loss.csv`.
+
+pub mod data;
+pub mod optim;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use kino_models::audio_vae::{AudioVae, AudioVaeConfig};
+use kino_models::dit::{audio_latent_times, video_latent_times, DitConfig, DitInput, TwinDit};
+use kino_models::folder::{FolderWriter, MediaSpec, ModelFolder};
+use kino_models::mel::MelConfig;
+use kino_models::text_encoder::TextEncoder;
+use kino_models::video_vae::{VideoVae, VideoVaeConfig};
+use kino_models::vocoder::{Vocoder, VocoderConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::noise::{self, SplitMix64};
+use crate::pipeline::{EngineError, Result};
+use crate::twin::{TwinConfig, FAMILY};
+use data::{world_clip, ClipShape, TrainClip, HELD_OUT_SEEDS};
+use optim::{AdamW, AdamWConfig, Ema, LrSchedule};
+
+/// Optimisation settings of one stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageSpec {
+    pub steps: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub warmup: usize,
+    pub ema: f64,
+    pub clip_norm: f64,
+    pub checkpoint_every: usize,
+}
+
+/// A complete training recipe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recipe {
+    pub name: String,
+    /// Clips the world renders (the DiT trains on whole clips).
+    pub clip: ClipShape,
+    /// Frames per VAE training window (1 + 4k), cut at random from a clip.
+    pub vae_window: usize,
+    pub video_vae_config: VideoVaeConfig,
+    pub audio_vae_config: AudioVaeConfig,
+    pub vocoder_config: VocoderConfig,
+    pub dit_config: DitConfig,
+    pub video_vae: StageSpec,
+    pub audio_vae: StageSpec,
+    pub vocoder: StageSpec,
+    pub dit: StageSpec,
+    pub kl_weight: f64,
+    /// Clips encoded once for DiT training.
+    pub latent_clips: usize,
+    pub text_max_tokens: usize,
+    /// Probability that a DiT sample is conditioned on its clean first latent frame.
+    pub p_first_frame: f64,
+    /// Probability that a DiT sample's text is replaced by the empty prompt (for guidance).
+    pub p_drop_text: f64,
+    pub audio_loss_weight: f64,
+    pub seed: u64,
+}
+
+fn stage(steps: usize, batch: usize, lr: f64) -> StageSpec {
+    StageSpec { steps, batch, lr, warmup: (steps / 20).clamp(1, 500), ema: 0.999, clip_norm: 1.0, checkpoint_every: 200 }
+}
+
+impl Recipe {
+    /// The recipe that makes kino-tiny (128x128, 24 fps, 2 s training clips).
+    pub fn tiny() -> Self {
+        Self {
+            name: "tiny".into(),
+            clip: ClipShape { width: 128, height: 128, fps: 24, frames: 49, sample_rate: 16_000 },
+            vae_window: 9,
+            video_vae_config: VideoVaeConfig::kino_tiny(),
+            audio_vae_config: AudioVaeConfig::kino_tiny(),
+            vocoder_config: VocoderConfig::kino_tiny(),
+            dit_config: DitConfig::kino_tiny(),
+            video_vae: stage(4000, 4, 1e-3),
+            audio_vae: stage(2000, 8, 1e-3),
+            vocoder: stage(1000, 8, 3e-4),
+            dit: stage(20_000, 8, 3e-4),
+            kl_weight: 1e-4,
+            latent_clips: 4000,
+            text_max_tokens: 64,
+            p_first_frame: 0.3,
+            p_drop_text: 0.1,
+            audio_loss_weight: 1.0,
+            seed: 0,
+        }
+    }
+
+    /// A minutes-long recipe on tiny networks for tests and smoke runs.
+    pub fn smoke() -> Self {
+        let mut r = Self::tiny();
+        r.name = "smoke".into();
+        r.clip = ClipShape { width: 64, height: 64, fps: 12, frames: 9, sample_rate: 16_000 };
+        r.vae_window = 5;
+        r.video_vae_config = VideoVaeConfig::test_tiny();
+        r.dit_config = DitConfig {
+            video_latent_channels: r.video_vae_config.z_channels,
+            audio_latent_channels: r.audio_vae_config.z_channels,
+            text_dim: 384,
+            ..DitConfig::test_tiny()
+        };
+        r.video_vae = stage(30, 2, 2e-3);
+        r.audio_vae = stage(30, 2, 2e-3);
+        r.vocoder = stage(20, 2, 3e-4);
+        r.dit = stage(60, 4, 1e-3);
+        r.latent_clips = 8;
+        r.text_max_tokens = 32;
+        r
+    }
+
+    pub fn named(name: &str) -> Option<Self> {
+        match name {
+            "tiny" => Some(Self::tiny()),
+            "smoke" => Some(Self::smoke()),
+            _ => None,
+        }
+    }
+
+    /// Multiplies every stage's step count (at least 1 step each).
+    pub fn scale_steps(&mut self, factor: f64) {
+        for s in [&mut self.video_vae, &mut self.audio_vae, &mut self.vocoder, &mut self.dit] {
+            s.steps = ((s.steps as f64 * factor).round() as usize).max(1);
+            s.warmup = (s.steps / 20).clamp(1, 500);
+        }
+    }
+}
+
+/// A progress report from a training stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainEvent {
+    pub stage: String,
+    pub step: usize,
+    pub total: usize,
+    pub loss: f64,
+    pub lr: f64,
+    pub grad_norm: f64,
+    pub seconds: f64,
+}
+
+/// Runs a recipe into a run folder.
+pub struct Trainer {
+    pub run_dir: PathBuf,
+    pub recipe: Recipe,
+    pub device: Device,
+    text: TextEncoder,
+    text_source: PathBuf,
+}
+
+fn st_err(path: &Path, e: impl std::fmt::Display) -> EngineError {
+    EngineError::Invalid(format!("{}: {e}", path.display()))
+}
+
+fn write_atomic(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    candle_core::safetensors::save(tensors, &tmp)?;
+    fs::rename(&tmp, path).map_err(|e| st_err(path, e))
+}
+
+fn load_st(path: &Path) -> Result<HashMap<String, Tensor>> {
+    candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| st_err(path, e))
+}
+
+fn prefixed(map: &HashMap<String, Tensor>, prefix: &str) -> HashMap<String, Tensor> {
+    map.iter().filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_string(), v.clone()))).collect()
+}
+
+impl Trainer {
+    /// `text_dir` holds `text_encoder.safetensors` and `tokenizer.json` (the shipped
+    /// all-MiniLM-L6-v2); it is frozen during training.
+    pub fn new(run_dir: &Path, recipe: Recipe, text_dir: &Path, device: Device) -> Result<Self> {
+        if recipe.dit_config.video_latent_channels != recipe.video_vae_config.z_channels
+            || recipe.dit_config.audio_latent_channels != recipe.audio_vae_config.z_channels
+        {
+            return Err(EngineError::Invalid(format!(
+                "recipe '{}': the DiT's latent channels do not match the VAEs'",
+                recipe.name
+            )));
+        }
+        fs::create_dir_all(run_dir).map_err(|e| st_err(run_dir, e))?;
+        let text = TextEncoder::load(&text_dir.join("text_encoder.safetensors"), &text_dir.join("tokenizer.json"), &device)
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let recipe_path = run_dir.join("recipe.json");
+        if recipe_path.exists() {
+            let old: Recipe = serde_json::from_str(&fs::read_to_string(&recipe_path).map_err(|e| st_err(&recipe_path, e))?)
+                .map_err(|e| st_err(&recipe_path, e))?;
+            if old != recipe {
+                return Err(EngineError::Invalid(format!(
+                    "{} was made by a different recipe; use a new run folder",
+                    run_dir.display()
+                )));
+            }
+        } else {
+            fs::write(&recipe_path, serde_json::to_string_pretty(&recipe).expect("recipe serialises"))
+                .map_err(|e| st_err(&recipe_path, e))?;
+        }
+        Ok(Self { run_dir: run_dir.to_path_buf(), recipe, device, text, text_source: text_dir.to_path_buf() })
+    }
+
+    fn clip(&self, rng: &mut SplitMix64) -> Result<TrainClip> {
+        let seed = rng.next_u64() % HELD_OUT_SEEDS;
+        world_clip(&self.recipe.clip, seed, rng.below(4))
+    }
+
+    /// Runs one stage to completion (resuming), returning its EMA weights.
+    fn run_stage(
+        &self,
+        name: &str,
+        spec: &StageSpec,
+        map: &VarMap,
+        mut loss_fn: impl FnMut(&mut SplitMix64) -> Result<Tensor>,
+        on_event: &mut dyn FnMut(&TrainEvent),
+    ) -> Result<HashMap<String, Tensor>> {
+        let dir = self.run_dir.join(name);
+        fs::create_dir_all(&dir).map_err(|e| st_err(&dir, e))?;
+        let done = dir.join("done.safetensors");
+        if done.exists() {
+            return load_st(&done);
+        }
+        let ckpt = dir.join("checkpoint.safetensors");
+        let mut opt = AdamW::new(map, AdamWConfig::default())?;
+        let mut ema = Ema::new(map, spec.ema)?;
+        let mut start = 0;
+        if ckpt.exists() {
+            let state = load_st(&ckpt)?;
+            optim::load_into(map, &prefixed(&state, "w."), &ckpt)?;
+            ema.load(&prefixed(&state, "ema."))?;
+            opt.load_state(&prefixed(&state, "opt."))?;
+            start = opt.step_count();
+        }
+        let sched = LrSchedule { peak: spec.lr, warmup: spec.warmup, total: spec.steps, min_ratio: 0.1 };
+        let mut log = fs::OpenOptions::new().create(true).append(true).open(dir.join("loss.csv")).map_err(|e| st_err(&dir, e))?;
+        if start == 0 {
+            writeln!(log, "step,loss,lr,grad_norm,seconds").map_err(|e| st_err(&dir, e))?;
+        }
+        let t0 = Instant::now();
+        let save = |opt: &AdamW, ema: &Ema| -> Result<()> {
+            let mut all = HashMap::new();
+            for (k, v) in optim::weights_of(map) {
+                all.insert(format!("w.{k}"), v);
+            }
+            for (k, v) in ema.tensors() {
+                all.insert(format!("ema.{k}"), v);
+            }
+            for (k, v) in opt.state()? {
+                all.insert(format!("opt.{k}"), v);
+            }
+            write_atomic(&ckpt, &all)
+        };
+        for step in start..spec.steps {
+            let mut rng = SplitMix64::new(self.recipe.seed ^ 0x5EED, (name.len() as u64) << 32 | step as u64);
+            let loss = loss_fn(&mut rng)?;
+            let lr = sched.at(step);
+            let grads = loss.backward()?;
+            let grad_norm = opt.step(&grads, lr, spec.clip_norm)?;
+            ema.update(map, step)?;
+            let l = loss.to_scalar::<f32>()? as f64;
+            let secs = t0.elapsed().as_secs_f64();
+            writeln!(log, "{},{l:.6},{lr:.3e},{grad_norm:.4},{secs:.1}", step + 1).map_err(|e| st_err(&dir, e))?;
+            on_event(&TrainEvent { stage: name.into(), step: step + 1, total: spec.steps, loss: l, lr, grad_norm, seconds: secs });
+            if (step + 1) % spec.checkpoint_every == 0 && step + 1 < spec.steps {
+                save(&opt, &ema)?;
+            }
+        }
+        let weights = ema.tensors();
+        write_atomic(&done, &weights)?;
+        let _ = fs::remove_file(&ckpt);
+        Ok(weights)
+    }
+
+    fn video_tensor(&self, clips: &[(&TrainClip, usize, usize)]) -> Result<Tensor> {
+        // (clip, first frame, frame count) -> (B, 3, T, H, W) in [-1, 1].
+        let (w, h) = (self.recipe.clip.width as usize, self.recipe.clip.height as usize);
+        let t = clips[0].2;
+        let plane = w * h;
+        let mut data = vec![0f32; clips.len() * 3 * t * plane];
+        for (b, (clip, first, n)) in clips.iter().enumerate() {
+            for k in 0..*n {
+                let f = &clip.frames[first + k];
+                for p in 0..plane {
+                    for c in 0..3 {
+                        data[((b * 3 + c) * t + k) * plane + p] = f[p * 3 + c] as f32 / 127.5 - 1.0;
+                    }
+                }
+            }
+        }
+        Ok(Tensor::from_vec(data, (clips.len(), 3, t, h, w), &self.device)?)
+    }
+
+    fn log_mels(&self, mel: &MelConfig, clips: &[TrainClip]) -> Result<Tensor> {
+        let mels = clips.iter().map(|c| mel.log_mel_tensor(&c.audio, &self.device)).collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Tensor::stack(&mels, 0)?)
+    }
+
+    /// Runs every stage and writes the model folder to `out`.
+    pub fn run(&self, out: &Path, on_event: &mut dyn FnMut(&TrainEvent)) -> Result<ModelFolder> {
+        let r = &self.recipe;
+        let dev = self.device.clone();
+
+        // 1. Video VAE on random windows.
+        let vmap = VarMap::new();
+        let vae = VideoVae::new(&r.video_vae_config, VarBuilder::from_varmap(&vmap, DType::F32, &dev))?;
+        let video_w = self.run_stage("video_vae", &r.video_vae, &vmap, |rng| {
+            let clips = (0..r.video_vae.batch).map(|_| self.clip(rng)).collect::<Result<Vec<_>>>()?;
+            let span = r.clip.frames - r.vae_window + 1;
+            let picks: Vec<(&TrainClip, usize, usize)> = clips.iter().map(|c| (c, rng.below(span), r.vae_window)).collect();
+            let x = self.video_tensor(&picks)?;
+            Ok(vae.loss(&x, r.kl_weight)?.total)
+        }, on_event)?;
+
+        // 2. Audio VAE on log-mel.
+        let mel = r.vocoder_config.mel.clone();
+        let amap = VarMap::new();
+        let avae = AudioVae::new(r.audio_vae_config.clone(), VarBuilder::from_varmap(&amap, DType::F32, &dev))?;
+        let audio_w = self.run_stage("audio_vae", &r.audio_vae, &amap, |rng| {
+            let clips = (0..r.audio_vae.batch).map(|_| self.clip(rng)).collect::<Result<Vec<_>>>()?;
+            let x = avae.pad_log_mel(&self.log_mels(&mel, &clips)?)?;
+            Ok(avae.loss(&x, r.kl_weight)?.total)
+        }, on_event)?;
+
+        // 3. Vocoder: log-mel -> linear magnitude.
+        let omap = VarMap::new();
+        let voc = Vocoder::new(r.vocoder_config.clone(), VarBuilder::from_varmap(&omap, DType::F32, &dev))?;
+        let vocoder_w = self.run_stage("vocoder", &r.vocoder, &omap, |rng| {
+            let clips = (0..r.vocoder.batch).map(|_| self.clip(rng)).collect::<Result<Vec<_>>>()?;
+            let x = self.log_mels(&mel, &clips)?;
+            let targets = clips.iter().map(|c| voc.target_magnitude(&c.audio, &dev)).collect::<candle_core::Result<Vec<_>>>()?;
+            Ok(voc.loss(&x, &Tensor::stack(&targets, 0)?)?)
+        }, on_event)?;
+
+        // 4. Latent cache with the EMA VAEs.
+        let vae = VideoVae::new(&r.video_vae_config, VarBuilder::from_tensors(video_w.clone(), DType::F32, &dev))?;
+        let avae = AudioVae::new(r.audio_vae_config.clone(), VarBuilder::from_tensors(audio_w.clone(), DType::F32, &dev))?;
+        let cache = self.latent_cache(&vae, &avae, &mel, on_event)?;
+        let stats = LatentStats::of(&cache)?;
+
+        // 5. The twin DiT on normalised latents.
+        let dmap = VarMap::new();
+        let dit = TwinDit::new(&r.dit_config, VarBuilder::from_varmap(&dmap, DType::F32, &dev))?;
+        let empty = self.text_tokens(&[""])?;
+        let vtimes = video_latent_times(cache.video.dim(2)?, r.video_vae_config.temporal_factor(), r.clip.fps as f64);
+        let atimes = audio_latent_times(cache.audio.dim(2)?, r.audio_vae_config.time_downsample(), mel.hop, mel.sample_rate);
+        let nv = stats.normalise_video(&cache.video)?;
+        let na = stats.normalise_audio(&cache.audio)?;
+        let dit_w = self.run_stage("dit", &r.dit, &dmap, |rng| {
+            dit_loss(&dit, r, &nv, &na, &cache.text, &cache.text_mask, &empty, &vtimes, &atimes, rng)
+        }, on_event)?;
+
+        // 6. Export.
+        let twin = TwinConfig {
+            dit: r.dit_config.clone(),
+            text_max_tokens: r.text_max_tokens,
+            video_latent_mean: stats.video_mean.clone(),
+            video_latent_std: stats.video_std.clone(),
+            audio_latent_mean: stats.audio_mean.clone(),
+            audio_latent_std: stats.audio_std.clone(),
+        };
+        self.export(out, &twin, &video_w, &audio_w, &vocoder_w, &dit_w)
+    }
+
+    fn text_tokens(&self, texts: &[&str]) -> Result<(Tensor, Tensor)> {
+        let l = self.recipe.text_max_tokens;
+        let e = self.text.encode(texts, l).map_err(|e| EngineError::Invalid(format!("text encoder: {e}")))?;
+        let (b, n, d) = e.tokens.dims3()?;
+        if n == l {
+            return Ok((e.tokens, e.mask));
+        }
+        let pad = Tensor::zeros((b, l - n, d), DType::F32, &self.device)?;
+        let mpad = Tensor::zeros((b, l - n), DType::F32, &self.device)?;
+        Ok((Tensor::cat(&[&e.tokens, &pad], 1)?, Tensor::cat(&[&e.mask, &mpad], 1)?))
+    }
+
+    fn latent_cache(&self, vae: &VideoVae, avae: &AudioVae, mel: &MelConfig, on_event: &mut dyn FnMut(&TrainEvent)) -> Result<LatentCache> {
+        let path = self.run_dir.join("latents.safetensors");
+        if path.exists() {
+            let t = load_st(&path)?;
+            let get = |k: &str| t.get(k).cloned().ok_or_else(|| st_err(&path, format!("no tensor {k}")));
+            return Ok(LatentCache { video: get("video")?.to_device(&self.device)?, audio: get("audio")?.to_device(&self.device)?, text: get("text")?.to_device(&self.device)?, text_mask: get("text_mask")?.to_device(&self.device)? });
+        }
+        let n = self.recipe.latent_clips;
+        let (mut v, mut a, mut t, mut m) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let t0 = Instant::now();
+        for i in 0..n {
+            let mut rng = SplitMix64::new(self.recipe.seed ^ 0xCAC4E, i as u64);
+            let clip = self.clip(&mut rng)?;
+            let x = self.video_tensor(&[(&clip, 0, self.recipe.clip.frames)])?;
+            v.push(vae.encode(&x)?.mean.squeeze(0)?);
+            let lm = avae.pad_log_mel(&mel.log_mel_tensor(&clip.audio, &self.device)?.unsqueeze(0)?)?;
+            a.push(avae.encode(&lm)?.0.squeeze(0)?);
+            let (tt, tm) = self.text_tokens(&[clip.text.as_str()])?;
+            t.push(tt.squeeze(0)?);
+            m.push(tm.squeeze(0)?);
+            on_event(&TrainEvent { stage: "latents".into(), step: i + 1, total: n, loss: 0.0, lr: 0.0, grad_norm: 0.0, seconds: t0.elapsed().as_secs_f64() });
+        }
+        let cache = LatentCache { video: Tensor::stack(&v, 0)?, audio: Tensor::stack(&a, 0)?, text: Tensor::stack(&t, 0)?, text_mask: Tensor::stack(&m, 0)? };
+        let mut all = HashMap::new();
+        all.insert("video".to_string(), cache.video.clone());
+        all.insert("audio".to_string(), cache.audio.clone());
+        all.insert("text".to_string(), cache.text.clone());
+        all.insert("text_mask".to_string(), cache.text_mask.clone());
+        write_atomic(&path, &all)?;
+        Ok(cache)
+    }
+
+    fn export(
+        &self,
+        out: &Path,
+        twin: &TwinConfig,
+        video: &HashMap<String, Tensor>,
+        audio: &HashMap<String, Tensor>,
+        vocoder: &HashMap<String, Tensor>,
+        dit: &HashMap<String, Tensor>,
+    ) -> Result<ModelFolder> {
+        let r = &self.recipe;
+        let mut w = FolderWriter::new(out)?;
+        for file in ["text_encoder.safetensors", "tokenizer.json"] {
+            let (src, dst) = (self.text_source.join(file), out.join(file));
+            if src != dst {
+                fs::copy(&src, &dst).map_err(|e| st_err(&src, e))?;
+            }
+        }
+        w.add_existing("text_encoder", "text_encoder.safetensors", serde_json::json!({"preset": "all-MiniLM-L6-v2"}))?;
+        w.add_extra_file("text_encoder", "tokenizer.json")?;
+        let json = |v: &dyn erased::Ser| v.value();
+        w.write_component("video_vae", video, DType::F16, json(&r.video_vae_config))?;
+        w.write_component("audio_vae", audio, DType::F16, json(&r.audio_vae_config))?;
+        w.write_component("vocoder", vocoder, DType::F32, json(&r.vocoder_config))?;
+        w.write_component("dit", dit, DType::F16, json(twin))?;
+        let media = MediaSpec { fps: r.clip.fps, sizes: vec![(r.clip.width, r.clip.height)], max_seconds: 20.0, audio_sample_rate: r.clip.sample_rate };
+        let training = serde_json::json!({
+            "recipe": r,
+            "steps": {"video_vae": r.video_vae.steps, "audio_vae": r.audio_vae.steps, "vocoder": r.vocoder.steps, "dit": r.dit.steps},
+        });
+        Ok(w.finish(
+            &format!("kino-{}", r.name),
+            FAMILY,
+            "Apache-2.0 (text encoder: all-MiniLM-L6-v2, Apache-2.0)",
+            "kino's own joint audio-video model, trained on procedural-world clips",
+            media,
+            training,
+        )?)
+    }
+}
+
+mod erased {
+    /// Serialises any config to a JSON value (configs are plain data; failure is a bug).
+    pub trait Ser {
+        fn value(&self) -> serde_json::Value;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn value(&self) -> serde_json::Value {
+            serde_json::to_value(self).expect("config serialises")
+        }
+    }
+}
+
+/// Encoded training clips.
+pub struct LatentCache {
+    /// (N, Cv, F, h, w) raw VAE means.
+    pub video: Tensor,
+    /// (N, Ca, T) raw VAE means.
+    pub audio: Tensor,
+    /// (N, L, 384) text tokens and (N, L) mask.
+    pub text: Tensor,
+    pub text_mask: Tensor,
+}
+
+/// Per-channel latent statistics.
+pub struct LatentStats {
+    pub video_mean: Vec<f32>,
+    pub video_std: Vec<f32>,
+    pub audio_mean: Vec<f32>,
+    pub audio_std: Vec<f32>,
+}
+
+fn channel_stats(x: &Tensor) -> Result<(Vec<f32>, Vec<f32>)> {
+    // x: (N, C, ...) -> per-channel mean / std.
+    let c = x.dim(1)?;
+    let flat = x.transpose(0, 1)?.contiguous()?.reshape((c, ()))?;
+    let mean = flat.mean(1)?;
+    let std = flat.broadcast_sub(&mean.unsqueeze(1)?)?.sqr()?.mean(1)?.sqrt()?;
+    let std: Vec<f32> = std.to_vec1::<f32>()?.into_iter().map(|s| s.max(1e-3)).collect();
+    Ok((mean.to_vec1()?, std))
+}
+
+impl LatentStats {
+    pub fn of(cache: &LatentCache) -> Result<Self> {
+        let (video_mean, video_std) = channel_stats(&cache.video)?;
+        let (audio_mean, audio_std) = channel_stats(&cache.audio)?;
+        Ok(Self { video_mean, video_std, audio_mean, audio_std })
+    }
+
+    fn norm(x: &Tensor, mean: &[f32], std: &[f32]) -> Result<Tensor> {
+        let mut shape = vec![1, mean.len()];
+        shape.extend(std::iter::repeat_n(1, x.rank() - 2));
+        let m = Tensor::from_vec(mean.to_vec(), shape.clone(), x.device())?;
+        let s = Tensor::from_vec(std.to_vec(), shape, x.device())?;
+        Ok(x.broadcast_sub(&m)?.broadcast_div(&s)?)
+    }
+
+    pub fn normalise_video(&self, x: &Tensor) -> Result<Tensor> {
+        Self::norm(x, &self.video_mean, &self.video_std)
+    }
+
+    pub fn normalise_audio(&self, x: &Tensor) -> Result<Tensor> {
+        Self::norm(x, &self.audio_mean, &self.audio_std)
+    }
+}
+
+/// Flow-matching loss of the twin DiT on a random batch of cached, normalised latents.
+#[allow(clippy::too_many_arguments)]
+pub fn dit_loss(
+    dit: &TwinDit,
+    r: &Recipe,
+    video: &Tensor,
+    audio: &Tensor,
+    text: &Tensor,
+    text_mask: &Tensor,
+    empty: &(Tensor, Tensor),
+    vtimes: &[f64],
+    atimes: &[f64],
+    rng: &mut SplitMix64,
+) -> Result<Tensor> {
+    let dev = video.device();
+    let n = video.dim(0)?;
+    let b = r.dit.batch;
+    let idx: Vec<u32> = (0..b).map(|_| rng.below(n) as u32).collect();
+    let idx_t = Tensor::from_vec(idx, b, dev)?;
+    let x0v = video.index_select(&idx_t, 0)?;
+    let x0a = audio.index_select(&idx_t, 0)?;
+    let mut tt = text.index_select(&idx_t, 0)?;
+    let mut tm = text_mask.index_select(&idx_t, 0)?;
+    // Text dropout: replace rows by the empty prompt.
+    let drop: Vec<bool> = (0..b).map(|_| rng.next_f64() < r.p_drop_text).collect();
+    if drop.iter().any(|d| *d) {
+        let rows_t = (0..b).map(|i| if drop[i] { empty.0.get(0) } else { tt.get(i) }).collect::<candle_core::Result<Vec<_>>>()?;
+        let rows_m = (0..b).map(|i| if drop[i] { empty.1.get(0) } else { tm.get(i) }).collect::<candle_core::Result<Vec<_>>>()?;
+        tt = Tensor::stack(&rows_t, 0)?;
+        tm = Tensor::stack(&rows_m, 0)?;
+    }
+    // Logit-normal flow times (SD3): sigma = sigmoid(N(0, 1)).
+    let sig: Vec<f32> = noise::SplitMix64::new(rng.next_u64(), 0)
+        .normals(b)
+        .into_iter()
+        .map(|z| 1.0 / (1.0 + (-z).exp()))
+        .collect();
+    let sigma = Tensor::from_vec(sig.clone(), b, dev)?;
+    let ev = noise::randn(rng.next_u64(), 1, x0v.shape(), dev)?;
+    let ea = noise::randn(rng.next_u64(), 2, x0a.shape(), dev)?;
+    let sv = sigma.reshape((b, 1, 1, 1, 1))?;
+    let sa = sigma.reshape((b, 1, 1))?;
+    let mut xv = (x0v.broadcast_mul(&(1.0 - &sv)?)? + ev.broadcast_mul(&sv)?)?;
+    let xa = (x0a.broadcast_mul(&(1.0 - &sa)?)? + ea.broadcast_mul(&sa)?)?;
+    let target_v = (&ev - &x0v)?;
+    let target_a = (&ea - &x0a)?;
+    // First-frame conditioning on some samples: clean first latent frame, flagged, no loss.
+    let (_, cv, f, h, w) = x0v.dims5()?;
+    let cond_rows: Vec<bool> = (0..b).map(|_| rng.next_f64() < r.p_first_frame).collect();
+    let mut cond = Tensor::zeros((b, cv + 1, f, h, w), DType::F32, dev)?;
+    let mut weight = Tensor::ones((b, 1, f, 1, 1), DType::F32, dev)?;
+    if cond_rows.iter().any(|c| *c) && f > 1 {
+        let mut xs = Vec::with_capacity(b);
+        let mut cs = Vec::with_capacity(b);
+        let mut ws = Vec::with_capacity(b);
+        for (i, &c) in cond_rows.iter().enumerate() {
+            let x = xv.get(i)?;
+            if c {
+                let first = x0v.get(i)?.narrow(1, 0, 1)?;
+                xs.push(Tensor::cat(&[&first, &x.narrow(1, 1, f - 1)?], 1)?);
+                let head = Tensor::cat(&[&first, &Tensor::ones((1, 1, h, w), DType::F32, dev)?], 0)?;
+                cs.push(Tensor::cat(&[&head, &Tensor::zeros((cv + 1, f - 1, h, w), DType::F32, dev)?], 1)?);
+                ws.push(Tensor::cat(&[&Tensor::zeros((1, 1, 1, 1), DType::F32, dev)?, &Tensor::ones((1, f - 1, 1, 1), DType::F32, dev)?], 1)?);
+            } else {
+                xs.push(x);
+                cs.push(Tensor::zeros((cv + 1, f, h, w), DType::F32, dev)?);
+                ws.push(Tensor::ones((1, f, 1, 1), DType::F32, dev)?);
+            }
+        }
+        xv = Tensor::stack(&xs, 0)?;
+        cond = Tensor::stack(&cs, 0)?;
+        weight = Tensor::stack(&ws, 0)?;
+    }
+    let audio_cond = Tensor::zeros((b, x0a.dim(1)? + 1, x0a.dim(2)?), DType::F32, dev)?;
+    let (pv, pa) = dit.forward(&DitInput {
+        video: &xv,
+        video_cond: &cond,
+        video_times: vtimes,
+        audio: &xa,
+        audio_cond: &audio_cond,
+        audio_times: atimes,
+        video_t: &sigma,
+        audio_t: &sigma,
+        text: &tt,
+        text_mask: &tm,
+    })?;
+    let lv = ((pv - target_v)?.sqr()?.broadcast_mul(&weight)?.sum_all()? / (weight.sum_all()?.to_scalar::<f32>()? as f64 * (cv * h * w) as f64))?;
+    let la = (pa - target_a)?.sqr()?.mean_all()?;
+    Ok((lv + (la * r.audio_loss_weight)?)?)
+}
