@@ -276,7 +276,7 @@ impl Module for CausalConv3d {
 /// Pixel shuffle on frames: `(N, C*r*r, H, W)` -> `(N, C, H*r, W*r)` (PyTorch's ordering).
 pub fn depth_to_space(x: &Tensor, r: usize) -> Result<Tensor> {
     let (n, crr, h, w) = x.dims4()?;
-    if crr % (r * r) != 0 {
+    if !crr.is_multiple_of(r * r) {
         bail!("depth_to_space: {crr} channels not divisible by {}", r * r);
     }
     let c = crr / (r * r);
@@ -289,7 +289,7 @@ pub fn depth_to_space(x: &Tensor, r: usize) -> Result<Tensor> {
 /// Inverse of [`depth_to_space`]: `(N, C, H, W)` -> `(N, C*r*r, H/r, W/r)`.
 pub fn space_to_depth(x: &Tensor, r: usize) -> Result<Tensor> {
     let (n, c, h, w) = x.dims4()?;
-    if h % r != 0 || w % r != 0 {
+    if !h.is_multiple_of(r) || !w.is_multiple_of(r) {
         bail!("space_to_depth: {h}x{w} not divisible by {r}");
     }
     x.reshape((n, c, h / r, r, w / r, r))?

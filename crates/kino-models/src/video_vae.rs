@@ -133,7 +133,7 @@ impl VideoVaeConfig {
                 self.temporal_kernel.len()
             );
         }
-        if self.temporal_kernel.iter().any(|&k| k == 0) {
+        if self.temporal_kernel.contains(&0) {
             bail!("VideoVaeConfig: temporal kernel sizes must be >= 1");
         }
         if self.patch_size == 0
@@ -157,10 +157,10 @@ impl VideoVaeConfig {
     ) -> Result<(usize, usize, usize, usize)> {
         let tf = self.temporal_factor();
         let sf = self.spatial_factor();
-        if frames == 0 || (frames - 1) % tf != 0 {
+        if frames == 0 || !(frames - 1).is_multiple_of(tf) {
             bail!("video VAE: frame count must be 1 + {tf}k, got {frames}");
         }
-        if h == 0 || w == 0 || h % sf != 0 || w % sf != 0 {
+        if h == 0 || w == 0 || !h.is_multiple_of(sf) || !w.is_multiple_of(sf) {
             bail!("video VAE: frame size {h}x{w} must be a non-zero multiple of {sf}");
         }
         Ok((self.z_channels, 1 + (frames - 1) / tf, h / sf, w / sf))
