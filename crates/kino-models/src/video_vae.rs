@@ -34,7 +34,7 @@ use crate::causal_conv::{
 };
 
 /// Hyper-parameters of the video VAE.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VideoVaeConfig {
     /// Video channels (3, RGB).
     pub in_channels: usize,
