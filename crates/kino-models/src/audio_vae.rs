@@ -27,7 +27,7 @@ pub const LOG_MEL_MEAN: f32 = -4.5;
 pub const LOG_MEL_SCALE: f32 = 2.0;
 
 /// Audio VAE hyper-parameters.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AudioVaeConfig {
     pub n_mels: usize,
     pub z_channels: usize,

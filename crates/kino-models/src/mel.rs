@@ -19,7 +19,7 @@ use rustfft::{Fft, FftPlanner};
 use std::sync::Arc;
 
 /// The log-mel front end's constants.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MelConfig {
     pub sample_rate: u32,
     pub n_fft: usize,

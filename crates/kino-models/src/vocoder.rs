@@ -20,7 +20,7 @@ use candle_nn::{Conv1d, Conv1dConfig, Init, VarBuilder};
 use rustfft::num_complex::Complex32;
 
 /// Vocoder hyper-parameters.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VocoderConfig {
     pub mel: MelConfig,
     /// Channels of the magnitude network.
