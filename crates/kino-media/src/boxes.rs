@@ -102,6 +102,39 @@ fn kind_name(kind: &[u8; 4]) -> String {
     }
 }
 
+/// Refuses sample counts that no file of `file_len` bytes can hold. re_mp4 builds one entry
+/// per sample (about 50 bytes each) while reading the file, and bounds the count by the box
+/// size only where the box lists every sample; a `stsz` with one size for all samples, or a
+/// `trun` without per-sample fields, can claim 4 billion samples in 20 bytes, and re_mp4
+/// then allocates until memory runs out (found by the read_mp4 fuzz target,
+/// `fuzz/regressions/read_mp4-stsz-oom.mp4`). Every sample's data lies in the file, so
+/// `count * size` (at least `count`) bytes must fit in it.
+fn check_sample_count(kind: &[u8; 4], body: &[u8], file_len: usize) -> Result<(), String> {
+    let u32_at = |at: usize| {
+        body.get(at..at + 4)
+            .map(|b| u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))
+    };
+    let (count, size) = match kind {
+        // version and flags, sample_size, sample_count
+        b"stsz" => match (u32_at(4), u32_at(8)) {
+            (Some(size), Some(count)) if size != 0 => (count, size),
+            _ => return Ok(()),
+        },
+        // version and flags, sample_count; sizes come from the defaults or the table
+        b"trun" => match u32_at(4) {
+            Some(count) => (count, 1),
+            None => return Ok(()),
+        },
+        _ => return Ok(()),
+    };
+    if count.saturating_mul(size) > file_len as u64 {
+        return Err(format!(
+            "{count} samples of {size} byte(s) or more do not fit in a file of {file_len} bytes"
+        ));
+    }
+    Ok(())
+}
+
 /// Checks that every box a parser will descend into has a size that covers its header and
 /// stays inside its parent, and that its parent holds nothing after its last child; a
 /// top-level box may run past the end of the file (a truncated file, which the parser
@@ -200,6 +233,8 @@ pub fn validate_structure(data: &[u8]) -> Result<(), String> {
             let body = data
                 .get(pos + header..box_end.min(data.len()))
                 .unwrap_or(&[]);
+            check_sample_count(&kind, body, data.len())
+                .map_err(|e| format!("box {name} at byte {pos}{inside}: {e}"))?;
             if let Some(pre) = container_preamble(&kind, body) {
                 let first = pos + header + pre;
                 if first <= box_end {
@@ -529,6 +564,44 @@ mod tests {
         let stsd = bx(b"stsd", &cat(&[vec![0, 0, 0, 0, 0, 0, 0, 1], mp4a]));
         let err = validate_structure(&file(&cat(&[tkhd(), stsd]))).unwrap_err();
         assert!(err.contains("'wave'") && err.contains("4 stray"), "{err}");
+    }
+
+    #[test]
+    fn impossible_sample_counts_are_refused() {
+        let stsz = |size: u32, count: u32| {
+            let mut b = vec![0; 4];
+            b.extend_from_slice(&size.to_be_bytes());
+            b.extend_from_slice(&count.to_be_bytes());
+            bx(b"stsz", &b)
+        };
+        let stbl = |stsz: Vec<u8>| bx(b"mdia", &bx(b"minf", &bx(b"stbl", &stsz)));
+        let ok = file(&cat(&[tkhd(), stbl(stsz(4, 4))]));
+        assert_eq!(validate_structure(&ok), Ok(()));
+        // A table of sizes is bounded by its box, which re_mp4 checks itself.
+        let table = file(&cat(&[tkhd(), stbl(stsz(0, 1_000_000))]));
+        assert_eq!(validate_structure(&table), Ok(()));
+        let err = validate_structure(&file(&cat(&[tkhd(), stbl(stsz(1, 1_000_000))]))).unwrap_err();
+        assert!(
+            err.contains("box 'stsz' at byte 256 inside 'stbl'"),
+            "{err}"
+        );
+        assert!(err.contains("1000000 samples of 1 byte(s)"), "{err}");
+        let err =
+            validate_structure(&file(&cat(&[tkhd(), stbl(stsz(u32::MAX, u32::MAX))]))).unwrap_err();
+        assert!(err.contains("do not fit in a file of"), "{err}");
+
+        let trun = |count: u32| {
+            let mut b = vec![0; 4];
+            b.extend_from_slice(&count.to_be_bytes());
+            bx(b"trun", &b)
+        };
+        let frag = |trun: Vec<u8>| {
+            let moof = bx(b"moof", &bx(b"traf", &trun));
+            cat(&[bx(b"ftyp", b"isom\0\0\0\0"), moof])
+        };
+        assert_eq!(validate_structure(&frag(trun(2))), Ok(()));
+        let err = validate_structure(&frag(trun(4_000_000_000))).unwrap_err();
+        assert!(err.contains("box 'trun' at byte 32 inside 'traf'"), "{err}");
     }
 
     #[test]

@@ -226,3 +226,25 @@ fn stray_bytes_at_the_end_of_a_trak_are_refused_quickly() {
         "{err}"
     );
 }
+
+/// Found by the read_mp4 fuzz target: the audio track's `stsz` gives one size for all samples
+/// (0xf8ffffff bytes) and a count of 4294967045, and re_mp4 allocated one entry per sample
+/// until memory ran out. Such counts are refused before parsing.
+#[test]
+fn fuzz_found_stsz_sample_count_is_refused_quickly() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/regressions/read_mp4-stsz-oom.mp4");
+    let p = path.clone();
+    let read = within_10s("read_mp4", move || read_mp4(&p).map(|_| ()));
+    let p = path.clone();
+    let probed = within_10s("probe", move || kino_media::probe(&p).map(|_| ()));
+    for err in [read.unwrap_err(), probed.unwrap_err()] {
+        let msg = err.to_string();
+        assert!(msg.contains("read_mp4-stsz-oom.mp4"), "{msg}");
+        assert!(msg.contains("box 'stsz' at byte 5752"), "{msg}");
+        assert!(
+            msg.contains("4294967045 samples of 4177526783 byte(s) or more do not fit"),
+            "{msg}"
+        );
+    }
+}
