@@ -62,65 +62,190 @@ fn children(data: &[u8], range: std::ops::Range<usize>) -> Result<Vec<BoxRef>, S
 }
 
 /// Bytes that precede the child boxes of a container (a full box's version and flags, a
-/// sample entry's fixed fields); `None` for boxes whose contents are not boxes.
-fn container_preamble(kind: &[u8; 4]) -> Option<usize> {
+/// sample entry's fixed fields); `None` for boxes whose contents are not boxes. `body` is the
+/// box's contents, for the boxes whose preamble length depends on them.
+fn container_preamble(kind: &[u8; 4], body: &[u8]) -> Option<usize> {
     Some(match kind {
         b"moov" | b"trak" | b"mdia" | b"minf" | b"stbl" | b"edts" | b"dinf" | b"udta" | b"mvex"
-        | b"moof" | b"traf" | b"mfra" | b"ilst" => 0,
-        b"meta" => 4,
+        | b"moof" | b"traf" | b"mfra" | b"ilst" | b"wave" => 0,
+        // The iTunes metadata items re_mp4 reads (title, year, cover, description): each holds
+        // `data` boxes.
+        b"\xa9nam" | b"\xa9day" | b"covr" | b"desc" => 0,
+        // A full box, except that QuickTime files may leave out the version and flags and
+        // start with the `hdlr` box directly (re_mp4 accepts both).
+        b"meta" => {
+            if body.get(0..4).is_some_and(|v| v != [0; 4]) && body.get(4..8) == Some(&b"hdlr"[..]) {
+                0
+            } else {
+                4
+            }
+        }
         b"stsd" | b"dref" => 8,
-        b"mp4a" => 28,
+        // A QuickTime version 1 sound description has 16 more bytes before its boxes.
+        b"mp4a" => match body.get(8..10) {
+            Some([0, 1]) => 44,
+            _ => 28,
+        },
         b"avc1" | b"avc3" | b"hvc1" | b"hev1" | b"av01" | b"vp08" | b"vp09" | b"encv" => 78,
         _ => return None,
     })
 }
 
+/// A box type for messages: `'moov'` when printable, else its hex value (`0x00010000`).
+fn kind_name(kind: &[u8; 4]) -> String {
+    if kind.iter().all(|&b| b.is_ascii_graphic() || b == b' ') {
+        format!("'{}'", String::from_utf8_lossy(kind))
+    } else if kind[0] == 0xa9 && kind[1..].iter().all(u8::is_ascii_graphic) {
+        format!("'©{}'", String::from_utf8_lossy(&kind[1..]))
+    } else {
+        format!("0x{:08x}", u32::from_be_bytes(*kind))
+    }
+}
+
+/// Refuses sample counts that no file of `file_len` bytes can hold. re_mp4 builds one entry
+/// per sample (about 50 bytes each) while reading the file, and bounds the count by the box
+/// size only where the box lists every sample; a `stsz` with one size for all samples, or a
+/// `trun` without per-sample fields, can claim 4 billion samples in 20 bytes, and re_mp4
+/// then allocates until memory runs out (found by the read_mp4 fuzz target,
+/// `fuzz/regressions/read_mp4-stsz-oom.mp4`). Every sample's data lies in the file, so
+/// `count * size` (at least `count`) bytes must fit in it.
+fn check_sample_count(kind: &[u8; 4], body: &[u8], file_len: usize) -> Result<(), String> {
+    let u32_at = |at: usize| {
+        body.get(at..at + 4)
+            .map(|b| u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))
+    };
+    let (count, size) = match kind {
+        // version and flags, sample_size, sample_count
+        b"stsz" => match (u32_at(4), u32_at(8)) {
+            (Some(size), Some(count)) if size != 0 => (count, size),
+            _ => return Ok(()),
+        },
+        // version and flags, sample_count; sizes come from the defaults or the table
+        b"trun" => match u32_at(4) {
+            Some(count) => (count, 1),
+            None => return Ok(()),
+        },
+        _ => return Ok(()),
+    };
+    if count.saturating_mul(size) > file_len as u64 {
+        return Err(format!(
+            "{count} samples of {size} byte(s) or more do not fit in a file of {file_len} bytes"
+        ));
+    }
+    Ok(())
+}
+
 /// Checks that every box a parser will descend into has a size that covers its header and
-/// stays inside its parent. Some parsers loop forever on a nested box of size 0 or less than
-/// its header; this runs first so they never see one.
+/// stays inside its parent, and that its parent holds nothing after its last child; a
+/// top-level box may run past the end of the file (a truncated file, which the parser
+/// reports), and its contents are checked as far as the file goes.
+///
+/// This runs before re_mp4 (0.5.1) sees the bytes because re_mp4 loops forever on some
+/// boxes that break these rules. Its container parsers (moov, trak, mdia, minf, stbl, dinf,
+/// udta, meta, ilst, mvex, moof, traf, and the child loops of avc1 and mp4a) all walk their
+/// children the same way:
+///
+/// ```text
+/// while current < end {
+///     let BoxHeader { name, size: s } = BoxHeader::read(reader)?;  // s: the size field
+///     match name { known => Known::read_box(reader, s)?, _ => skip_box(reader, s)? }
+///     current = reader.stream_position()?;
+/// }
+/// ```
+///
+/// where `skip_box` (for the types it does not know, such as 0x00010000) and the readers of
+/// most known leaf boxes end with `skip_bytes_to(box_start + s)` (avc1 and mp4a seek to
+/// `current + s`). A child whose size field is 0 therefore sends the reader back to the start
+/// of its own header, `current` never grows, and the same header is read again forever (a
+/// 64-bit size of 0 lands on its own zero bytes and loops there); only the top-level loop
+/// breaks on a zero size. re_mp4 checks only that
+/// a child is not larger than its whole parent, which a size of 0 passes. 1 to 7 stray bytes
+/// after a container's last child do the same: re_mp4 reads a header that straddles the
+/// parent's end, and if those bytes are zero (a QuickTime-style terminator, or padding) that
+/// header has size 0. The fuzz-found `fuzz/regressions/read_mp4-trak-hang.mp4` is such a
+/// file: its `trak` holds a `tkhd` and then a box of type 0x00010000 with size 0. The old
+/// check here stopped at the first top-level box running past the end of the file, and that
+/// file's `moov` claims 219 bytes more than the file has, so the check never looked inside.
 pub fn validate_structure(data: &[u8]) -> Result<(), String> {
-    fn walk(data: &[u8], range: std::ops::Range<usize>, depth: usize) -> Result<(), String> {
+    /// Checks the boxes in `data[start..end]`, the contents of `parent` (`None` at the top
+    /// level); `end` may lie past the end of `data` when the file is truncated.
+    fn walk(
+        data: &[u8],
+        start: usize,
+        end: usize,
+        parent: Option<(&[u8; 4], usize)>,
+        depth: usize,
+    ) -> Result<(), String> {
         if depth > 16 {
             return Err("boxes nested more than 16 deep".into());
         }
-        let mut pos = range.start;
-        while pos + 8 <= range.end {
-            let size = u32::from_be_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]]);
-            let kind = [data[pos + 4], data[pos + 5], data[pos + 6], data[pos + 7]];
+        let mut pos = start;
+        while pos < end {
+            let Some(head) = data.get(pos..).and_then(|rest| rest.get(..8)) else {
+                // The file ends inside this box: truncated, which the parser reports.
+                return Ok(());
+            };
+            if pos + 8 > end {
+                let (pkind, pstart) = parent.unwrap_or((b"file", 0));
+                return Err(format!(
+                    "box {} at byte {pstart} ends with {} stray byte(s) at byte {pos}, too \
+                     few for a box header",
+                    kind_name(pkind),
+                    end - pos
+                ));
+            }
+            let size = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+            let kind = [head[4], head[5], head[6], head[7]];
+            let name = kind_name(&kind);
+            let inside = match parent {
+                Some((pkind, pstart)) => format!(" inside {} at byte {pstart}", kind_name(pkind)),
+                None => String::new(),
+            };
             let (size, header) = match size {
-                0 if depth == 0 => ((range.end - pos) as u64, 8),
+                // Only a top-level box may run to the end of the file.
+                0 if parent.is_none() => ((data.len() - pos) as u64, 8),
                 1 => match data.get(pos + 8..pos + 16) {
                     Some(l) => (u64::from_be_bytes(l.try_into().unwrap_or_default()), 16),
-                    None => return Err(format!("box header cut off at byte {pos}")),
+                    None => return Ok(()), // truncated inside the 64-bit size
                 },
                 s => (u64::from(s), 8),
             };
-            let name = String::from_utf8_lossy(&kind).into_owned();
             if size < header as u64 {
                 return Err(format!(
-                    "box '{name}' at byte {pos} has an impossible size {size}"
+                    "box {name} at byte {pos}{inside} has an impossible size {size} (a box \
+                     with a {header}-byte header is at least {header} bytes)"
                 ));
             }
-            let end = pos as u64 + size;
-            if end > range.end as u64 {
-                if depth == 0 {
-                    // A top-level box running past the end: the file is truncated; the
-                    // parser reports that itself.
-                    return Ok(());
+            let box_end = (pos as u64).saturating_add(size);
+            if box_end > end as u64 {
+                if let Some((pkind, pstart)) = parent {
+                    return Err(format!(
+                        "box {name} at byte {pos} (size {size}) runs past the end of its \
+                         parent {} at byte {pstart} (which ends at byte {end})",
+                        kind_name(pkind)
+                    ));
                 }
-                return Err(format!("box '{name}' at byte {pos} runs past its parent"));
+                // A top-level box running past the end of the file: the file is truncated.
+                // The parser reports that, but it still reads what is there, so the
+                // contents are checked as far as they go.
             }
-            if let Some(pre) = container_preamble(&kind) {
-                let body = pos + header + pre;
-                if body <= end as usize {
-                    walk(data, body..end as usize, depth + 1)?;
+            let box_end = usize::try_from(box_end).unwrap_or(usize::MAX);
+            let body = data
+                .get(pos + header..box_end.min(data.len()))
+                .unwrap_or(&[]);
+            check_sample_count(&kind, body, data.len())
+                .map_err(|e| format!("box {name} at byte {pos}{inside}: {e}"))?;
+            if let Some(pre) = container_preamble(&kind, body) {
+                let first = pos + header + pre;
+                if first <= box_end {
+                    walk(data, first, box_end, Some((&kind, pos)), depth + 1)?;
                 }
             }
-            pos = end as usize;
+            pos = box_end;
         }
         Ok(())
     }
-    walk(data, 0..data.len(), 0)
+    walk(data, 0, data.len(), None, 0)
 }
 
 fn find(boxes: &[BoxRef], kind: &[u8; 4]) -> Option<BoxRef> {
@@ -346,4 +471,157 @@ pub fn add_edit_list(
         shift_chunk_offsets(&mut out, moov.start + 8..moov_end, delta as u64)?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_structure;
+
+    /// A box with a 32-bit size.
+    fn bx(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut b = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+        b.extend_from_slice(kind);
+        b.extend_from_slice(body);
+        b
+    }
+
+    fn cat(parts: &[Vec<u8>]) -> Vec<u8> {
+        parts.concat()
+    }
+
+    fn tkhd() -> Vec<u8> {
+        bx(b"tkhd", &[0; 84])
+    }
+
+    fn file(trak_body: &[u8]) -> Vec<u8> {
+        let moov = bx(
+            b"moov",
+            &cat(&[bx(b"mvhd", &[0; 100]), bx(b"trak", trak_body)]),
+        );
+        cat(&[bx(b"ftyp", b"isom\0\0\0\0"), moov, bx(b"mdat", &[1; 16])])
+    }
+
+    #[test]
+    fn well_formed_boxes_pass() {
+        let mdia = bx(b"mdia", &bx(b"minf", &bx(b"stbl", &[])));
+        assert_eq!(validate_structure(&file(&cat(&[tkhd(), mdia]))), Ok(()));
+        // A truncated file is left to the parser to report.
+        let f = file(&tkhd());
+        assert_eq!(validate_structure(&f[..f.len() - 30]), Ok(()));
+        // QuickTime `meta` without version and flags, and ISO `meta` with them.
+        let hdlr = bx(b"hdlr", &[0; 25]);
+        let qt_meta = bx(b"meta", &hdlr);
+        let iso_meta = bx(b"meta", &cat(&[vec![0; 4], hdlr.clone()]));
+        let udta = bx(b"udta", &cat(&[qt_meta, iso_meta]));
+        assert_eq!(validate_structure(&file(&cat(&[tkhd(), udta]))), Ok(()));
+        // A version 1 QuickTime sound description, with a `wave` box.
+        let mut fields = vec![0u8; 44];
+        fields[9] = 1;
+        let wave = bx(b"wave", &cat(&[bx(b"frma", b"mp4a"), bx(b"\0\0\0\0", &[])]));
+        let mp4a = bx(b"mp4a", &cat(&[fields, wave]));
+        let stsd = bx(b"stsd", &cat(&[vec![0, 0, 0, 0, 0, 0, 0, 1], mp4a]));
+        assert_eq!(validate_structure(&file(&cat(&[tkhd(), stsd]))), Ok(()));
+    }
+
+    /// The shape of `fuzz/regressions/read_mp4-trak-hang.mp4`: a size-0 box after the `tkhd`,
+    /// in a `moov` that runs past the end of the file.
+    #[test]
+    fn zero_size_box_in_a_truncated_moov_is_refused() {
+        let mut zero = vec![0, 0, 0, 0, 0, 1, 0, 0];
+        zero.extend_from_slice(&[0; 40]);
+        let f = file(&cat(&[tkhd(), zero]));
+        let cut = &f[..f.len() - 28]; // moov now ends 4 bytes past the end of the file
+        let err = validate_structure(cut).unwrap_err();
+        assert!(err.contains("box 0x00010000 at byte"), "{err}");
+        assert!(err.contains("impossible size 0"), "{err}");
+        assert!(err.contains("inside 'trak'"), "{err}");
+        // The same with a 64-bit size of 0.
+        let mut large0 = vec![0, 0, 0, 1, b'f', b'r', b'e', b'e'];
+        large0.extend_from_slice(&[0; 16]);
+        let f = file(&cat(&[tkhd(), large0]));
+        let err = validate_structure(&f[..f.len() - 28]).unwrap_err();
+        assert!(
+            err.contains("'free'") && err.contains("impossible size 0"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn stray_bytes_after_the_last_child_are_refused() {
+        for stray in 1..8 {
+            let f = file(&cat(&[tkhd(), vec![0; stray]]));
+            let err = validate_structure(&f).unwrap_err();
+            assert!(
+                err.contains(&format!(
+                    "'trak' at byte 132 ends with {stray} stray byte(s)"
+                )),
+                "{err}"
+            );
+        }
+        // Inside a `wave` box, whose children re_mp4 reads as if they were mp4a's.
+        let wave = bx(b"wave", &cat(&[bx(b"frma", b"mp4a"), vec![0; 4]]));
+        let mp4a = bx(b"mp4a", &cat(&[vec![0; 28], wave]));
+        let stsd = bx(b"stsd", &cat(&[vec![0, 0, 0, 0, 0, 0, 0, 1], mp4a]));
+        let err = validate_structure(&file(&cat(&[tkhd(), stsd]))).unwrap_err();
+        assert!(err.contains("'wave'") && err.contains("4 stray"), "{err}");
+    }
+
+    #[test]
+    fn impossible_sample_counts_are_refused() {
+        let stsz = |size: u32, count: u32| {
+            let mut b = vec![0; 4];
+            b.extend_from_slice(&size.to_be_bytes());
+            b.extend_from_slice(&count.to_be_bytes());
+            bx(b"stsz", &b)
+        };
+        let stbl = |stsz: Vec<u8>| bx(b"mdia", &bx(b"minf", &bx(b"stbl", &stsz)));
+        let ok = file(&cat(&[tkhd(), stbl(stsz(4, 4))]));
+        assert_eq!(validate_structure(&ok), Ok(()));
+        // A table of sizes is bounded by its box, which re_mp4 checks itself.
+        let table = file(&cat(&[tkhd(), stbl(stsz(0, 1_000_000))]));
+        assert_eq!(validate_structure(&table), Ok(()));
+        let err = validate_structure(&file(&cat(&[tkhd(), stbl(stsz(1, 1_000_000))]))).unwrap_err();
+        assert!(
+            err.contains("box 'stsz' at byte 256 inside 'stbl'"),
+            "{err}"
+        );
+        assert!(err.contains("1000000 samples of 1 byte(s)"), "{err}");
+        let err =
+            validate_structure(&file(&cat(&[tkhd(), stbl(stsz(u32::MAX, u32::MAX))]))).unwrap_err();
+        assert!(err.contains("do not fit in a file of"), "{err}");
+
+        let trun = |count: u32| {
+            let mut b = vec![0; 4];
+            b.extend_from_slice(&count.to_be_bytes());
+            bx(b"trun", &b)
+        };
+        let frag = |trun: Vec<u8>| {
+            let moof = bx(b"moof", &bx(b"traf", &trun));
+            cat(&[bx(b"ftyp", b"isom\0\0\0\0"), moof])
+        };
+        assert_eq!(validate_structure(&frag(trun(2))), Ok(()));
+        let err = validate_structure(&frag(trun(4_000_000_000))).unwrap_err();
+        assert!(err.contains("box 'trun' at byte 32 inside 'traf'"), "{err}");
+    }
+
+    #[test]
+    fn children_past_their_parent_are_refused() {
+        let mut long = bx(b"mdia", &[0; 8]);
+        long[3] = 200;
+        let f = file(&cat(&[tkhd(), long]));
+        let err = validate_structure(&f).unwrap_err();
+        assert!(
+            err.contains("box 'mdia' at byte 232 (size 200) runs past"),
+            "{err}"
+        );
+        // And huge sizes do not overflow.
+        let mut huge = vec![0, 0, 0, 1, b'm', b'd', b'i', b'a'];
+        huge.extend_from_slice(&u64::MAX.to_be_bytes());
+        let f = file(&cat(&[tkhd(), huge]));
+        assert!(validate_structure(&f).unwrap_err().contains("runs past"));
+        let mut top = vec![0, 0, 0, 1, b'm', b'o', b'o', b'v'];
+        top.extend_from_slice(&u64::MAX.to_be_bytes());
+        top.extend_from_slice(&bx(b"trak", &[0; 3]));
+        assert_eq!(validate_structure(&top), Ok(()));
+    }
 }
