@@ -23,6 +23,40 @@ pub enum BenchCommand {
     },
     /// Parse adversarial and realistic 32 000-character prompts; report parse times.
     Prompt,
+    /// Time the kino-tiny twin DiT (random weights: speed only): forward passes for a clip
+    /// of the given length, and training steps (forward + backward) with --train.
+    Dit {
+        #[arg(long, default_value_t = 4.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 128)]
+        size: usize,
+        /// Batch (2 = one guided sampling step).
+        #[arg(long, default_value_t = 2)]
+        batch: usize,
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        #[arg(long)]
+        train: bool,
+    },
+    /// Generate a clip end to end (model load, text, DiT steps, VAE decode, vocoder, MP4)
+    /// and report wall time per stage and peak memory.
+    Generate {
+        #[arg(
+            long,
+            default_value = "A red ball falls onto a wooden floor at dusk and bounces twice. Audio: a thud on each bounce."
+        )]
+        prompt: String,
+        #[arg(long, default_value_t = 4.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 12)]
+        steps: usize,
+        /// Model folder (default: the shipped kino-tiny).
+        #[arg(long)]
+        model: Option<std::path::PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
@@ -38,7 +72,80 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             prompt();
             Ok(())
         }
+        BenchCommand::Dit {
+            seconds,
+            size,
+            batch,
+            repeats,
+            train,
+        } => dit(seconds, size, batch, repeats, train),
+        BenchCommand::Generate {
+            prompt,
+            seconds,
+            steps,
+            model,
+            json,
+        } => generate(&prompt, seconds, steps, model, json),
     }
+}
+
+/// Peak resident memory of this process (Linux), in bytes.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn generate(
+    prompt: &str,
+    seconds: f64,
+    steps: usize,
+    model: Option<std::path::PathBuf>,
+    json: bool,
+) -> Result<()> {
+    use kino_engine::pipeline::{GenerateOptions, NoProgress, Pipeline};
+    let started = Instant::now();
+    let pipeline = crate::generate::load_pipeline(model.as_deref())?;
+    let load_s = started.elapsed().as_secs_f64();
+    let plan = crate::plan::parse_plan(prompt)?;
+    let opts = GenerateOptions {
+        steps,
+        seconds: Some(seconds),
+        ..Default::default()
+    };
+    let generated = pipeline.generate(&plan, &opts, &mut NoProgress)?;
+    let t = Instant::now();
+    let audio = generated.clip.audio.as_ref();
+    let (bytes, _) =
+        kino_media::encode_mp4(&generated.clip.video, audio, &EncodeOptions::default())?;
+    let mut times = generated.times.clone();
+    times.stages.insert(0, ("load".into(), load_s));
+    times.add("mp4", t.elapsed().as_secs_f64());
+    let total = started.elapsed().as_secs_f64();
+    let v = &generated.clip.video;
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
+    if json {
+        let out = serde_json::json!({
+            "model": pipeline.name(), "width": v.width(), "height": v.height(), "frames": v.len(),
+            "seconds": seconds, "steps": steps, "video_guidance": opts.video_guidance,
+            "audio_guidance": opts.audio_guidance, "solver": format!("{:?}", opts.solver),
+            "stages": times.stages, "total_s": total, "peak_rss_bytes": peak_rss(), "mp4_bytes": bytes.len(),
+            "threads": threads,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "{}: {}x{} {} frames ({seconds} s), {steps} steps, guidance {}/{} ({:?}), threads {threads}",
+            pipeline.name(), v.width(), v.height(), v.len(), opts.video_guidance, opts.audio_guidance, opts.solver
+        );
+        println!("  {}", times.to_text());
+        println!(
+            "  total {total:.2} s, peak RSS {:.0} MB",
+            peak_rss().unwrap_or(0) as f64 / 1e6
+        );
+    }
+    Ok(())
 }
 
 fn media(seconds: f64, width: u32, height: u32, fps: u32, json: bool) -> Result<()> {
@@ -154,4 +261,94 @@ no grain, subtle vignette. Dialogue: MAYA: \"We made it.\" (at 00:01) 日本語 
             times[6]
         );
     }
+}
+
+fn dit(seconds: f64, size: usize, batch: usize, repeats: usize, train: bool) -> Result<()> {
+    use candle_core::{DType, Device, Tensor};
+    use kino_models::dit::{audio_latent_times, video_latent_times, DitConfig, DitInput, TwinDit};
+    let cfg = DitConfig::kino_tiny();
+    let dev = Device::Cpu;
+    let map = candle_nn::VarMap::new();
+    let model = TwinDit::new(
+        &cfg,
+        candle_nn::VarBuilder::from_varmap(&map, DType::F32, &dev),
+    )?;
+    // For inference, plain tensors (as loaded from safetensors): no autograd graph is kept.
+    let model = if train {
+        model
+    } else {
+        let plain = map
+            .data()
+            .lock()
+            .expect("var map")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
+            .collect();
+        TwinDit::new(
+            &cfg,
+            candle_nn::VarBuilder::from_tensors(plain, DType::F32, &dev),
+        )?
+    };
+    let frames = ((seconds * 24.0).round() as usize).max(1);
+    let f = 1 + (frames - 1).div_ceil(4);
+    let hw = size / 8;
+    let ta = ((seconds * 100.0).ceil() as usize).div_ceil(4);
+    let (cv, ca) = (cfg.video_latent_channels, cfg.audio_latent_channels);
+    let video = Tensor::randn(0f32, 1.0, (batch, cv, f, hw, hw), &dev)?;
+    let video_cond = Tensor::zeros((batch, cv + 1, f, hw, hw), DType::F32, &dev)?;
+    let audio = Tensor::randn(0f32, 1.0, (batch, ca, ta), &dev)?;
+    let audio_cond = Tensor::zeros((batch, ca + 1, ta), DType::F32, &dev)?;
+    let t = Tensor::full(0.5f32, batch, &dev)?;
+    let text = Tensor::randn(0f32, 1.0, (batch, 64, cfg.text_dim), &dev)?;
+    let text_mask = Tensor::ones((batch, 64), DType::F32, &dev)?;
+    let (vt, at) = (
+        video_latent_times(f, 4, 24.0),
+        audio_latent_times(ta, 4, 160, 16_000),
+    );
+    let params: usize = map.all_vars().iter().map(|v| v.elem_count()).sum();
+    let mut times = Vec::new();
+    for _ in 0..repeats.max(1) {
+        let start = Instant::now();
+        let (v, a) = model.forward(&DitInput {
+            video: &video,
+            video_cond: &video_cond,
+            video_times: &vt,
+            audio: &audio,
+            audio_cond: &audio_cond,
+            audio_times: &at,
+            video_t: &t,
+            audio_t: &t,
+            text: &text,
+            text_mask: &text_mask,
+        })?;
+        if train {
+            let loss = (v.sqr()?.mean_all()? + a.sqr()?.mean_all()?)?;
+            let _grads = loss.backward()?;
+        } else {
+            let _ = (
+                v.sum_all()?.to_scalar::<f32>()?,
+                a.sum_all()?.to_scalar::<f32>()?,
+            );
+        }
+        times.push(start.elapsed().as_secs_f64());
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    let tokens = f.div_ceil(cfg.temporal_patch) * (hw / cfg.patch_size.0) * (hw / cfg.patch_size.1);
+    println!(
+        "kino-tiny DiT ({:.1} M params): batch {batch}, {f} latent frames x {}x{} -> {tokens} video + {ta} audio tokens",
+        params as f64 / 1e6, hw, hw
+    );
+    println!(
+        "  {} median {:.3} s, min {:.3} s over {} runs; peak RSS {:.0} MB",
+        if train {
+            "train step (fwd+bwd)"
+        } else {
+            "forward"
+        },
+        times[times.len() / 2],
+        times[0],
+        times.len(),
+        peak_rss().unwrap_or(0) as f64 / 1e6
+    );
+    Ok(())
 }

@@ -53,9 +53,19 @@ pub fn default_model_dir() -> PathBuf {
 }
 
 pub fn load_pipeline(model: Option<&Path>) -> Result<TwinPipeline> {
-    let dir = model.map(Path::to_path_buf).unwrap_or_else(default_model_dir);
+    let dir = model
+        .map(Path::to_path_buf)
+        .unwrap_or_else(default_model_dir);
+    if model.is_none() && !dir.join(kino_models::folder::MANIFEST).is_file() {
+        bail!(
+            "no model at {}: the default model kino-tiny has not been trained and shipped yet (issue 6). \
+             Train one with `kino train --recipe tiny` and pass --model DIR (or set KINO_MODEL)",
+            dir.display()
+        );
+    }
     let spinner = progress::spinner("loading model");
-    let folder = ModelFolder::open(&dir).with_context(|| format!("opening model folder {}", dir.display()))?;
+    let folder = ModelFolder::open(&dir)
+        .with_context(|| format!("opening model folder {}", dir.display()))?;
     let model = TwinModel::load(&folder, &candle_core::Device::Cpu)?;
     spinner.finish_and_clear();
     Ok(TwinPipeline::new(model))
@@ -95,18 +105,30 @@ impl Drop for Bars {
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32)> {
-    let (w, h) = s.split_once(['x', 'X']).with_context(|| format!("size '{s}': expected WxH, e.g. 128x128"))?;
-    Ok((w.trim().parse().with_context(|| format!("size '{s}': bad width"))?, h.trim().parse().with_context(|| format!("size '{s}': bad height"))?))
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .with_context(|| format!("size '{s}': expected WxH, e.g. 128x128"))?;
+    Ok((
+        w.trim()
+            .parse()
+            .with_context(|| format!("size '{s}': bad width"))?,
+        h.trim()
+            .parse()
+            .with_context(|| format!("size '{s}': bad height"))?,
+    ))
 }
 
 fn options(args: &SampleArgs, plan: &kino_prompt::ShotPlan) -> Result<GenerateOptions> {
-    let solver = Solver::parse(&args.solver).with_context(|| format!("solver '{}': expected unipc or euler", args.solver))?;
+    let solver = Solver::parse(&args.solver)
+        .with_context(|| format!("solver '{}': expected unipc or euler", args.solver))?;
     if args.steps == 0 || args.steps > 1000 {
         bail!("--steps {}: must be 1..=1000", args.steps);
     }
     let size = match &args.size {
         Some(s) => Some(parse_size(s)?),
-        None if plan.clip.spans.size.is_some() || plan.clip.spans.aspect.is_some() => Some((plan.clip.width, plan.clip.height)),
+        None if plan.clip.spans.size.is_some() || plan.clip.spans.aspect.is_some() => {
+            Some((plan.clip.width, plan.clip.height))
+        }
         None => None,
     };
     Ok(GenerateOptions {
@@ -117,17 +139,28 @@ fn options(args: &SampleArgs, plan: &kino_prompt::ShotPlan) -> Result<GenerateOp
         solver,
         shift: args.shift,
         size,
-        fps: args.fps.or(plan.clip.spans.fps.is_some().then_some(plan.clip.fps)),
+        fps: args
+            .fps
+            .or(plan.clip.spans.fps.is_some().then_some(plan.clip.fps)),
         seconds: None,
         first_frame: None,
     })
 }
 
 fn finish(out: &Path, generated: &Generated, started: Instant) -> Result<()> {
-    let audio = generated.clip.audio.as_ref().context("the pipeline made no audio")?;
+    let audio = generated
+        .clip
+        .audio
+        .as_ref()
+        .context("the pipeline made no audio")?;
     let t = Instant::now();
-    let summary = kino_media::write_mp4(out, &generated.clip.video, Some(audio), &kino_media::EncodeOptions::default())
-        .with_context(|| format!("writing {}", out.display()))?;
+    let summary = kino_media::write_mp4(
+        out,
+        &generated.clip.video,
+        Some(audio),
+        &kino_media::EncodeOptions::default(),
+    )
+    .with_context(|| format!("writing {}", out.display()))?;
     let mut times = generated.times.clone();
     times.add("mp4", t.elapsed().as_secs_f64());
     let v = &generated.clip.video;
@@ -146,13 +179,20 @@ fn finish(out: &Path, generated: &Generated, started: Instant) -> Result<()> {
     Ok(())
 }
 
-pub fn generate(prompt: &str, out: &Path, seconds: Option<f64>, image: Option<&Path>, args: &SampleArgs) -> Result<()> {
+pub fn generate(
+    prompt: &str,
+    out: &Path,
+    seconds: Option<f64>,
+    image: Option<&Path>,
+    args: &SampleArgs,
+) -> Result<()> {
     let started = Instant::now();
     let plan = parse_plan(&read_prompt(prompt)?)?;
     let mut opts = options(args, &plan)?;
     opts.seconds = seconds;
     if let Some(path) = image {
-        let img = image::open(path).with_context(|| format!("reading first frame {}", path.display()))?;
+        let img =
+            image::open(path).with_context(|| format!("reading first frame {}", path.display()))?;
         opts.first_frame = Some(img.to_rgb8());
     }
     let pipeline = load_pipeline(args.model.as_deref())?;
@@ -160,21 +200,35 @@ pub fn generate(prompt: &str, out: &Path, seconds: Option<f64>, image: Option<&P
     finish(out, &generated, started)
 }
 
-pub fn remix(clip: &Path, prompt: &str, strength: f64, out: &Path, args: &SampleArgs) -> Result<()> {
+pub fn remix(
+    clip: &Path,
+    prompt: &str,
+    strength: f64,
+    out: &Path,
+    args: &SampleArgs,
+) -> Result<()> {
     let started = Instant::now();
     let plan = parse_plan(&read_prompt(prompt)?)?;
     let opts = options(args, &plan)?;
-    let source = kino_media::read_mp4(clip).with_context(|| format!("reading {}", clip.display()))?;
+    let source =
+        kino_media::read_mp4(clip).with_context(|| format!("reading {}", clip.display()))?;
     let pipeline = load_pipeline(args.model.as_deref())?;
     let generated = pipeline.remix(&source, &plan, strength, &opts, &mut Bars::new())?;
     finish(out, &generated, started)
 }
 
-pub fn extend(clip: &Path, prompt: &str, seconds: f64, out: &Path, args: &SampleArgs) -> Result<()> {
+pub fn extend(
+    clip: &Path,
+    prompt: &str,
+    seconds: f64,
+    out: &Path,
+    args: &SampleArgs,
+) -> Result<()> {
     let started = Instant::now();
     let plan = parse_plan(&read_prompt(prompt)?)?;
     let opts = options(args, &plan)?;
-    let source = kino_media::read_mp4(clip).with_context(|| format!("reading {}", clip.display()))?;
+    let source =
+        kino_media::read_mp4(clip).with_context(|| format!("reading {}", clip.display()))?;
     let pipeline = load_pipeline(args.model.as_deref())?;
     let generated = pipeline.extend(&source, &plan, seconds, &opts, &mut Bars::new())?;
     finish(out, &generated, started)

@@ -115,19 +115,43 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Generate { prompt, output, seconds, image, sample } => {
-            generate::generate(&prompt, &output, seconds, image.as_deref(), &sample)
-        }
-        Command::Remix { clip, prompt, strength, output, sample } => {
-            generate::remix(&clip, &prompt, strength, &output, &sample)
-        }
-        Command::Extend { clip, prompt, seconds, output, sample } => {
-            generate::extend(&clip, &prompt, seconds, &output, &sample)
-        }
+        Command::Generate {
+            prompt,
+            output,
+            seconds,
+            image,
+            sample,
+        } => generate::generate(&prompt, &output, seconds, image.as_deref(), &sample),
+        Command::Remix {
+            clip,
+            prompt,
+            strength,
+            output,
+            sample,
+        } => generate::remix(&clip, &prompt, strength, &output, &sample),
+        Command::Extend {
+            clip,
+            prompt,
+            seconds,
+            output,
+            sample,
+        } => generate::extend(&clip, &prompt, seconds, &output, &sample),
         Command::Models(cmd) => models::run(cmd),
-        Command::Train { recipe, run, output, text_encoder, scale, threads } => {
-            train::run(&recipe, &run, &output, text_encoder.as_deref(), scale, threads)
-        }
+        Command::Train {
+            recipe,
+            run,
+            output,
+            text_encoder,
+            scale,
+            threads,
+        } => train::run(
+            &recipe,
+            &run,
+            &output,
+            text_encoder.as_deref(),
+            scale,
+            threads,
+        ),
         Command::Media(cmd) => media::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Plan { prompt, json } => plan::run(&prompt, json),

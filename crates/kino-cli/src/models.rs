@@ -57,7 +57,12 @@ pub fn run(cmd: ModelsCommand) -> Result<()> {
                     Ok(f) => {
                         let m = f.manifest();
                         let bytes: u64 = m.components.values().map(|c| c.bytes).sum();
-                        let sizes: Vec<String> = m.media.sizes.iter().map(|(w, h)| format!("{w}x{h}")).collect();
+                        let sizes: Vec<String> = m
+                            .media
+                            .sizes
+                            .iter()
+                            .map(|(w, h)| format!("{w}x{h}"))
+                            .collect();
                         println!(
                             "{:<16} {:<14} {:>7.1} MB  {} fps  {}  {}",
                             m.name,
@@ -74,8 +79,11 @@ pub fn run(cmd: ModelsCommand) -> Result<()> {
             Ok(())
         }
         ModelsCommand::Verify { dir, json } => {
-            let folder = ModelFolder::open(&dir).with_context(|| format!("verifying {}", dir.display()))?;
-            let report = folder.verify().with_context(|| format!("verifying {}", dir.display()))?;
+            let folder =
+                ModelFolder::open(&dir).with_context(|| format!("verifying {}", dir.display()))?;
+            let report = folder
+                .verify()
+                .with_context(|| format!("verifying {}", dir.display()))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

@@ -7,7 +7,14 @@ use std::time::Instant;
 
 use crate::progress;
 
-pub fn run(recipe: &str, run_dir: &Path, out: &Path, text_dir: Option<&Path>, scale: f64, threads: Option<usize>) -> Result<()> {
+pub fn run(
+    recipe: &str,
+    run_dir: &Path,
+    out: &Path,
+    text_dir: Option<&Path>,
+    scale: f64,
+    threads: Option<usize>,
+) -> Result<()> {
     let Some(mut recipe) = Recipe::named(recipe) else {
         bail!("unknown recipe '{recipe}' (known: tiny, smoke)");
     };
@@ -19,7 +26,9 @@ pub fn run(recipe: &str, run_dir: &Path, out: &Path, text_dir: Option<&Path>, sc
         rayon_threads(n);
     }
     recipe.scale_steps(scale);
-    let text_dir = text_dir.map(Path::to_path_buf).unwrap_or_else(crate::generate::default_model_dir);
+    let text_dir = text_dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(crate::generate::default_model_dir);
     let trainer = Trainer::new(run_dir, recipe, &text_dir, candle_core::Device::Cpu)
         .with_context(|| format!("starting run in {}", run_dir.display()))?;
     let started = Instant::now();
@@ -40,7 +49,12 @@ pub fn run(recipe: &str, run_dir: &Path, out: &Path, text_dir: Option<&Path>, sc
     if let Some((_, b)) = bar.take() {
         b.finish();
     }
-    eprintln!("trained {} in {:.1} min -> {}", folder.manifest().name, started.elapsed().as_secs_f64() / 60.0, out.display());
+    eprintln!(
+        "trained {} in {:.1} min -> {}",
+        folder.manifest().name,
+        started.elapsed().as_secs_f64() / 60.0,
+        out.display()
+    );
     Ok(())
 }
 

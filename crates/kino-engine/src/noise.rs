@@ -70,6 +70,9 @@ mod tests {
         let v: Vec<f32> = a.flatten_all().unwrap().to_vec1().unwrap();
         let mean = v.iter().sum::<f32>() / v.len() as f32;
         let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / v.len() as f32;
-        assert!(mean.abs() < 0.05 && (var - 1.0).abs() < 0.06, "{mean} {var}");
+        assert!(
+            mean.abs() < 0.05 && (var - 1.0).abs() < 0.06,
+            "{mean} {var}"
+        );
     }
 }

@@ -104,7 +104,11 @@ impl StageTimes {
     }
 
     pub fn to_text(&self) -> String {
-        self.stages.iter().map(|(n, s)| format!("{n} {s:.2}s")).collect::<Vec<_>>().join(", ")
+        self.stages
+            .iter()
+            .map(|(n, s)| format!("{n} {s:.2}s"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -122,7 +126,12 @@ pub trait Pipeline {
     fn name(&self) -> &str;
 
     /// Generates the clip a plan describes, shot by shot.
-    fn generate(&self, plan: &ShotPlan, opts: &GenerateOptions, progress: &mut dyn Progress) -> Result<Generated>;
+    fn generate(
+        &self,
+        plan: &ShotPlan,
+        opts: &GenerateOptions,
+        progress: &mut dyn Progress,
+    ) -> Result<Generated>;
 
     /// Re-generates `source` following `plan`, keeping its motion: the source is noised to
     /// `strength` (0 = unchanged, 1 = ignore the source) and denoised under the new prompt.

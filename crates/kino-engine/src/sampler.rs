@@ -38,7 +38,8 @@ impl FlowSchedule {
         let mut sigmas: Vec<f64> = (0..steps)
             .map(|i| {
                 // Linear in unshifted σ from `top` down to 1/1000 * strength, then shifted.
-                let s = top - (top - strength.clamp(0.0, 1.0) / train_steps) * i as f64 / steps as f64;
+                let s =
+                    top - (top - strength.clamp(0.0, 1.0) / train_steps) * i as f64 / steps as f64;
                 shift_sigma(s, shift)
             })
             .collect();
@@ -103,7 +104,15 @@ fn lambda(sigma: f64) -> f64 {
 
 impl SolverState {
     pub fn new(solver: Solver, schedule: &FlowSchedule) -> Self {
-        Self { solver, sigmas: schedule.sigmas.clone(), step: 0, history: Vec::new(), last_sample: None, lower_order_nums: 0, this_order: 1 }
+        Self {
+            solver,
+            sigmas: schedule.sigmas.clone(),
+            step: 0,
+            history: Vec::new(),
+            last_sample: None,
+            lower_order_nums: 0,
+            this_order: 1,
+        }
     }
 
     /// σ at the current step (the noise level of the sample passed to the next `step`).
@@ -118,7 +127,10 @@ impl SolverState {
     /// Advances `sample` (at σ = `self.sigma()`) by one step given the predicted velocity.
     pub fn step(&mut self, velocity: &Tensor, sample: &Tensor) -> Result<Tensor> {
         if self.finished() {
-            candle_core::bail!("sampler stepped past the end of its {}-step schedule", self.sigmas.len() - 1);
+            candle_core::bail!(
+                "sampler stepped past the end of its {}-step schedule",
+                self.sigmas.len() - 1
+            );
         }
         let out = match self.solver {
             Solver::Euler => {
@@ -178,7 +190,10 @@ impl SolverState {
     fn predictor(&self, x: &Tensor, order: usize) -> Result<Tensor> {
         let i = self.step;
         let (s0, t) = (self.sigmas[i], self.sigmas[i + 1]);
-        let m0 = self.history.last().expect("predictor runs after a model output");
+        let m0 = self
+            .history
+            .last()
+            .expect("predictor runs after a model output");
         let alpha_t = 1.0 - t;
         let (lambda_s0, lambda_t) = (lambda(s0), lambda(t));
         let h = lambda_t - lambda_s0;
@@ -200,7 +215,10 @@ impl SolverState {
     fn corrector(&self, model_t: &Tensor, last_sample: &Tensor) -> Result<Tensor> {
         let i = self.step;
         let (s0, t) = (self.sigmas[i - 1], self.sigmas[i]);
-        let m0 = self.history.last().expect("corrector runs after a model output");
+        let m0 = self
+            .history
+            .last()
+            .expect("corrector runs after a model output");
         let alpha_t = 1.0 - t;
         let (lambda_s0, lambda_t) = (lambda(s0), lambda(t));
         let h = lambda_t - lambda_s0;
@@ -269,7 +287,14 @@ mod tests {
             x = state.step(&v, &x).unwrap();
         }
         let want = ((&noise * s).unwrap() + mu).unwrap();
-        (x - want).unwrap().abs().unwrap().max(0).unwrap().to_scalar::<f64>().unwrap()
+        (x - want)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
     }
 
     #[test]
@@ -280,13 +305,19 @@ mod tests {
         let unipc_40 = solve(Solver::UniPc, 40, 1.0);
         assert!(euler_40 < euler_10 / 2.5, "euler {euler_10} -> {euler_40}");
         assert!(unipc_40 < unipc_10 / 6.0, "unipc {unipc_10} -> {unipc_40}");
-        assert!(unipc_10 < euler_10 / 3.0, "unipc {unipc_10} vs euler {euler_10}");
+        assert!(
+            unipc_10 < euler_10 / 3.0,
+            "unipc {unipc_10} vs euler {euler_10}"
+        );
         eprintln!("max error: euler 10 {euler_10:.2e}, 40 {euler_40:.2e}; unipc 10 {unipc_10:.2e}, 40 {unipc_40:.2e}");
         assert!(unipc_10 < 5e-2, "unipc error {unipc_10}");
         // With shift the last (first-order, as in the reference) step is long, but the
         // error still falls quickly with more steps.
         let (u12, u48) = (solve(Solver::UniPc, 12, 3.0), solve(Solver::UniPc, 48, 3.0));
-        assert!(u48 < u12 / 6.0, "shifted: unipc 12 steps {u12}, 48 steps {u48}");
+        assert!(
+            u48 < u12 / 6.0,
+            "shifted: unipc 12 steps {u12}, 48 steps {u48}"
+        );
     }
 
     #[test]

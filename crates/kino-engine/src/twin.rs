@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 use crate::noise;
-use crate::pipeline::{EngineError, GenerateOptions, Generated, Pipeline, Progress, Result, StageTimes};
+use crate::pipeline::{
+    EngineError, GenerateOptions, Generated, Pipeline, Progress, Result, StageTimes,
+};
 use crate::sampler::{FlowSchedule, SolverState};
 
 /// The family name in `kino-model.json`.
@@ -109,7 +111,8 @@ impl TwinModel {
     }
 
     fn spatial_multiple(&self) -> u32 {
-        (self.video_vae.config().spatial_factor() * self.cfg.dit.patch_size.0.max(self.cfg.dit.patch_size.1)) as u32
+        (self.video_vae.config().spatial_factor()
+            * self.cfg.dit.patch_size.0.max(self.cfg.dit.patch_size.1)) as u32
     }
 
     fn temporal_factor(&self) -> usize {
@@ -132,12 +135,23 @@ impl TwinModel {
         shape.extend(std::iter::repeat_n(1, z.rank() - 2));
         let mean = Tensor::from_vec(mean.clone(), shape.clone(), &self.device)?;
         let std = Tensor::from_vec(std.clone(), shape, &self.device)?;
-        Ok(if inverse { z.broadcast_mul(&std)?.broadcast_add(&mean)? } else { z.broadcast_sub(&mean)?.broadcast_div(&std)? })
+        Ok(if inverse {
+            z.broadcast_mul(&std)?.broadcast_add(&mean)?
+        } else {
+            z.broadcast_sub(&mean)?.broadcast_div(&std)?
+        })
     }
 
     /// Encodes RGB8 frames (resized to `w x h`) into normalised latents (1, C, F, h/8, w/8).
     /// The frame count must be 1 + 4k.
-    pub fn encode_frames(&self, frames: &[Vec<u8>], src_w: u32, src_h: u32, w: u32, h: u32) -> Result<Tensor> {
+    pub fn encode_frames(
+        &self,
+        frames: &[Vec<u8>],
+        src_w: u32,
+        src_h: u32,
+        w: u32,
+        h: u32,
+    ) -> Result<Tensor> {
         let t = frames.len();
         let mut data = vec![0f32; 3 * t * (w * h) as usize];
         let plane = (w * h) as usize;
@@ -162,7 +176,10 @@ impl TwinModel {
 
     /// Encodes 16 kHz mono samples into normalised audio latents (1, Ca, T).
     pub fn encode_audio(&self, samples: &[f32]) -> Result<Tensor> {
-        let log_mel = self.mel.log_mel_tensor(samples, &self.device)?.unsqueeze(0)?;
+        let log_mel = self
+            .mel
+            .log_mel_tensor(samples, &self.device)?
+            .unsqueeze(0)?;
         let padded = self.audio_vae.pad_log_mel(&log_mel)?;
         let (mean, _) = self.audio_vae.encode(&padded)?;
         self.normalise(&mean, false, false)
@@ -196,15 +213,23 @@ impl TwinModel {
         let tf = self.temporal_factor();
         let latent_frames = 1 + (job.frames.max(1) - 1).div_ceil(tf);
         let vcfg = self.video_vae.config();
-        let (cv, hl, wl) = (vcfg.z_channels, h as usize / vcfg.spatial_factor(), w as usize / vcfg.spatial_factor());
+        let (cv, hl, wl) = (
+            vcfg.z_channels,
+            h as usize / vcfg.spatial_factor(),
+            w as usize / vcfg.spatial_factor(),
+        );
         let samples = (job.seconds * self.mel.sample_rate as f64).round() as usize;
         let mel_frames = self.mel.frames_for(samples.max(1));
         let audio_latents = mel_frames.div_ceil(self.audio_frames_per_latent());
         let ca = self.cfg.dit.audio_latent_channels;
 
         let video_times = video_latent_times(latent_frames, tf, fps as f64);
-        let audio_times =
-            audio_latent_times(audio_latents, self.audio_frames_per_latent(), self.mel.hop, self.mel.sample_rate);
+        let audio_times = audio_latent_times(
+            audio_latents,
+            self.audio_frames_per_latent(),
+            self.mel.hop,
+            self.mel.sample_rate,
+        );
 
         // Conditioning channels: [clean latent, mask].
         let mut video_cond = Tensor::zeros((1, cv + 1, latent_frames, hl, wl), DType::F32, dev)?;
@@ -233,7 +258,11 @@ impl TwinModel {
         let mut audio_solver = SolverState::new(opts.solver, &schedule);
         let guided = opts.video_guidance != 1.0 || opts.audio_guidance != 1.0;
         let batch = if guided { 2 } else { 1 };
-        let (text, text_mask) = if guided { (text, text_mask) } else { (text.narrow(0, 0, 1)?, text_mask.narrow(0, 0, 1)?) };
+        let (text, text_mask) = if guided {
+            (text, text_mask)
+        } else {
+            (text.narrow(0, 0, 1)?, text_mask.narrow(0, 0, 1)?)
+        };
         let video_cond_b = video_cond.repeat((batch, 1, 1, 1, 1))?;
         let audio_cond_b = audio_cond.repeat((batch, 1, 1))?;
 
@@ -264,7 +293,10 @@ impl TwinModel {
                 text_mask: &text_mask,
             })?;
             let (v, a) = if guided {
-                (cfg_combine(&v, opts.video_guidance)?, cfg_combine(&a, opts.audio_guidance)?)
+                (
+                    cfg_combine(&v, opts.video_guidance)?,
+                    cfg_combine(&a, opts.audio_guidance)?,
+                )
             } else {
                 (v, a)
             };
@@ -281,21 +313,46 @@ impl TwinModel {
     }
 
     /// Decodes normalised video latents to `frames` RGB8 frames.
-    fn decode_video(&self, z: &Tensor, frames: usize, (w, h): (u32, u32), fps: u32, progress: &mut dyn Progress) -> Result<VideoFrames> {
+    fn decode_video(
+        &self,
+        z: &Tensor,
+        frames: usize,
+        (w, h): (u32, u32),
+        fps: u32,
+        progress: &mut dyn Progress,
+    ) -> Result<VideoFrames> {
         let z = self.normalise(z, true, true)?;
         let n = z.dim(2)?;
         progress.stage("decode video", n as u64);
-        let x = self.video_vae.decode_chunked(&z, 4, |done, _| progress.set(done as u64))?;
+        let x = self
+            .video_vae
+            .decode_chunked(&z, 4, |done, _| progress.set(done as u64))?;
         let x = x.narrow(2, 0, frames.min(x.dim(2)?))?;
         // (1, 3, T, H, W) in [-1, 1] -> T x H x W x 3 bytes.
         let x = ((x.clamp(-1f32, 1f32)? + 1.0)? * 127.5)?.round()?;
-        let x = x.squeeze(0)?.permute((1, 2, 3, 0))?.contiguous()?.to_dtype(DType::U8)?;
+        let x = x
+            .squeeze(0)?
+            .permute((1, 2, 3, 0))?
+            .contiguous()?
+            .to_dtype(DType::U8)?;
         let data = x.flatten_all()?.to_vec1::<u8>()?;
-        Ok(VideoFrames::from_data(w, h, Rational::integer(fps)?, PixelFormat::Rgb8, data)?)
+        Ok(VideoFrames::from_data(
+            w,
+            h,
+            Rational::integer(fps)?,
+            PixelFormat::Rgb8,
+            data,
+        )?)
     }
 
     /// Decodes normalised audio latents to `samples` mono samples at the model's rate.
-    fn decode_audio(&self, z: &Tensor, samples: usize, progress: &mut dyn Progress, times: &mut StageTimes) -> Result<Vec<f32>> {
+    fn decode_audio(
+        &self,
+        z: &Tensor,
+        samples: usize,
+        progress: &mut dyn Progress,
+        times: &mut StageTimes,
+    ) -> Result<Vec<f32>> {
         let t0 = Instant::now();
         progress.stage("decode audio", 1);
         let z = self.normalise(z, false, true)?;
@@ -320,12 +377,21 @@ impl TwinModel {
             )));
         }
         if w > 1024 || h > 1024 {
-            return Err(EngineError::Invalid(format!("size {w}x{h}: {} makes at most 1024x1024", self.name)));
+            return Err(EngineError::Invalid(format!(
+                "size {w}x{h}: {} makes at most 1024x1024",
+                self.name
+            )));
         }
         Ok((w, h))
     }
 
-    fn first_frame_latent(&self, rgb: &[u8], src_w: u32, src_h: u32, size: (u32, u32)) -> Result<Tensor> {
+    fn first_frame_latent(
+        &self,
+        rgb: &[u8],
+        src_w: u32,
+        src_h: u32,
+        size: (u32, u32),
+    ) -> Result<Tensor> {
         self.encode_frames(&[rgb.to_vec()], src_w, src_h, size.0, size.1)
     }
 
@@ -346,7 +412,9 @@ impl TwinModel {
             return Err(EngineError::Invalid(format!("fps {fps}: must be 8..=60")));
         }
         if !(0.1..=60.0).contains(&seconds) {
-            return Err(EngineError::Invalid(format!("duration {seconds:.2} s: must be 0.1..=60 s")));
+            return Err(EngineError::Invalid(format!(
+                "duration {seconds:.2} s: must be 0.1..=60 s"
+            )));
         }
         let mut times = StageTimes::default();
         let seed = opts.seed;
@@ -363,11 +431,19 @@ impl TwinModel {
         let mut frames_done = 0usize;
         let shots = plan.shots.len().max(1);
         for (i, shot) in plan.shots.iter().enumerate() {
-            let end = if i + 1 == shots { total_frames } else { ((shot.end_s * scale) * fps as f64).round() as usize };
+            let end = if i + 1 == shots {
+                total_frames
+            } else {
+                ((shot.end_s * scale) * fps as f64).round() as usize
+            };
             let own = end.saturating_sub(frames_done).max(1);
             // A shot that describes its own scene is a hard cut; others continue the last frame.
             let continues = i > 0 && shot.content.scene.is_empty();
-            let first = if i == 0 || continues { carry.take() } else { None };
+            let first = if i == 0 || continues {
+                carry.take()
+            } else {
+                None
+            };
             let frames = own + usize::from(first.is_some());
             let shot_seconds = frames as f64 / fps as f64;
             let t0 = Instant::now();
@@ -377,7 +453,9 @@ impl TwinModel {
             };
             times.add("conditioning", t0.elapsed().as_secs_f64());
             let init_latents = match init {
-                Some((clip, strength)) => Some(self.source_latents(clip, frames_done, frames, size, fps, strength)?),
+                Some((clip, strength)) => {
+                    Some(self.source_latents(clip, frames_done, frames, size, fps, strength)?)
+                }
                 None => None,
             };
             let job = ShotJob {
@@ -389,7 +467,8 @@ impl TwinModel {
                 init: init_latents,
             };
             let shot_seed = seed.wrapping_add(i as u64 * 1_000_003);
-            let (zv, za) = self.sample_shot(&job, size, fps, opts, shot_seed, progress, &mut times)?;
+            let (zv, za) =
+                self.sample_shot(&job, size, fps, opts, shot_seed, progress, &mut times)?;
             let t1 = Instant::now();
             let frames_out = self.decode_video(&zv, frames, size, fps, progress)?;
             times.add("video vae", t1.elapsed().as_secs_f64());
@@ -401,7 +480,9 @@ impl TwinModel {
             let frames_out = frames_out.slice(skip, frames_out.len());
             let skip_samples = (skip as f64 / fps as f64 * sr as f64).round() as usize;
             wave.drain(..skip_samples.min(wave.len()));
-            carry = frames_out.frame(frames_out.len().saturating_sub(1)).map(|f| (f.to_vec(), size.0, size.1));
+            carry = frames_out
+                .frame(frames_out.len().saturating_sub(1))
+                .map(|f| (f.to_vec(), size.0, size.1));
             frames_done += frames_out.len();
             audio.extend_from_slice(&wave);
             match &mut video {
@@ -410,9 +491,19 @@ impl TwinModel {
             }
         }
         let video = video.ok_or_else(|| EngineError::Invalid("the plan has no shots".into()))?;
-        audio.resize(((video.len() as f64 / fps as f64) * sr as f64).round() as usize, 0.0);
+        audio.resize(
+            ((video.len() as f64 / fps as f64) * sr as f64).round() as usize,
+            0.0,
+        );
         let audio = AudioBuffer::new(sr, 1, audio)?;
-        Ok(Generated { clip: kino_media::Clip { video, audio: Some(audio) }, seed, times })
+        Ok(Generated {
+            clip: kino_media::Clip {
+                video,
+                audio: Some(audio),
+            },
+            seed,
+            times,
+        })
     }
 
     /// Normalised latents of the part of `clip` that a shot covers, resampled to the
@@ -434,7 +525,9 @@ impl TwinModel {
         for k in 0..n {
             let t = (first_frame + k) as f64 / fps as f64;
             let idx = ((t * src_fps).round() as usize).min(src.len().saturating_sub(1));
-            let rgb = src.frame_rgb(idx).ok_or_else(|| EngineError::Invalid("source clip has no frames".into()))?;
+            let rgb = src
+                .frame_rgb(idx)
+                .ok_or_else(|| EngineError::Invalid("source clip has no frames".into()))?;
             picked.push(rgb);
         }
         let zv = self.encode_frames(&picked, src.width(), src.height(), size.0, size.1)?;
@@ -459,7 +552,12 @@ impl TwinModel {
 
 /// The negative prompt of a shot: its "no ..." items, comma separated ("" when none).
 fn negative_text(shot: &kino_prompt::Shot, plan: &ShotPlan) -> String {
-    shot.effective(plan).negatives.iter().map(|n| n.text.clone()).collect::<Vec<_>>().join(", ")
+    shot.effective(plan)
+        .negatives
+        .iter()
+        .map(|n| n.text.clone())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `uncond + g (cond - uncond)` for a batch laid out [cond, uncond].
@@ -511,7 +609,9 @@ impl TwinPipeline {
     }
 
     fn first_frame(opts: &GenerateOptions) -> Option<(Vec<u8>, u32, u32)> {
-        opts.first_frame.as_ref().map(|img| (img.as_raw().clone(), img.width(), img.height()))
+        opts.first_frame
+            .as_ref()
+            .map(|img| (img.as_raw().clone(), img.width(), img.height()))
     }
 }
 
@@ -520,8 +620,20 @@ impl Pipeline for TwinPipeline {
         &self.model.name
     }
 
-    fn generate(&self, plan: &ShotPlan, opts: &GenerateOptions, progress: &mut dyn Progress) -> Result<Generated> {
-        self.model.run(plan, opts, Self::first_frame(opts), None, Self::seconds(plan, opts), progress)
+    fn generate(
+        &self,
+        plan: &ShotPlan,
+        opts: &GenerateOptions,
+        progress: &mut dyn Progress,
+    ) -> Result<Generated> {
+        self.model.run(
+            plan,
+            opts,
+            Self::first_frame(opts),
+            None,
+            Self::seconds(plan, opts),
+            progress,
+        )
     }
 
     fn remix(
@@ -533,10 +645,19 @@ impl Pipeline for TwinPipeline {
         progress: &mut dyn Progress,
     ) -> Result<Generated> {
         if !(0.0..=1.0).contains(&strength) || strength == 0.0 {
-            return Err(EngineError::Invalid(format!("remix strength {strength}: must be in (0, 1]")));
+            return Err(EngineError::Invalid(format!(
+                "remix strength {strength}: must be in (0, 1]"
+            )));
         }
         let seconds = opts.seconds.unwrap_or(source.video.duration_s());
-        self.model.run(plan, opts, None, Some((source, strength)), seconds, progress)
+        self.model.run(
+            plan,
+            opts,
+            None,
+            Some((source, strength)),
+            seconds,
+            progress,
+        )
     }
 
     fn extend(
@@ -556,31 +677,56 @@ impl Pipeline for TwinPipeline {
         opts.first_frame = None;
         let size = self.model.output_size(&opts)?;
         let fps = opts.fps.unwrap_or(self.model.fps);
-        let tail = self.model.run(plan, &opts, start, None, seconds, progress)?;
+        let tail = self
+            .model
+            .run(plan, &opts, start, None, seconds, progress)?;
         // Source (resampled to the output size/rate when needed) + continuation.
         let src = conform(source, size, fps, self.model.mel.sample_rate)?;
         let mut video = src.video;
         video.append(&tail.clip.video)?;
         let mut audio = src.audio.expect("conform always sets audio");
         audio.append(tail.clip.audio.as_ref().expect("run always sets audio"))?;
-        Ok(Generated { clip: kino_media::Clip { video, audio: Some(audio) }, seed: tail.seed, times: tail.times })
+        Ok(Generated {
+            clip: kino_media::Clip {
+                video,
+                audio: Some(audio),
+            },
+            seed: tail.seed,
+            times: tail.times,
+        })
     }
 }
 
 /// A clip at `size` (RGB8), `fps` and mono `sample_rate`.
-fn conform(clip: &kino_media::Clip, size: (u32, u32), fps: u32, sample_rate: u32) -> Result<kino_media::Clip> {
+fn conform(
+    clip: &kino_media::Clip,
+    size: (u32, u32),
+    fps: u32,
+    sample_rate: u32,
+) -> Result<kino_media::Clip> {
     let src = &clip.video;
     let n = ((src.duration_s() * fps as f64).round() as usize).max(1);
     let mut out = VideoFrames::new(size.0, size.1, Rational::integer(fps)?, PixelFormat::Rgb8)?;
     for k in 0..n {
-        let idx = ((k as f64 / fps as f64 * src.fps().as_f64()).round() as usize).min(src.len().saturating_sub(1));
-        let rgb = src.frame_rgb(idx).ok_or_else(|| EngineError::Invalid("clip has no frames".into()))?;
+        let idx = ((k as f64 / fps as f64 * src.fps().as_f64()).round() as usize)
+            .min(src.len().saturating_sub(1));
+        let rgb = src
+            .frame_rgb(idx)
+            .ok_or_else(|| EngineError::Invalid("clip has no frames".into()))?;
         let img = image::RgbImage::from_raw(src.width(), src.height(), rgb)
             .ok_or_else(|| EngineError::Invalid("frame buffer has the wrong size".into()))?;
         if (src.width(), src.height()) == size {
             out.push(img.as_raw())?;
         } else {
-            out.push(image::imageops::resize(&img, size.0, size.1, image::imageops::FilterType::Triangle).as_raw())?;
+            out.push(
+                image::imageops::resize(
+                    &img,
+                    size.0,
+                    size.1,
+                    image::imageops::FilterType::Triangle,
+                )
+                .as_raw(),
+            )?;
         }
     }
     let samples = (n as f64 / fps as f64 * sample_rate as f64).round() as usize;
@@ -592,5 +738,8 @@ fn conform(clip: &kino_media::Clip, size: (u32, u32), fps: u32, sample_rate: u32
         }
         None => AudioBuffer::silence(sample_rate, 1, samples as f64 / sample_rate as f64)?,
     };
-    Ok(kino_media::Clip { video: out, audio: Some(audio) })
+    Ok(kino_media::Clip {
+        video: out,
+        audio: Some(audio),
+    })
 }

@@ -27,12 +27,19 @@ fn smoke_recipe_trains_exports_and_generates() -> anyhow::Result<()> {
 
     // Each stage's loss went down (mean of the last quarter below the first quarter).
     for stage in ["video_vae", "audio_vae", "vocoder", "dit"] {
-        let l: Vec<f64> = losses.iter().filter(|(s, _)| s == stage).map(|(_, l)| *l).collect();
+        let l: Vec<f64> = losses
+            .iter()
+            .filter(|(s, _)| s == stage)
+            .map(|(_, l)| *l)
+            .collect();
         assert!(!l.is_empty(), "no events for {stage}");
         let q = (l.len() / 4).max(1);
         let first: f64 = l[..q].iter().sum::<f64>() / q as f64;
         let last: f64 = l[l.len() - q..].iter().sum::<f64>() / q as f64;
-        assert!(last < first, "{stage}: loss {first:.4} -> {last:.4}");
+        assert!(
+            last < first,
+            "{stage}: loss {first:.4} -> {last:.4}: {l:.3?}"
+        );
     }
 
     // The folder verifies, and a second run resumes by skipping finished stages.
@@ -40,11 +47,20 @@ fn smoke_recipe_trains_exports_and_generates() -> anyhow::Result<()> {
     folder.verify()?;
     let again = Trainer::new(&run, recipe, &text_dir(), candle_core::Device::Cpu)?;
     let mut events = 0;
-    again.run(&out, &mut |e| if e.stage != "latents" { events += 1 })?;
+    again.run(&out, &mut |e| {
+        if e.stage != "latents" {
+            events += 1
+        }
+    })?;
     assert_eq!(events, 0, "a finished run must not train again");
 
     let pipeline = TwinPipeline::new(TwinModel::load(&folder, &candle_core::Device::Cpu)?);
-    let opts = GenerateOptions { steps: 3, seconds: Some(1.0), seed: 5, ..Default::default() };
+    let opts = GenerateOptions {
+        steps: 3,
+        seconds: Some(1.0),
+        seed: 5,
+        ..Default::default()
+    };
     let p = plan("A red ball falls onto a wooden floor. Audio: a thud when it lands.");
     let a = pipeline.generate(&p, &opts, &mut NoProgress)?;
     let b = pipeline.generate(&p, &opts, &mut NoProgress)?;
@@ -52,25 +68,71 @@ fn smoke_recipe_trains_exports_and_generates() -> anyhow::Result<()> {
     assert_eq!((a.clip.video.width(), a.clip.video.height()), (64, 64));
     let audio = a.clip.audio.as_ref().unwrap();
     assert_eq!(audio.frames(), 16_000);
-    assert_eq!(a.clip.video.data(), b.clip.video.data(), "same seed, same clip");
-    let c = pipeline.generate(&p, &GenerateOptions { seed: 6, ..opts.clone() }, &mut NoProgress)?;
-    assert_ne!(a.clip.video.data(), c.clip.video.data(), "another seed, another clip");
+    assert_eq!(
+        a.clip.video.data(),
+        b.clip.video.data(),
+        "same seed, same clip"
+    );
+    let c = pipeline.generate(
+        &p,
+        &GenerateOptions {
+            seed: 6,
+            ..opts.clone()
+        },
+        &mut NoProgress,
+    )?;
+    assert_ne!(
+        a.clip.video.data(),
+        c.clip.video.data(),
+        "another seed, another clip"
+    );
 
     // Two shots, the second continuing the first.
     let two = plan("Shot 1 (2s): a blue box slides on stone.\nShot 2 (2s): Camera: push-in.");
-    let g = pipeline.generate(&two, &GenerateOptions { seconds: None, ..opts.clone() }, &mut NoProgress)?;
+    let g = pipeline.generate(
+        &two,
+        &GenerateOptions {
+            seconds: None,
+            ..opts.clone()
+        },
+        &mut NoProgress,
+    )?;
     assert_eq!(g.clip.video.len(), 48);
 
     // Remix keeps length; extend appends.
-    let r = pipeline.remix(&a.clip, &plan("a green ball falls"), 0.5, &opts, &mut NoProgress)?;
+    let r = pipeline.remix(
+        &a.clip,
+        &plan("a green ball falls"),
+        0.5,
+        &opts,
+        &mut NoProgress,
+    )?;
     assert_eq!(r.clip.video.len(), a.clip.video.len());
-    let e = pipeline.extend(&a.clip, &plan("the ball rolls away"), 1.0, &opts, &mut NoProgress)?;
+    let e = pipeline.extend(
+        &a.clip,
+        &plan("the ball rolls away"),
+        1.0,
+        &opts,
+        &mut NoProgress,
+    )?;
     assert_eq!(e.clip.video.len(), 24);
     assert_eq!(e.clip.video.frame(0), a.clip.video.frame(0));
-    assert!(pipeline.remix(&a.clip, &p, 1.5, &opts, &mut NoProgress).is_err());
+    assert!(pipeline
+        .remix(&a.clip, &p, 1.5, &opts, &mut NoProgress)
+        .is_err());
 
     // Bad sizes are refused with the reason.
-    let err = pipeline.generate(&p, &GenerateOptions { size: Some((100, 64)), ..opts }, &mut NoProgress).err().unwrap();
+    let err = pipeline
+        .generate(
+            &p,
+            &GenerateOptions {
+                size: Some((100, 64)),
+                ..opts
+            },
+            &mut NoProgress,
+        )
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("multiples of"), "{err}");
     Ok(())
 }

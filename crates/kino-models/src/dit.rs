@@ -35,8 +35,12 @@ pub struct DitConfig {
     pub video_latent_channels: usize,
     /// Channels of the audio VAE latent.
     pub audio_latent_channels: usize,
-    /// Spatial patch (rows, columns) of video latents per token; time is not patched.
+    /// Spatial patch (rows, columns) of video latents per token.
     pub patch_size: (usize, usize),
+    /// Latent frames per token (the frame count is padded to a multiple by repeating the
+    /// last frame; the padding is cut from the output).
+    #[serde(default = "one")]
+    pub temporal_patch: usize,
     pub video_dim: usize,
     pub video_heads: usize,
     pub audio_dim: usize,
@@ -54,6 +58,10 @@ pub struct DitConfig {
     pub eps: f64,
 }
 
+fn one() -> usize {
+    1
+}
+
 impl DitConfig {
     /// The embedded default (sized for a 4 s 128x128 clip in seconds on two CPU cores).
     pub fn kino_tiny() -> Self {
@@ -61,10 +69,11 @@ impl DitConfig {
             video_latent_channels: 16,
             audio_latent_channels: 8,
             patch_size: (2, 2),
-            video_dim: 192,
-            video_heads: 6,
-            audio_dim: 128,
-            audio_heads: 4,
+            temporal_patch: 2,
+            video_dim: 128,
+            video_heads: 4,
+            audio_dim: 96,
+            audio_heads: 3,
             depth: 6,
             mlp_ratio: 3,
             text_dim: 384,
@@ -81,6 +90,7 @@ impl DitConfig {
             video_latent_channels: 4,
             audio_latent_channels: 3,
             patch_size: (2, 2),
+            temporal_patch: 2,
             video_dim: 32,
             video_heads: 2,
             audio_dim: 24,
@@ -98,21 +108,48 @@ impl DitConfig {
     /// Checks the invariants the layers rely on.
     pub fn validate(&self) -> std::result::Result<(), String> {
         let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(what.to_string()) };
-        check(self.video_heads > 0 && self.video_dim % self.video_heads == 0, "video_dim must be a multiple of video_heads")?;
-        check(self.audio_heads > 0 && self.audio_dim % self.audio_heads == 0, "audio_dim must be a multiple of audio_heads")?;
+        check(
+            self.video_heads > 0 && self.video_dim % self.video_heads == 0,
+            "video_dim must be a multiple of video_heads",
+        )?;
+        check(
+            self.audio_heads > 0 && self.audio_dim % self.audio_heads == 0,
+            "audio_dim must be a multiple of audio_heads",
+        )?;
         let vh = self.video_dim / self.video_heads;
-        check(vh % 8 == 0, "video head dim must be a multiple of 8 (time/row/column rotary parts)")?;
-        check((self.audio_dim / self.audio_heads) % 2 == 0, "audio head dim must be even")?;
-        check(self.patch_size.0 > 0 && self.patch_size.1 > 0, "patch_size must be positive")?;
-        check(self.depth > 0 && self.mlp_ratio > 0, "depth and mlp_ratio must be positive")?;
-        check(self.freq_dim % 2 == 0 && self.freq_dim > 0, "freq_dim must be even")?;
-        check(self.video_latent_channels > 0 && self.audio_latent_channels > 0, "latent channels must be positive")?;
+        check(
+            vh % 8 == 0,
+            "video head dim must be a multiple of 8 (time/row/column rotary parts)",
+        )?;
+        check(
+            (self.audio_dim / self.audio_heads) % 2 == 0,
+            "audio head dim must be even",
+        )?;
+        check(
+            self.patch_size.0 > 0 && self.patch_size.1 > 0 && self.temporal_patch > 0,
+            "patch sizes must be positive",
+        )?;
+        check(
+            self.depth > 0 && self.mlp_ratio > 0,
+            "depth and mlp_ratio must be positive",
+        )?;
+        check(
+            self.freq_dim % 2 == 0 && self.freq_dim > 0,
+            "freq_dim must be even",
+        )?;
+        check(
+            self.video_latent_channels > 0 && self.audio_latent_channels > 0,
+            "latent channels must be positive",
+        )?;
         Ok(())
     }
 
     /// Channels per video token before embedding: `[noisy, cond, mask]` per patch.
     pub fn video_in_features(&self) -> usize {
-        (2 * self.video_latent_channels + 1) * self.patch_size.0 * self.patch_size.1
+        (2 * self.video_latent_channels + 1)
+            * self.temporal_patch
+            * self.patch_size.0
+            * self.patch_size.1
     }
 
     pub fn audio_in_features(&self) -> usize {
@@ -146,10 +183,12 @@ pub struct DitInput<'a> {
 pub fn timestep_features(t: &Tensor, dim: usize) -> Result<Tensor> {
     let half = dim / 2;
     let device = t.device();
-    let freqs: Vec<f32> =
-        (0..half).map(|i| (-(10_000f64.ln()) * i as f64 / half as f64).exp() as f32).collect();
+    let freqs: Vec<f32> = (0..half)
+        .map(|i| (-(10_000f64.ln()) * i as f64 / half as f64).exp() as f32)
+        .collect();
     let freqs = Tensor::from_vec(freqs, (1, half), device)?;
-    let args = (t.to_dtype(DType::F32)?.affine(1000.0, 0.0)?.unsqueeze(1)?).broadcast_mul(&freqs)?;
+    let args =
+        (t.to_dtype(DType::F32)?.affine(1000.0, 0.0)?.unsqueeze(1)?).broadcast_mul(&freqs)?;
     Tensor::cat(&[args.cos()?, args.sin()?], 1)
 }
 
@@ -163,7 +202,12 @@ pub struct Rope {
 impl Rope {
     /// Builds tables from per-token positions along several axes; `axis_dims[i]` head-dim
     /// channels rotate by `positions[token][i]`. The parts are concatenated in axis order.
-    pub fn new(positions: &[Vec<f64>], axis_dims: &[usize], theta: f64, device: &Device) -> Result<Self> {
+    pub fn new(
+        positions: &[Vec<f64>],
+        axis_dims: &[usize],
+        theta: f64,
+        device: &Device,
+    ) -> Result<Self> {
         let half: usize = axis_dims.iter().sum::<usize>() / 2;
         let mut cos = Vec::with_capacity(positions.len() * half);
         let mut sin = Vec::with_capacity(positions.len() * half);
@@ -179,7 +223,10 @@ impl Rope {
             }
         }
         let n = positions.len();
-        Ok(Self { cos: Tensor::from_vec(cos, (n, half), device)?, sin: Tensor::from_vec(sin, (n, half), device)? })
+        Ok(Self {
+            cos: Tensor::from_vec(cos, (n, half), device)?,
+            sin: Tensor::from_vec(sin, (n, half), device)?,
+        })
     }
 
     /// Rotates (B, H, N, Dh) by the table (interleaved pairs, like a complex multiply).
@@ -198,7 +245,14 @@ impl Rope {
 
 fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
     let bound = 1.0 / (in_dim as f64).sqrt();
-    let w = vb.get_with_hints((out_dim, in_dim), "weight", Init::Uniform { lo: -bound, up: bound })?;
+    let w = vb.get_with_hints(
+        (out_dim, in_dim),
+        "weight",
+        Init::Uniform {
+            lo: -bound,
+            up: bound,
+        },
+    )?;
     let b = vb.get_with_hints(out_dim, "bias", Init::Const(0.0))?;
     Ok(Linear::new(w, Some(b)))
 }
@@ -235,7 +289,9 @@ impl AffineNorm {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        layer_norm_plain(x, self.eps)?.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)
+        layer_norm_plain(x, self.eps)?
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)
     }
 }
 
@@ -248,12 +304,16 @@ struct RmsNorm {
 
 impl RmsNorm {
     fn new(dim: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
-        Ok(Self { weight: vb.get_with_hints(dim, "weight", Init::Const(1.0))?, eps })
+        Ok(Self {
+            weight: vb.get_with_hints(dim, "weight", Init::Const(1.0))?,
+            eps,
+        })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
-        x.broadcast_div(&(ms + self.eps)?.sqrt()?)?.broadcast_mul(&self.weight)
+        x.broadcast_div(&(ms + self.eps)?.sqrt()?)?
+            .broadcast_mul(&self.weight)
     }
 }
 
@@ -284,7 +344,9 @@ impl Attention {
 
     fn split_heads(&self, x: &Tensor) -> Result<Tensor> {
         let (b, n, d) = x.dims3()?;
-        x.reshape((b, n, self.heads, d / self.heads))?.transpose(1, 2)?.contiguous()
+        x.reshape((b, n, self.heads, d / self.heads))?
+            .transpose(1, 2)?
+            .contiguous()
     }
 
     /// `mask`: (B, M) with 1 for keys that may be attended.
@@ -333,7 +395,10 @@ struct Mlp {
 
 impl Mlp {
     fn new(dim: usize, hidden: usize, vb: VarBuilder) -> Result<Self> {
-        Ok(Self { fc1: linear(dim, hidden, vb.pp("fc1"))?, fc2: linear(hidden, dim, vb.pp("fc2"))? })
+        Ok(Self {
+            fc1: linear(dim, hidden, vb.pp("fc1"))?,
+            fc2: linear(hidden, dim, vb.pp("fc2"))?,
+        })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -365,9 +430,22 @@ struct StreamBlock {
 }
 
 impl StreamBlock {
-    fn new(dim: usize, other_dim: usize, heads: usize, cfg: &DitConfig, vb: VarBuilder) -> Result<Self> {
+    fn new(
+        dim: usize,
+        other_dim: usize,
+        heads: usize,
+        cfg: &DitConfig,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         Ok(Self {
-            modulation: vb.get_with_hints((1, 6, dim), "modulation", Init::Randn { mean: 0.0, stdev: 1.0 / (dim as f64).sqrt() })?,
+            modulation: vb.get_with_hints(
+                (1, 6, dim),
+                "modulation",
+                Init::Randn {
+                    mean: 0.0,
+                    stdev: 1.0 / (dim as f64).sqrt(),
+                },
+            )?,
             self_attn: Attention::new(dim, dim, heads, cfg.eps, vb.pp("self_attn"))?,
             text_norm: AffineNorm::new(dim, cfg.eps, vb.pp("text_norm"))?,
             text_attn: Attention::new(dim, dim, heads, cfg.eps, vb.pp("text_attn"))?,
@@ -393,24 +471,55 @@ impl StreamBlock {
     }
 
     fn modulate(&self, x: &Tensor, shift: &Tensor, scale: &Tensor) -> Result<Tensor> {
-        layer_norm_plain(x, self.eps)?.broadcast_mul(&(scale + 1.0)?)?.broadcast_add(shift)
+        layer_norm_plain(x, self.eps)?
+            .broadcast_mul(&(scale + 1.0)?)?
+            .broadcast_add(shift)
     }
 
     /// Self-attention and text cross-attention (the part before the audio-video exchange).
-    fn first_half(&self, x: &Tensor, m: &Modulation, rope: &Rope, text: &Tensor, text_mask: &Tensor) -> Result<Tensor> {
+    fn first_half(
+        &self,
+        x: &Tensor,
+        m: &Modulation,
+        rope: &Rope,
+        text: &Tensor,
+        text_mask: &Tensor,
+    ) -> Result<Tensor> {
         let h = self.modulate(x, &m.shift_attn, &m.scale_attn)?;
-        let h = self.self_attn.forward(&h, &h, Some(rope), Some(rope), None)?;
+        let h = self
+            .self_attn
+            .forward(&h, &h, Some(rope), Some(rope), None)?;
         let x = (x + h.broadcast_mul(&m.gate_attn)?)?;
-        let h = self.text_attn.forward(&self.text_norm.forward(&x)?, text, None, None, Some(text_mask))?;
+        let h = self.text_attn.forward(
+            &self.text_norm.forward(&x)?,
+            text,
+            None,
+            None,
+            Some(text_mask),
+        )?;
         x + h
     }
 
-    fn exchange(&self, x: &Tensor, other: &Tensor, rope_x: &Rope, rope_other: &Rope) -> Result<Tensor> {
-        self.cross_attn.forward(&self.cross_norm.forward(x)?, other, Some(rope_x), Some(rope_other), None)
+    fn exchange(
+        &self,
+        x: &Tensor,
+        other: &Tensor,
+        rope_x: &Rope,
+        rope_other: &Rope,
+    ) -> Result<Tensor> {
+        self.cross_attn.forward(
+            &self.cross_norm.forward(x)?,
+            other,
+            Some(rope_x),
+            Some(rope_other),
+            None,
+        )
     }
 
     fn second_half(&self, x: &Tensor, m: &Modulation) -> Result<Tensor> {
-        let h = self.mlp.forward(&self.modulate(x, &m.shift_mlp, &m.scale_mlp)?)?;
+        let h = self
+            .mlp
+            .forward(&self.modulate(x, &m.shift_mlp, &m.scale_mlp)?)?;
         x + h.broadcast_mul(&m.gate_mlp)?
     }
 }
@@ -444,7 +553,14 @@ impl StreamIo {
             time_projection: zero_linear(dim, 6 * dim, vb.pp("time_projection.1"))?,
             text_fc1: linear(cfg.text_dim, dim, vb.pp("text_embedding.0"))?,
             text_fc2: linear(dim, dim, vb.pp("text_embedding.2"))?,
-            head_modulation: vb.get_with_hints((1, 2, dim), "head.modulation", Init::Randn { mean: 0.0, stdev: 1.0 / (dim as f64).sqrt() })?,
+            head_modulation: vb.get_with_hints(
+                (1, 2, dim),
+                "head.modulation",
+                Init::Randn {
+                    mean: 0.0,
+                    stdev: 1.0 / (dim as f64).sqrt(),
+                },
+            )?,
             head: zero_linear(dim, out_features, vb.pp("head.head"))?,
             dim,
             freq_dim: cfg.freq_dim,
@@ -457,7 +573,10 @@ impl StreamIo {
         let f = timestep_features(t, self.freq_dim)?;
         let e = self.time_fc2.forward(&self.time_fc1.forward(&f)?.silu()?)?;
         let b = e.dim(0)?;
-        let proj = self.time_projection.forward(&e.silu()?)?.reshape((b, 6, self.dim))?;
+        let proj = self
+            .time_projection
+            .forward(&e.silu()?)?
+            .reshape((b, 6, self.dim))?;
         Ok((e.unsqueeze(1)?, proj))
     }
 
@@ -469,7 +588,9 @@ impl StreamIo {
         let m = time_emb.broadcast_add(&self.head_modulation)?;
         let shift = m.narrow(1, 0, 1)?;
         let scale = m.narrow(1, 1, 1)?;
-        let h = layer_norm_plain(x, self.eps)?.broadcast_mul(&(scale + 1.0)?)?.broadcast_add(&shift)?;
+        let h = layer_norm_plain(x, self.eps)?
+            .broadcast_mul(&(scale + 1.0)?)?
+            .broadcast_add(&shift)?;
         self.head.forward(&h)
     }
 }
@@ -489,13 +610,25 @@ impl TwinDit {
     pub fn new(cfg: &DitConfig, vb: VarBuilder) -> Result<Self> {
         cfg.validate().map_err(candle_core::Error::msg)?;
         let (ph, pw) = cfg.patch_size;
-        let video_out = cfg.video_latent_channels * ph * pw;
+        let video_out = cfg.video_latent_channels * cfg.temporal_patch * ph * pw;
         let mut blocks = Vec::with_capacity(cfg.depth);
         for i in 0..cfg.depth {
             let vb = vb.pp(format!("blocks.{i}"));
             blocks.push(TwinBlock {
-                video: StreamBlock::new(cfg.video_dim, cfg.audio_dim, cfg.video_heads, cfg, vb.pp("video"))?,
-                audio: StreamBlock::new(cfg.audio_dim, cfg.video_dim, cfg.audio_heads, cfg, vb.pp("audio"))?,
+                video: StreamBlock::new(
+                    cfg.video_dim,
+                    cfg.audio_dim,
+                    cfg.video_heads,
+                    cfg,
+                    vb.pp("video"),
+                )?,
+                audio: StreamBlock::new(
+                    cfg.audio_dim,
+                    cfg.video_dim,
+                    cfg.audio_heads,
+                    cfg,
+                    vb.pp("audio"),
+                )?,
             });
         }
         Ok(Self {
@@ -503,7 +636,12 @@ impl TwinDit {
             video_embed: linear(cfg.video_in_features(), cfg.video_dim, vb.pp("video_embed"))?,
             audio_embed: linear(cfg.audio_in_features(), cfg.audio_dim, vb.pp("audio_embed"))?,
             video_io: StreamIo::new(cfg.video_dim, video_out, cfg, vb.pp("video"))?,
-            audio_io: StreamIo::new(cfg.audio_dim, cfg.audio_latent_channels, cfg, vb.pp("audio"))?,
+            audio_io: StreamIo::new(
+                cfg.audio_dim,
+                cfg.audio_latent_channels,
+                cfg,
+                vb.pp("audio"),
+            )?,
             blocks,
         })
     }
@@ -517,7 +655,9 @@ impl TwinDit {
         let (b, c, f, h, w) = x.dims5()?;
         let (ph, pw) = self.cfg.patch_size;
         if h % ph != 0 || w % pw != 0 {
-            candle_core::bail!("video latent {h}x{w} is not a multiple of the patch size {ph}x{pw}");
+            candle_core::bail!(
+                "video latent {h}x{w} is not a multiple of the patch size {ph}x{pw}"
+            );
         }
         let (hp, wp) = (h / ph, w / pw);
         // (B, C, F, Hp, ph, Wp, pw) -> (B, F, Hp, Wp, C, ph, pw)
@@ -527,7 +667,14 @@ impl TwinDit {
     }
 
     /// Inverse of [`Self::patchify`] for the head's output channels.
-    pub fn unpatchify(&self, tokens: &Tensor, c: usize, f: usize, h: usize, w: usize) -> Result<Tensor> {
+    pub fn unpatchify(
+        &self,
+        tokens: &Tensor,
+        c: usize,
+        f: usize,
+        h: usize,
+        w: usize,
+    ) -> Result<Tensor> {
         let b = tokens.dim(0)?;
         let (ph, pw) = self.cfg.patch_size;
         let (hp, wp) = (h / ph, w / pw);
@@ -541,27 +688,52 @@ impl TwinDit {
         let cfg = &self.cfg;
         let (b, cv, f, h, w) = input.video.dims5()?;
         if cv != cfg.video_latent_channels {
-            candle_core::bail!("video latents have {cv} channels, the model expects {}", cfg.video_latent_channels);
+            candle_core::bail!(
+                "video latents have {cv} channels, the model expects {}",
+                cfg.video_latent_channels
+            );
         }
         if input.video_cond.dims5()? != (b, cv + 1, f, h, w) {
-            candle_core::bail!("video conditioning has shape {:?}, expected {:?}", input.video_cond.dims(), (b, cv + 1, f, h, w));
+            candle_core::bail!(
+                "video conditioning has shape {:?}, expected {:?}",
+                input.video_cond.dims(),
+                (b, cv + 1, f, h, w)
+            );
         }
         if input.video_times.len() != f {
-            candle_core::bail!("{} video times for {f} latent frames", input.video_times.len());
+            candle_core::bail!(
+                "{} video times for {f} latent frames",
+                input.video_times.len()
+            );
         }
         let (ba, ca, t) = input.audio.dims3()?;
         if ba != b || ca != cfg.audio_latent_channels {
-            candle_core::bail!("audio latents have shape {:?}, expected batch {b} and {} channels", input.audio.dims(), cfg.audio_latent_channels);
+            candle_core::bail!(
+                "audio latents have shape {:?}, expected batch {b} and {} channels",
+                input.audio.dims(),
+                cfg.audio_latent_channels
+            );
         }
         if input.audio_cond.dims3()? != (b, ca + 1, t) {
-            candle_core::bail!("audio conditioning has shape {:?}, expected {:?}", input.audio_cond.dims(), (b, ca + 1, t));
+            candle_core::bail!(
+                "audio conditioning has shape {:?}, expected {:?}",
+                input.audio_cond.dims(),
+                (b, ca + 1, t)
+            );
         }
         if input.audio_times.len() != t {
-            candle_core::bail!("{} audio times for {t} audio latents", input.audio_times.len());
+            candle_core::bail!(
+                "{} audio times for {t} audio latents",
+                input.audio_times.len()
+            );
         }
         let (bt, _l, td) = input.text.dims3()?;
         if bt != b || td != cfg.text_dim {
-            candle_core::bail!("text tokens have shape {:?}, expected batch {b} and width {}", input.text.dims(), cfg.text_dim);
+            candle_core::bail!(
+                "text tokens have shape {:?}, expected batch {b} and width {}",
+                input.text.dims(),
+                cfg.text_dim
+            );
         }
         if input.video_t.dims1()? != b || input.audio_t.dims1()? != b {
             candle_core::bail!("flow times must have one value per sample ({b})");
@@ -570,7 +742,15 @@ impl TwinDit {
     }
 
     /// Rotary tables: (video self, audio self, video time-only, audio time-only).
-    fn ropes(&self, f: usize, hp: usize, wp: usize, video_times: &[f64], audio_times: &[f64], device: &Device) -> Result<[Rope; 4]> {
+    fn ropes(
+        &self,
+        f: usize,
+        hp: usize,
+        wp: usize,
+        video_times: &[f64],
+        audio_times: &[f64],
+        device: &Device,
+    ) -> Result<[Rope; 4]> {
         let cfg = &self.cfg;
         let vhd = cfg.video_dim / cfg.video_heads;
         let ahd = cfg.audio_dim / cfg.audio_heads;
@@ -594,7 +774,12 @@ impl TwinDit {
         let video_time_for_audio = Rope::new(&video_pos, &[ahd], cfg.rope_theta, device)?;
         // Packed in pairs: the video stream's exchange uses (video_time, audio_time_for_video),
         // the audio stream's uses (audio_time, video_time_for_audio).
-        Ok([video_self, audio_self, Rope::cat(&video_time, &audio_time_for_video)?, Rope::cat(&audio_time, &video_time_for_audio)?])
+        Ok([
+            video_self,
+            audio_self,
+            Rope::cat(&video_time, &audio_time_for_video)?,
+            Rope::cat(&audio_time, &video_time_for_audio)?,
+        ])
     }
 
     /// Predicts the flow velocity for both streams: (B, Cv, F, H, W) and (B, Ca, T).
@@ -604,12 +789,34 @@ impl TwinDit {
         let (b, cv, f, h, w) = input.video.dims5()?;
         let (_, ca, t) = input.audio.dims3()?;
         let (ph, pw) = cfg.patch_size;
+        let pt = cfg.temporal_patch;
         let (hp, wp) = (h / ph, w / pw);
-        let nv = f * hp * wp;
+        let fp = f.div_ceil(pt);
+        let nv = fp * hp * wp;
         let device = input.video.device();
 
-        let video_in = Tensor::cat(&[input.video, input.video_cond], 1)?;
-        let mut xv = self.video_embed.forward(&self.patchify(&video_in)?)?;
+        let video_in = pad_frames(&Tensor::cat(&[input.video, input.video_cond], 1)?, fp * pt)?;
+        let mut xv = self
+            .video_embed
+            .forward(&self.patchify(&fold_time(&video_in, pt)?)?)?;
+        // Each token's time is the mean time of the frames it covers (padding extrapolated).
+        let step = if f > 1 {
+            input.video_times[f - 1] - input.video_times[f - 2]
+        } else {
+            0.0
+        };
+        let token_times: Vec<f64> = (0..fp)
+            .map(|j| {
+                let at = |k: usize| {
+                    if k < f {
+                        input.video_times[k]
+                    } else {
+                        input.video_times[f - 1] + step * (k + 1 - f) as f64
+                    }
+                };
+                (0..pt).map(|i| at(j * pt + i)).sum::<f64>() / pt as f64
+            })
+            .collect();
         let audio_in = Tensor::cat(&[input.audio, input.audio_cond], 1)?.transpose(1, 2)?;
         let mut xa = self.audio_embed.forward(&audio_in)?;
 
@@ -618,15 +825,20 @@ impl TwinDit {
         let text = input.text.to_dtype(DType::F32)?;
         let v_text = self.video_io.text(&text)?;
         let a_text = self.audio_io.text(&text)?;
-        let [v_rope, a_rope, v_cross, a_cross] = self.ropes(f, hp, wp, input.video_times, input.audio_times, device)?;
+        let [v_rope, a_rope, v_cross, a_cross] =
+            self.ropes(fp, hp, wp, &token_times, input.audio_times, device)?;
         let (v_cross_q, a_cross_k) = v_cross.split(nv)?;
         let (a_cross_q, v_cross_k) = a_cross.split(t)?;
 
         for block in &self.blocks {
             let vm = block.video.modulation(&v_time)?;
             let am = block.audio.modulation(&a_time)?;
-            let v1 = block.video.first_half(&xv, &vm, &v_rope, &v_text, input.text_mask)?;
-            let a1 = block.audio.first_half(&xa, &am, &a_rope, &a_text, input.text_mask)?;
+            let v1 = block
+                .video
+                .first_half(&xv, &vm, &v_rope, &v_text, input.text_mask)?;
+            let a1 = block
+                .audio
+                .first_half(&xa, &am, &a_rope, &a_text, input.text_mask)?;
             let v2 = (&v1 + block.video.exchange(&v1, &a1, &v_cross_q, &a_cross_k)?)?;
             let a2 = (&a1 + block.audio.exchange(&a1, &v1, &a_cross_q, &v_cross_k)?)?;
             xv = block.video.second_half(&v2, &vm)?;
@@ -634,25 +846,71 @@ impl TwinDit {
         }
 
         let video = self.video_io.output(&xv, &v_emb)?;
-        let video = self.unpatchify(&video, cv, f, h, w)?;
-        let audio = self.audio_io.output(&xa, &a_emb)?.transpose(1, 2)?.contiguous()?;
+        let video =
+            unfold_time(&self.unpatchify(&video, cv * pt, fp, h, w)?, pt)?.narrow(2, 0, f)?;
+        let audio = self
+            .audio_io
+            .output(&xa, &a_emb)?
+            .transpose(1, 2)?
+            .contiguous()?;
         debug_assert_eq!(audio.dims3()?, (b, ca, t));
         Ok((video, audio))
     }
 }
 
+/// Repeats the last frame of (B, C, F, H, W) until there are `n` frames.
+fn pad_frames(x: &Tensor, n: usize) -> Result<Tensor> {
+    let f = x.dim(2)?;
+    if f >= n {
+        return Ok(x.clone());
+    }
+    let last = x.narrow(2, f - 1, 1)?.repeat((1, 1, n - f, 1, 1))?;
+    Tensor::cat(&[x, &last], 2)
+}
+
+/// (B, C, Fp * pt, H, W) -> (B, C * pt, Fp, H, W): groups of `pt` frames become channels.
+fn fold_time(x: &Tensor, pt: usize) -> Result<Tensor> {
+    if pt == 1 {
+        return Ok(x.clone());
+    }
+    let (b, c, f, h, w) = x.dims5()?;
+    x.reshape((b, c, f / pt, pt, h * w))?
+        .permute((0, 1, 3, 2, 4))?
+        .reshape((b, c * pt, f / pt, h, w))
+}
+
+/// Inverse of [`fold_time`].
+fn unfold_time(x: &Tensor, pt: usize) -> Result<Tensor> {
+    if pt == 1 {
+        return Ok(x.clone());
+    }
+    let (b, cp, fp, h, w) = x.dims5()?;
+    x.reshape((b, cp / pt, pt, fp, h * w))?
+        .permute((0, 1, 3, 2, 4))?
+        .reshape((b, cp / pt, fp * pt, h, w))
+}
+
 impl Rope {
     /// Stacks two tables along the token axis.
     fn cat(a: &Rope, b: &Rope) -> Result<Rope> {
-        Ok(Rope { cos: Tensor::cat(&[&a.cos, &b.cos], 0)?, sin: Tensor::cat(&[&a.sin, &b.sin], 0)? })
+        Ok(Rope {
+            cos: Tensor::cat(&[&a.cos, &b.cos], 0)?,
+            sin: Tensor::cat(&[&a.sin, &b.sin], 0)?,
+        })
     }
 
     /// Splits a stacked table after `n` tokens.
     fn split(&self, n: usize) -> Result<(Rope, Rope)> {
         let total = self.cos.dim(0)?;
         Ok((
-            Rope { cos: self.cos.narrow(0, 0, n)?, sin: self.sin.narrow(0, 0, n)? },
-            Rope { cos: self.cos.narrow(0, n, total - n)?, sin: self.sin.narrow(0, n, total - n)? },
+            Rope {
+                cos: self.cos.narrow(0, 0, n)?,
+                sin: self.sin.narrow(0, 0, n)?,
+            },
+            Rope {
+                cos: self.cos.narrow(0, n, total - n)?,
+                sin: self.sin.narrow(0, n, total - n)?,
+            },
         ))
     }
 }
@@ -661,14 +919,28 @@ impl Rope {
 /// frame alone and groups the rest by `temporal_factor`.
 pub fn video_latent_times(latent_frames: usize, temporal_factor: usize, fps: f64) -> Vec<f64> {
     (0..latent_frames)
-        .map(|j| if j == 0 { 0.0 } else { ((temporal_factor * j) as f64 - (temporal_factor as f64 - 1.0) / 2.0) / fps })
+        .map(|j| {
+            if j == 0 {
+                0.0
+            } else {
+                ((temporal_factor * j) as f64 - (temporal_factor as f64 - 1.0) / 2.0) / fps
+            }
+        })
         .collect()
 }
 
 /// Centre time in seconds of each audio latent covering `frames_per_latent` hops.
-pub fn audio_latent_times(latents: usize, frames_per_latent: usize, hop: usize, sample_rate: u32) -> Vec<f64> {
+pub fn audio_latent_times(
+    latents: usize,
+    frames_per_latent: usize,
+    hop: usize,
+    sample_rate: u32,
+) -> Vec<f64> {
     (0..latents)
-        .map(|k| ((frames_per_latent * k) as f64 + (frames_per_latent as f64 - 1.0) / 2.0) * hop as f64 / sample_rate as f64)
+        .map(|k| {
+            ((frames_per_latent * k) as f64 + (frames_per_latent as f64 - 1.0) / 2.0) * hop as f64
+                / sample_rate as f64
+        })
         .collect()
 }
 
@@ -690,14 +962,30 @@ mod tests {
     }
 
     impl Case {
-        fn new(cfg: &DitConfig, b: usize, f: usize, h: usize, w: usize, ta: usize, l: usize) -> Result<Self> {
+        fn new(
+            cfg: &DitConfig,
+            b: usize,
+            f: usize,
+            h: usize,
+            w: usize,
+            ta: usize,
+            l: usize,
+        ) -> Result<Self> {
             let dev = Device::Cpu;
             Ok(Self {
                 video: Tensor::randn(0f32, 1.0, (b, cfg.video_latent_channels, f, h, w), &dev)?,
-                video_cond: Tensor::zeros((b, cfg.video_latent_channels + 1, f, h, w), DType::F32, &dev)?,
+                video_cond: Tensor::zeros(
+                    (b, cfg.video_latent_channels + 1, f, h, w),
+                    DType::F32,
+                    &dev,
+                )?,
                 video_times: video_latent_times(f, 4, 24.0),
                 audio: Tensor::randn(0f32, 1.0, (b, cfg.audio_latent_channels, ta), &dev)?,
-                audio_cond: Tensor::zeros((b, cfg.audio_latent_channels + 1, ta), DType::F32, &dev)?,
+                audio_cond: Tensor::zeros(
+                    (b, cfg.audio_latent_channels + 1, ta),
+                    DType::F32,
+                    &dev,
+                )?,
                 audio_times: audio_latent_times(ta, 4, 160, 16_000),
                 t: Tensor::from_vec(vec![0.3f32; b], b, &dev)?,
                 text: Tensor::randn(0f32, 1.0, (b, l, cfg.text_dim), &dev)?,
@@ -750,7 +1038,10 @@ mod tests {
     fn fresh_model_predicts_zero_velocity() -> Result<()> {
         let cfg = DitConfig::test_tiny();
         let map = VarMap::new();
-        let model = TwinDit::new(&cfg, VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu))?;
+        let model = TwinDit::new(
+            &cfg,
+            VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu),
+        )?;
         let case = Case::new(&cfg, 1, 2, 4, 4, 3, 2)?;
         let (v, a) = model.forward(&case.input())?;
         assert_eq!(v.abs()?.max_all()?.to_scalar::<f32>()?, 0.0);
@@ -767,10 +1058,41 @@ mod tests {
         assert_eq!(tokens.dims(), &[2, 2 * 2 * 3, 12]);
         // Token 0 holds the top-left 2x2 patch of frame 0, channel-major.
         let first: Vec<f32> = tokens.get(0)?.get(0)?.to_vec1()?;
-        let patch = x.get(0)?.narrow(1, 0, 1)?.narrow(2, 0, 2)?.narrow(3, 0, 2)?.flatten_all()?.to_vec1::<f32>()?;
+        let patch = x
+            .get(0)?
+            .narrow(1, 0, 1)?
+            .narrow(2, 0, 2)?
+            .narrow(3, 0, 2)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
         assert_eq!(first, patch);
         let back = model.unpatchify(&tokens, 3, 2, 4, 6)?;
         assert_eq!((back - &x)?.abs()?.max_all()?.to_scalar::<f32>()?, 0.0);
+        Ok(())
+    }
+
+    #[test]
+    fn time_folding_round_trips_and_odd_frame_counts_work() -> Result<()> {
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 6, 4, 4), &Device::Cpu)?;
+        let folded = fold_time(&x, 2)?;
+        assert_eq!(folded.dims(), &[2, 6, 3, 4, 4]);
+        // Channel c*2+i of folded frame j is frame 2j+i of channel c.
+        let a = folded
+            .get(1)?
+            .get(2 * 2 + 1)?
+            .get(1)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let b = x.get(1)?.get(2)?.get(3)?.flatten_all()?.to_vec1::<f32>()?;
+        assert_eq!(a, b);
+        let back = unfold_time(&folded, 2)?;
+        assert_eq!((back - &x)?.abs()?.max_all()?.to_scalar::<f32>()?, 0.0);
+        // 3 latent frames with a temporal patch of 2: padded inside, cut on output.
+        let cfg = DitConfig::test_tiny();
+        let (_map, model) = random_model(&cfg)?;
+        let case = Case::new(&cfg, 1, 3, 4, 4, 5, 2)?;
+        let (v, _) = model.forward(&case.input())?;
+        assert_eq!(v.dims(), case.video.dims());
         Ok(())
     }
 
@@ -789,10 +1111,18 @@ mod tests {
         let q = Tensor::randn(0f32, 1.0, (1, 1, 1, 16), &dev)?;
         let k = Tensor::randn(0f32, 1.0, (1, 1, 1, 16), &dev)?;
         let plain = q.matmul(&k.t()?)?.flatten_all()?.to_vec1::<f32>()?[0];
-        let rotated = same.apply(&q)?.matmul(&other.apply(&k)?.t()?)?.flatten_all()?.to_vec1::<f32>()?[0];
+        let rotated = same
+            .apply(&q)?
+            .matmul(&other.apply(&k)?.t()?)?
+            .flatten_all()?
+            .to_vec1::<f32>()?[0];
         assert!((plain - rotated).abs() < 1e-4, "{plain} vs {rotated}");
         let later = Rope::new(&[vec![0.9 * 25.0]], &[16], 10_000.0, &dev)?;
-        let shifted = same.apply(&q)?.matmul(&later.apply(&k)?.t()?)?.flatten_all()?.to_vec1::<f32>()?[0];
+        let shifted = same
+            .apply(&q)?
+            .matmul(&later.apply(&k)?.t()?)?
+            .flatten_all()?
+            .to_vec1::<f32>()?[0];
         assert!((plain - shifted).abs() > 1e-3);
         assert_eq!(t_audio.len(), 25);
         assert!((t_audio[1] - 0.055).abs() < 1e-12);
@@ -846,8 +1176,13 @@ mod tests {
         let loss = (v.sqr()?.mean_all()? + a.sqr()?.mean_all()?)?;
         let grads = loss.backward()?;
         for (name, var) in map.data().lock().unwrap().iter() {
-            let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
-            assert!(g.abs()?.sum_all()?.to_scalar::<f32>()? > 0.0, "zero gradient for {name}");
+            let g = grads
+                .get(var.as_tensor())
+                .unwrap_or_else(|| panic!("no gradient for {name}"));
+            assert!(
+                g.abs()?.sum_all()?.to_scalar::<f32>()? > 0.0,
+                "zero gradient for {name}"
+            );
         }
         Ok(())
     }
@@ -860,7 +1195,11 @@ mod tests {
         case.video_times.pop();
         assert!(model.forward(&case.input()).is_err());
         let mut case = Case::new(&cfg, 1, 2, 5, 4, 3, 2)?;
-        case.video_cond = Tensor::zeros((1, cfg.video_latent_channels + 1, 2, 5, 4), DType::F32, &Device::Cpu)?;
+        case.video_cond = Tensor::zeros(
+            (1, cfg.video_latent_channels + 1, 2, 5, 4),
+            DType::F32,
+            &Device::Cpu,
+        )?;
         let err = model.forward(&case.input()).unwrap_err().to_string();
         assert!(err.contains("patch"), "{err}");
         Ok(())

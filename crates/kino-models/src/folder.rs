@@ -29,13 +29,20 @@ pub enum ModelError {
     #[error("{path}: {message}")]
     Manifest { path: PathBuf, message: String },
     #[error("{path}: cannot read: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("model has no component '{name}' (it has: {available})")]
     MissingComponent { name: String, available: String },
     #[error("{path}: {message}")]
     Weights { path: PathBuf, message: String },
     #[error("{path}: tensor '{tensor}': {message}")]
-    Tensor { path: PathBuf, tensor: String, message: String },
+    Tensor {
+        path: PathBuf,
+        tensor: String,
+        message: String,
+    },
     #[error("{0}")]
     Candle(#[from] candle_core::Error),
 }
@@ -118,7 +125,12 @@ pub struct ComponentReport {
 
 impl VerifyReport {
     pub fn to_text(&self) -> String {
-        let mut s = format!("{} ({}): OK, {:.1} MB\n", self.name, self.family, self.total_bytes as f64 / 1e6);
+        let mut s = format!(
+            "{} ({}): OK, {:.1} MB\n",
+            self.name,
+            self.family,
+            self.total_bytes as f64 / 1e6
+        );
         for c in &self.components {
             s.push_str(&format!(
                 "  {:<14} {:<28} {:>8.1} MB  {:>4} tensors  {:>11} parameters  sha256 ok\n",
@@ -138,7 +150,10 @@ fn dtype_name(d: safetensors::Dtype) -> String {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
-    move |source| ModelError::Io { path: path.to_path_buf(), source }
+    move |source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// SHA-256 of a file as lowercase hex.
@@ -160,7 +175,10 @@ pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
 /// and that the data section covers every tensor (a truncated file is refused).
 pub fn read_tensor_specs(path: &Path) -> Result<BTreeMap<String, TensorSpec>, ModelError> {
     let bytes = fs::read(path).map_err(io(path))?;
-    tensor_specs_of(&bytes).map_err(|message| ModelError::Weights { path: path.to_path_buf(), message })
+    tensor_specs_of(&bytes).map_err(|message| ModelError::Weights {
+        path: path.to_path_buf(),
+        message,
+    })
 }
 
 fn tensor_specs_of(bytes: &[u8]) -> Result<BTreeMap<String, TensorSpec>, String> {
@@ -175,7 +193,15 @@ fn tensor_specs_of(bytes: &[u8]) -> Result<BTreeMap<String, TensorSpec>, String>
     Ok(st
         .tensors()
         .into_iter()
-        .map(|(name, view)| (name, TensorSpec { dtype: dtype_name(view.dtype()), shape: view.shape().to_vec() }))
+        .map(|(name, view)| {
+            (
+                name,
+                TensorSpec {
+                    dtype: dtype_name(view.dtype()),
+                    shape: view.shape().to_vec(),
+                },
+            )
+        })
         .collect())
 }
 
@@ -189,19 +215,27 @@ impl ModelFolder {
             return Err(ModelError::NotAModel { path: dir });
         }
         let text = fs::read_to_string(&manifest_path).map_err(io(&manifest_path))?;
-        let manifest: Manifest = serde_json::from_str(&text)
-            .map_err(|e| ModelError::Manifest { path: manifest_path.clone(), message: format!("invalid manifest: {e}") })?;
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| ModelError::Manifest {
+            path: manifest_path.clone(),
+            message: format!("invalid manifest: {e}"),
+        })?;
         if manifest.format != FORMAT {
             return Err(ModelError::Manifest {
                 path: manifest_path,
-                message: format!("format '{}' is not supported (this build reads '{FORMAT}')", manifest.format),
+                message: format!(
+                    "format '{}' is not supported (this build reads '{FORMAT}')",
+                    manifest.format
+                ),
             });
         }
         for (name, c) in &manifest.components {
             if c.file.contains("..") || Path::new(&c.file).is_absolute() {
                 return Err(ModelError::Manifest {
                     path: manifest_path,
-                    message: format!("component '{name}' names a file outside the folder: {}", c.file),
+                    message: format!(
+                        "component '{name}' names a file outside the folder: {}",
+                        c.file
+                    ),
                 });
             }
             let path = dir.join(&c.file);
@@ -209,7 +243,11 @@ impl ModelFolder {
             if meta.len() != c.bytes {
                 return Err(ModelError::Weights {
                     path,
-                    message: format!("is {} bytes, the manifest says {} (truncated or replaced?)", meta.len(), c.bytes),
+                    message: format!(
+                        "is {} bytes, the manifest says {} (truncated or replaced?)",
+                        meta.len(),
+                        c.bytes
+                    ),
                 });
             }
             for extra in c.extra_files.keys() {
@@ -217,7 +255,10 @@ impl ModelFolder {
                 if !p.is_file() {
                     return Err(ModelError::Io {
                         path: p,
-                        source: std::io::Error::new(std::io::ErrorKind::NotFound, "file named by the manifest is missing"),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "file named by the manifest is missing",
+                        ),
                     });
                 }
             }
@@ -234,10 +275,19 @@ impl ModelFolder {
     }
 
     pub fn component(&self, name: &str) -> Result<&Component, ModelError> {
-        self.manifest.components.get(name).ok_or_else(|| ModelError::MissingComponent {
-            name: name.to_string(),
-            available: self.manifest.components.keys().cloned().collect::<Vec<_>>().join(", "),
-        })
+        self.manifest
+            .components
+            .get(name)
+            .ok_or_else(|| ModelError::MissingComponent {
+                name: name.to_string(),
+                available: self
+                    .manifest
+                    .components
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
     }
 
     /// Path of a component's weights file.
@@ -261,14 +311,26 @@ impl ModelFolder {
 
     /// Loads a component's weights (checked against the manifest's tensor table) into a
     /// VarBuilder of `dtype` on `device`.
-    pub fn var_builder(&self, name: &str, dtype: DType, device: &Device) -> Result<VarBuilder<'static>, ModelError> {
+    pub fn var_builder(
+        &self,
+        name: &str,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<VarBuilder<'static>, ModelError> {
         let c = self.component(name)?;
         let path = self.dir.join(&c.file);
         let bytes = fs::read(&path).map_err(io(&path))?;
-        let found = tensor_specs_of(&bytes).map_err(|message| ModelError::Weights { path: path.clone(), message })?;
+        let found = tensor_specs_of(&bytes).map_err(|message| ModelError::Weights {
+            path: path.clone(),
+            message,
+        })?;
         compare_tables(&path, &c.tensors, &found)?;
-        let tensors = candle_core::safetensors::load_buffer(&bytes, device)
-            .map_err(|e| ModelError::Weights { path: path.clone(), message: e.to_string() })?;
+        let tensors = candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| {
+            ModelError::Weights {
+                path: path.clone(),
+                message: e.to_string(),
+            }
+        })?;
         let tensors = tensors
             .into_iter()
             .map(|(k, t)| Ok((k, t.to_dtype(dtype)?)))
@@ -287,23 +349,43 @@ impl ModelFolder {
             if sha != c.sha256 {
                 return Err(ModelError::Weights {
                     path,
-                    message: format!("SHA-256 is {sha}, the manifest says {} (file changed or corrupt)", c.sha256),
+                    message: format!(
+                        "SHA-256 is {sha}, the manifest says {} (file changed or corrupt)",
+                        c.sha256
+                    ),
                 });
             }
             for (extra, want) in &c.extra_files {
                 let p = self.dir.join(extra);
                 let got = sha256_file(&p)?;
                 if &got != want {
-                    return Err(ModelError::Weights { path: p, message: format!("SHA-256 is {got}, the manifest says {want}") });
+                    return Err(ModelError::Weights {
+                        path: p,
+                        message: format!("SHA-256 is {got}, the manifest says {want}"),
+                    });
                 }
             }
             let found = read_tensor_specs(&path)?;
             compare_tables(&path, &c.tensors, &found)?;
-            let parameters = found.values().map(|t| t.shape.iter().product::<usize>() as u64).sum();
-            components.push(ComponentReport { name: name.clone(), file: c.file.clone(), bytes: c.bytes, tensors: found.len(), parameters });
+            let parameters = found
+                .values()
+                .map(|t| t.shape.iter().product::<usize>() as u64)
+                .sum();
+            components.push(ComponentReport {
+                name: name.clone(),
+                file: c.file.clone(),
+                bytes: c.bytes,
+                tensors: found.len(),
+                parameters,
+            });
             total += c.bytes;
         }
-        Ok(VerifyReport { name: self.manifest.name.clone(), family: self.manifest.family.clone(), components, total_bytes: total })
+        Ok(VerifyReport {
+            name: self.manifest.name.clone(),
+            family: self.manifest.family.clone(),
+            components,
+            total_bytes: total,
+        })
     }
 }
 
@@ -325,7 +407,10 @@ fn compare_tables(
                 return Err(ModelError::Tensor {
                     path: path.to_path_buf(),
                     tensor: name.clone(),
-                    message: format!("is {} {:?}, the manifest says {} {:?}", got.dtype, got.shape, spec.dtype, spec.shape),
+                    message: format!(
+                        "is {} {:?}, the manifest says {} {:?}",
+                        got.dtype, got.shape, spec.dtype, spec.shape
+                    ),
                 })
             }
             Some(_) => {}
@@ -352,7 +437,10 @@ impl FolderWriter {
     pub fn new(dir: impl AsRef<Path>) -> Result<Self, ModelError> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(io(&dir))?;
-        Ok(Self { dir, components: BTreeMap::new() })
+        Ok(Self {
+            dir,
+            components: BTreeMap::new(),
+        })
     }
 
     /// Writes `tensors` (converted to `dtype`) as `<name>.safetensors` and records them.
@@ -376,7 +464,12 @@ impl FolderWriter {
     }
 
     /// Records a safetensors file already in the folder (e.g. the shipped text encoder).
-    pub fn add_existing(&mut self, name: &str, file: &str, config: serde_json::Value) -> Result<(), ModelError> {
+    pub fn add_existing(
+        &mut self,
+        name: &str,
+        file: &str,
+        config: serde_json::Value,
+    ) -> Result<(), ModelError> {
         let path = self.dir.join(file);
         let bytes = fs::metadata(&path).map_err(io(&path))?.len();
         let component = Component {
@@ -394,11 +487,19 @@ impl FolderWriter {
     /// Attaches an extra file (already in the folder) to a component.
     pub fn add_extra_file(&mut self, component: &str, file: &str) -> Result<(), ModelError> {
         let sha = sha256_file(&self.dir.join(file))?;
-        let available = self.components.keys().cloned().collect::<Vec<_>>().join(", ");
+        let available = self
+            .components
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
         let c = self
             .components
             .get_mut(component)
-            .ok_or_else(|| ModelError::MissingComponent { name: component.to_string(), available })?;
+            .ok_or_else(|| ModelError::MissingComponent {
+                name: component.to_string(),
+                available,
+            })?;
         c.extra_files.insert(file.to_string(), sha);
         Ok(())
     }
@@ -448,13 +549,37 @@ mod tests {
         let dir = temp_dir(tag);
         let mut w = FolderWriter::new(&dir).unwrap();
         let mut t = HashMap::new();
-        t.insert("layer.weight".to_string(), Tensor::arange(0f32, 12.0, &Device::Cpu).unwrap().reshape((3, 4)).unwrap());
-        t.insert("layer.bias".to_string(), Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap());
-        w.write_component("net", &t, DType::F16, serde_json::json!({"width": 4})).unwrap();
+        t.insert(
+            "layer.weight".to_string(),
+            Tensor::arange(0f32, 12.0, &Device::Cpu)
+                .unwrap()
+                .reshape((3, 4))
+                .unwrap(),
+        );
+        t.insert(
+            "layer.bias".to_string(),
+            Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap(),
+        );
+        w.write_component("net", &t, DType::F16, serde_json::json!({"width": 4}))
+            .unwrap();
         fs::write(dir.join("tokenizer.json"), "{}").unwrap();
         w.add_extra_file("net", "tokenizer.json").unwrap();
-        let media = MediaSpec { fps: 24, sizes: vec![(128, 128)], max_seconds: 8.0, audio_sample_rate: 16_000 };
-        let folder = w.finish("test", "kino-twin-dit", "Apache-2.0", "", media, serde_json::Value::Null).unwrap();
+        let media = MediaSpec {
+            fps: 24,
+            sizes: vec![(128, 128)],
+            max_seconds: 8.0,
+            audio_sample_rate: 16_000,
+        };
+        let folder = w
+            .finish(
+                "test",
+                "kino-twin-dit",
+                "Apache-2.0",
+                "",
+                media,
+                serde_json::Value::Null,
+            )
+            .unwrap();
         (dir, folder)
     }
 
@@ -467,7 +592,10 @@ mod tests {
         let vb = folder.var_builder("net", DType::F32, &Device::Cpu).unwrap();
         let w = vb.get((3, 4), "layer.weight").unwrap();
         assert_eq!(w.to_vec2::<f32>().unwrap()[2][3], 11.0);
-        assert_eq!(folder.config::<serde_json::Value>("net").unwrap()["width"], 4);
+        assert_eq!(
+            folder.config::<serde_json::Value>("net").unwrap()["width"],
+            4
+        );
         fs::remove_dir_all(dir).unwrap();
     }
 
@@ -478,7 +606,10 @@ mod tests {
         let bytes = fs::read(&path).unwrap();
         fs::write(&path, &bytes[..bytes.len() - 5]).unwrap();
         let err = ModelFolder::open(&dir).unwrap_err().to_string();
-        assert!(err.contains("net.safetensors") && err.contains("truncated"), "{err}");
+        assert!(
+            err.contains("net.safetensors") && err.contains("truncated"),
+            "{err}"
+        );
         fs::remove_dir_all(dir).unwrap();
     }
 
@@ -495,14 +626,30 @@ mod tests {
 
         // A manifest whose shape disagrees with the file.
         let manifest_path = dir.join(MANIFEST);
-        let text = fs::read_to_string(&manifest_path).unwrap().replace("\"sha256\": \"", "\"sha256\": \"x");
+        let text = fs::read_to_string(&manifest_path)
+            .unwrap()
+            .replace("\"sha256\": \"", "\"sha256\": \"x");
         fs::write(&manifest_path, text).unwrap();
-        let mut m: Manifest = serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
-        m.components.get_mut("net").unwrap().tensors.get_mut("layer.weight").unwrap().shape = vec![4, 3];
+        let mut m: Manifest =
+            serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
+        m.components
+            .get_mut("net")
+            .unwrap()
+            .tensors
+            .get_mut("layer.weight")
+            .unwrap()
+            .shape = vec![4, 3];
         fs::write(&manifest_path, serde_json::to_string(&m).unwrap()).unwrap();
         let folder = ModelFolder::open(&dir).unwrap();
-        let err = folder.var_builder("net", DType::F32, &Device::Cpu).err().unwrap().to_string();
-        assert!(err.contains("layer.weight") && err.contains("[3, 4]"), "{err}");
+        let err = folder
+            .var_builder("net", DType::F32, &Device::Cpu)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("layer.weight") && err.contains("[3, 4]"),
+            "{err}"
+        );
         fs::remove_dir_all(dir).unwrap();
     }
 
@@ -515,7 +662,9 @@ mod tests {
         let err = ModelFolder::open(&dir).unwrap_err().to_string();
         assert!(err.contains("invalid manifest"), "{err}");
         fs::write(dir.join("x.safetensors"), b"garbage that is not a header").unwrap();
-        let err = read_tensor_specs(&dir.join("x.safetensors")).unwrap_err().to_string();
+        let err = read_tensor_specs(&dir.join("x.safetensors"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("x.safetensors"), "{err}");
         fs::remove_dir_all(dir).unwrap();
     }

@@ -315,7 +315,15 @@ impl Vocoder {
             for b in &self.blocks {
                 h = b.forward(&h)?;
             }
-            let delta = self.conv_out.forward(&h.silu()?)?;
+            // The 1x1 output conv as a batched matmul: with candle 0.11's conv1d here,
+            // training diverged for batch > 1 (same clip twice) while batch 1 converged; the
+            // matmul form converges for both (kino-engine/examples/vocoder_batch_training.rs).
+            let w = self.conv_out.weight().squeeze(2)?;
+            let delta = w.broadcast_matmul(&h.silu()?)?;
+            let delta = match self.conv_out.bias() {
+                Some(b) => delta.broadcast_add(&b.unsqueeze(1)?)?,
+                None => delta,
+            };
             (base + delta)?
         };
         if added {

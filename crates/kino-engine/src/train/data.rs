@@ -51,24 +51,44 @@ pub fn world_clip(shape: &ClipShape, seed: u64, caption_choice: usize) -> Result
         max_shots: 1,
         ..RandomOptions::default()
     };
-    let spec = SceneSpec::random(seed, &opts).map_err(|e| EngineError::Invalid(format!("world seed {seed}: {e}")))?;
-    let clip = kino_world::clip::sample(&spec).map_err(|e| EngineError::Invalid(format!("world seed {seed}: {e}")))?;
-    let mut frames: Vec<Vec<u8>> = (0..clip.video.len()).filter_map(|i| clip.video.frame_rgb(i)).collect();
+    let spec = SceneSpec::random(seed, &opts)
+        .map_err(|e| EngineError::Invalid(format!("world seed {seed}: {e}")))?;
+    let clip = kino_world::clip::sample(&spec)
+        .map_err(|e| EngineError::Invalid(format!("world seed {seed}: {e}")))?;
+    let mut frames: Vec<Vec<u8>> = (0..clip.video.len())
+        .filter_map(|i| clip.video.frame_rgb(i))
+        .collect();
     if frames.is_empty() {
-        return Err(EngineError::Invalid(format!("world seed {seed}: no frames")));
+        return Err(EngineError::Invalid(format!(
+            "world seed {seed}: no frames"
+        )));
     }
     while frames.len() < shape.frames {
         frames.push(frames.last().expect("non-empty").clone());
     }
     frames.truncate(shape.frames);
     let mono = clip.audio.to_mono();
-    let mono = if mono.sample_rate() != shape.sample_rate { mono.resample(shape.sample_rate)? } else { mono };
+    let mono = if mono.sample_rate() != shape.sample_rate {
+        mono.resample(shape.sample_rate)?
+    } else {
+        mono
+    };
     let mut audio = mono.samples().to_vec();
-    audio.resize((shape.seconds() * shape.sample_rate as f64).round() as usize, 0.0);
+    audio.resize(
+        (shape.seconds() * shape.sample_rate as f64).round() as usize,
+        0.0,
+    );
     let caption = &clip.captions[caption_choice % clip.captions.len()];
     let text = match kino_prompt::parse(caption) {
-        Ok(parsed) if !parsed.plan.shots.is_empty() => parsed.plan.shots[0].conditioning_text(&parsed.plan),
+        Ok(parsed) if !parsed.plan.shots.is_empty() => {
+            parsed.plan.shots[0].conditioning_text(&parsed.plan)
+        }
         _ => caption.clone(),
     };
-    Ok(TrainClip { seed, frames, audio, text })
+    Ok(TrainClip {
+        seed,
+        frames,
+        audio,
+        text,
+    })
 }

@@ -71,10 +71,22 @@ pub struct Recipe {
     pub p_drop_text: f64,
     pub audio_loss_weight: f64,
     pub seed: u64,
+    /// Train on this many distinct clips only (0 = a fresh clip for every sample). Small
+    /// pools make overfit checks.
+    #[serde(default)]
+    pub data_pool: u64,
 }
 
 fn stage(steps: usize, batch: usize, lr: f64) -> StageSpec {
-    StageSpec { steps, batch, lr, warmup: (steps / 20).clamp(1, 500), ema: 0.999, clip_norm: 1.0, checkpoint_every: 200 }
+    StageSpec {
+        steps,
+        batch,
+        lr,
+        warmup: (steps / 20).clamp(1, 500),
+        ema: 0.999,
+        clip_norm: 1.0,
+        checkpoint_every: 200,
+    }
 }
 
 impl Recipe {
@@ -82,7 +94,13 @@ impl Recipe {
     pub fn tiny() -> Self {
         Self {
             name: "tiny".into(),
-            clip: ClipShape { width: 128, height: 128, fps: 24, frames: 49, sample_rate: 16_000 },
+            clip: ClipShape {
+                width: 128,
+                height: 128,
+                fps: 24,
+                frames: 49,
+                sample_rate: 16_000,
+            },
             vae_window: 9,
             video_vae_config: VideoVaeConfig::kino_tiny(),
             audio_vae_config: AudioVaeConfig::kino_tiny(),
@@ -99,6 +117,7 @@ impl Recipe {
             p_drop_text: 0.1,
             audio_loss_weight: 1.0,
             seed: 0,
+            data_pool: 0,
         }
     }
 
@@ -106,7 +125,13 @@ impl Recipe {
     pub fn smoke() -> Self {
         let mut r = Self::tiny();
         r.name = "smoke".into();
-        r.clip = ClipShape { width: 64, height: 64, fps: 12, frames: 9, sample_rate: 16_000 };
+        r.clip = ClipShape {
+            width: 64,
+            height: 64,
+            fps: 12,
+            frames: 9,
+            sample_rate: 16_000,
+        };
         r.vae_window = 5;
         r.video_vae_config = VideoVaeConfig::test_tiny();
         r.dit_config = DitConfig {
@@ -117,7 +142,8 @@ impl Recipe {
         };
         r.video_vae = stage(30, 2, 2e-3);
         r.audio_vae = stage(30, 2, 2e-3);
-        r.vocoder = stage(20, 2, 3e-4);
+        r.vocoder = stage(40, 2, 1e-3);
+        r.data_pool = 1;
         r.dit = stage(60, 4, 1e-3);
         r.latent_clips = 8;
         r.text_max_tokens = 32;
@@ -134,7 +160,12 @@ impl Recipe {
 
     /// Multiplies every stage's step count (at least 1 step each).
     pub fn scale_steps(&mut self, factor: f64) {
-        for s in [&mut self.video_vae, &mut self.audio_vae, &mut self.vocoder, &mut self.dit] {
+        for s in [
+            &mut self.video_vae,
+            &mut self.audio_vae,
+            &mut self.vocoder,
+            &mut self.dit,
+        ] {
             s.steps = ((s.steps as f64 * factor).round() as usize).max(1);
             s.warmup = (s.steps / 20).clamp(1, 500);
         }
@@ -177,7 +208,9 @@ fn load_st(path: &Path) -> Result<HashMap<String, Tensor>> {
 }
 
 fn prefixed(map: &HashMap<String, Tensor>, prefix: &str) -> HashMap<String, Tensor> {
-    map.iter().filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_string(), v.clone()))).collect()
+    map.iter()
+        .filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_string(), v.clone())))
+        .collect()
 }
 
 impl Trainer {
@@ -193,12 +226,18 @@ impl Trainer {
             )));
         }
         fs::create_dir_all(run_dir).map_err(|e| st_err(run_dir, e))?;
-        let text = TextEncoder::load(&text_dir.join("text_encoder.safetensors"), &text_dir.join("tokenizer.json"), &device)
-            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let text = TextEncoder::load(
+            &text_dir.join("text_encoder.safetensors"),
+            &text_dir.join("tokenizer.json"),
+            &device,
+        )
+        .map_err(|e| EngineError::Invalid(e.to_string()))?;
         let recipe_path = run_dir.join("recipe.json");
         if recipe_path.exists() {
-            let old: Recipe = serde_json::from_str(&fs::read_to_string(&recipe_path).map_err(|e| st_err(&recipe_path, e))?)
-                .map_err(|e| st_err(&recipe_path, e))?;
+            let old: Recipe = serde_json::from_str(
+                &fs::read_to_string(&recipe_path).map_err(|e| st_err(&recipe_path, e))?,
+            )
+            .map_err(|e| st_err(&recipe_path, e))?;
             if old != recipe {
                 return Err(EngineError::Invalid(format!(
                     "{} was made by a different recipe; use a new run folder",
@@ -206,14 +245,27 @@ impl Trainer {
                 )));
             }
         } else {
-            fs::write(&recipe_path, serde_json::to_string_pretty(&recipe).expect("recipe serialises"))
-                .map_err(|e| st_err(&recipe_path, e))?;
+            fs::write(
+                &recipe_path,
+                serde_json::to_string_pretty(&recipe).expect("recipe serialises"),
+            )
+            .map_err(|e| st_err(&recipe_path, e))?;
         }
-        Ok(Self { run_dir: run_dir.to_path_buf(), recipe, device, text, text_source: text_dir.to_path_buf() })
+        Ok(Self {
+            run_dir: run_dir.to_path_buf(),
+            recipe,
+            device,
+            text,
+            text_source: text_dir.to_path_buf(),
+        })
     }
 
     fn clip(&self, rng: &mut SplitMix64) -> Result<TrainClip> {
-        let seed = rng.next_u64() % HELD_OUT_SEEDS;
+        let seed = if self.recipe.data_pool > 0 {
+            rng.next_u64() % self.recipe.data_pool
+        } else {
+            rng.next_u64() % HELD_OUT_SEEDS
+        };
         world_clip(&self.recipe.clip, seed, rng.below(4))
     }
 
@@ -243,8 +295,17 @@ impl Trainer {
             opt.load_state(&prefixed(&state, "opt."))?;
             start = opt.step_count();
         }
-        let sched = LrSchedule { peak: spec.lr, warmup: spec.warmup, total: spec.steps, min_ratio: 0.1 };
-        let mut log = fs::OpenOptions::new().create(true).append(true).open(dir.join("loss.csv")).map_err(|e| st_err(&dir, e))?;
+        let sched = LrSchedule {
+            peak: spec.lr,
+            warmup: spec.warmup,
+            total: spec.steps,
+            min_ratio: 0.1,
+        };
+        let mut log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("loss.csv"))
+            .map_err(|e| st_err(&dir, e))?;
         if start == 0 {
             writeln!(log, "step,loss,lr,grad_norm,seconds").map_err(|e| st_err(&dir, e))?;
         }
@@ -263,7 +324,10 @@ impl Trainer {
             write_atomic(&ckpt, &all)
         };
         for step in start..spec.steps {
-            let mut rng = SplitMix64::new(self.recipe.seed ^ 0x5EED, (name.len() as u64) << 32 | step as u64);
+            let mut rng = SplitMix64::new(
+                self.recipe.seed ^ 0x5EED,
+                (name.len() as u64) << 32 | step as u64,
+            );
             let loss = loss_fn(&mut rng)?;
             let lr = sched.at(step);
             let grads = loss.backward()?;
@@ -271,8 +335,17 @@ impl Trainer {
             ema.update(map, step)?;
             let l = loss.to_scalar::<f32>()? as f64;
             let secs = t0.elapsed().as_secs_f64();
-            writeln!(log, "{},{l:.6},{lr:.3e},{grad_norm:.4},{secs:.1}", step + 1).map_err(|e| st_err(&dir, e))?;
-            on_event(&TrainEvent { stage: name.into(), step: step + 1, total: spec.steps, loss: l, lr, grad_norm, seconds: secs });
+            writeln!(log, "{},{l:.6},{lr:.3e},{grad_norm:.4},{secs:.1}", step + 1)
+                .map_err(|e| st_err(&dir, e))?;
+            on_event(&TrainEvent {
+                stage: name.into(),
+                step: step + 1,
+                total: spec.steps,
+                loss: l,
+                lr,
+                grad_norm,
+                seconds: secs,
+            });
             if (step + 1) % spec.checkpoint_every == 0 && step + 1 < spec.steps {
                 save(&opt, &ema)?;
             }
@@ -285,7 +358,10 @@ impl Trainer {
 
     fn video_tensor(&self, clips: &[(&TrainClip, usize, usize)]) -> Result<Tensor> {
         // (clip, first frame, frame count) -> (B, 3, T, H, W) in [-1, 1].
-        let (w, h) = (self.recipe.clip.width as usize, self.recipe.clip.height as usize);
+        let (w, h) = (
+            self.recipe.clip.width as usize,
+            self.recipe.clip.height as usize,
+        );
         let t = clips[0].2;
         let plane = w * h;
         let mut data = vec![0f32; clips.len() * 3 * t * plane];
@@ -299,11 +375,18 @@ impl Trainer {
                 }
             }
         }
-        Ok(Tensor::from_vec(data, (clips.len(), 3, t, h, w), &self.device)?)
+        Ok(Tensor::from_vec(
+            data,
+            (clips.len(), 3, t, h, w),
+            &self.device,
+        )?)
     }
 
     fn log_mels(&self, mel: &MelConfig, clips: &[TrainClip]) -> Result<Tensor> {
-        let mels = clips.iter().map(|c| mel.log_mel_tensor(&c.audio, &self.device)).collect::<candle_core::Result<Vec<_>>>()?;
+        let mels = clips
+            .iter()
+            .map(|c| mel.log_mel_tensor(&c.audio, &self.device))
+            .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(Tensor::stack(&mels, 0)?)
     }
 
@@ -314,52 +397,126 @@ impl Trainer {
 
         // 1. Video VAE on random windows.
         let vmap = VarMap::new();
-        let vae = VideoVae::new(&r.video_vae_config, VarBuilder::from_varmap(&vmap, DType::F32, &dev))?;
-        let video_w = self.run_stage("video_vae", &r.video_vae, &vmap, |rng| {
-            let clips = (0..r.video_vae.batch).map(|_| self.clip(rng)).collect::<Result<Vec<_>>>()?;
-            let span = r.clip.frames - r.vae_window + 1;
-            let picks: Vec<(&TrainClip, usize, usize)> = clips.iter().map(|c| (c, rng.below(span), r.vae_window)).collect();
-            let x = self.video_tensor(&picks)?;
-            Ok(vae.loss(&x, r.kl_weight)?.total)
-        }, on_event)?;
+        let vae = VideoVae::new(
+            &r.video_vae_config,
+            VarBuilder::from_varmap(&vmap, DType::F32, &dev),
+        )?;
+        let video_w = self.run_stage(
+            "video_vae",
+            &r.video_vae,
+            &vmap,
+            |rng| {
+                let clips = (0..r.video_vae.batch)
+                    .map(|_| self.clip(rng))
+                    .collect::<Result<Vec<_>>>()?;
+                let span = r.clip.frames - r.vae_window + 1;
+                let picks: Vec<(&TrainClip, usize, usize)> = clips
+                    .iter()
+                    .map(|c| (c, rng.below(span), r.vae_window))
+                    .collect();
+                let x = self.video_tensor(&picks)?;
+                Ok(vae.loss(&x, r.kl_weight)?.total)
+            },
+            on_event,
+        )?;
 
         // 2. Audio VAE on log-mel.
         let mel = r.vocoder_config.mel.clone();
         let amap = VarMap::new();
-        let avae = AudioVae::new(r.audio_vae_config.clone(), VarBuilder::from_varmap(&amap, DType::F32, &dev))?;
-        let audio_w = self.run_stage("audio_vae", &r.audio_vae, &amap, |rng| {
-            let clips = (0..r.audio_vae.batch).map(|_| self.clip(rng)).collect::<Result<Vec<_>>>()?;
-            let x = avae.pad_log_mel(&self.log_mels(&mel, &clips)?)?;
-            Ok(avae.loss(&x, r.kl_weight)?.total)
-        }, on_event)?;
+        let avae = AudioVae::new(
+            r.audio_vae_config.clone(),
+            VarBuilder::from_varmap(&amap, DType::F32, &dev),
+        )?;
+        let audio_w = self.run_stage(
+            "audio_vae",
+            &r.audio_vae,
+            &amap,
+            |rng| {
+                let clips = (0..r.audio_vae.batch)
+                    .map(|_| self.clip(rng))
+                    .collect::<Result<Vec<_>>>()?;
+                let x = avae.pad_log_mel(&self.log_mels(&mel, &clips)?)?;
+                Ok(avae.loss(&x, r.kl_weight)?.total)
+            },
+            on_event,
+        )?;
 
         // 3. Vocoder: log-mel -> linear magnitude.
         let omap = VarMap::new();
-        let voc = Vocoder::new(r.vocoder_config.clone(), VarBuilder::from_varmap(&omap, DType::F32, &dev))?;
-        let vocoder_w = self.run_stage("vocoder", &r.vocoder, &omap, |rng| {
-            let clips = (0..r.vocoder.batch).map(|_| self.clip(rng)).collect::<Result<Vec<_>>>()?;
-            let x = self.log_mels(&mel, &clips)?;
-            let targets = clips.iter().map(|c| voc.target_magnitude(&c.audio, &dev)).collect::<candle_core::Result<Vec<_>>>()?;
-            Ok(voc.loss(&x, &Tensor::stack(&targets, 0)?)?)
-        }, on_event)?;
+        let voc = Vocoder::new(
+            r.vocoder_config.clone(),
+            VarBuilder::from_varmap(&omap, DType::F32, &dev),
+        )?;
+        let vocoder_w = self.run_stage(
+            "vocoder",
+            &r.vocoder,
+            &omap,
+            |rng| {
+                let clips = (0..r.vocoder.batch)
+                    .map(|_| self.clip(rng))
+                    .collect::<Result<Vec<_>>>()?;
+                let x = self.log_mels(&mel, &clips)?;
+                let targets = clips
+                    .iter()
+                    .map(|c| voc.target_magnitude(&c.audio, &dev))
+                    .collect::<candle_core::Result<Vec<_>>>()?;
+                Ok(voc.loss(&x, &Tensor::stack(&targets, 0)?)?)
+            },
+            on_event,
+        )?;
 
         // 4. Latent cache with the EMA VAEs.
-        let vae = VideoVae::new(&r.video_vae_config, VarBuilder::from_tensors(video_w.clone(), DType::F32, &dev))?;
-        let avae = AudioVae::new(r.audio_vae_config.clone(), VarBuilder::from_tensors(audio_w.clone(), DType::F32, &dev))?;
+        let vae = VideoVae::new(
+            &r.video_vae_config,
+            VarBuilder::from_tensors(video_w.clone(), DType::F32, &dev),
+        )?;
+        let avae = AudioVae::new(
+            r.audio_vae_config.clone(),
+            VarBuilder::from_tensors(audio_w.clone(), DType::F32, &dev),
+        )?;
         let cache = self.latent_cache(&vae, &avae, &mel, on_event)?;
         let stats = LatentStats::of(&cache)?;
 
         // 5. The twin DiT on normalised latents.
         let dmap = VarMap::new();
-        let dit = TwinDit::new(&r.dit_config, VarBuilder::from_varmap(&dmap, DType::F32, &dev))?;
+        let dit = TwinDit::new(
+            &r.dit_config,
+            VarBuilder::from_varmap(&dmap, DType::F32, &dev),
+        )?;
         let empty = self.text_tokens(&[""])?;
-        let vtimes = video_latent_times(cache.video.dim(2)?, r.video_vae_config.temporal_factor(), r.clip.fps as f64);
-        let atimes = audio_latent_times(cache.audio.dim(2)?, r.audio_vae_config.time_downsample(), mel.hop, mel.sample_rate);
+        let vtimes = video_latent_times(
+            cache.video.dim(2)?,
+            r.video_vae_config.temporal_factor(),
+            r.clip.fps as f64,
+        );
+        let atimes = audio_latent_times(
+            cache.audio.dim(2)?,
+            r.audio_vae_config.time_downsample(),
+            mel.hop,
+            mel.sample_rate,
+        );
         let nv = stats.normalise_video(&cache.video)?;
         let na = stats.normalise_audio(&cache.audio)?;
-        let dit_w = self.run_stage("dit", &r.dit, &dmap, |rng| {
-            dit_loss(&dit, r, &nv, &na, &cache.text, &cache.text_mask, &empty, &vtimes, &atimes, rng)
-        }, on_event)?;
+        let dit_w = self.run_stage(
+            "dit",
+            &r.dit,
+            &dmap,
+            |rng| {
+                dit_loss(
+                    &dit,
+                    r,
+                    &nv,
+                    &na,
+                    &cache.text,
+                    &cache.text_mask,
+                    &empty,
+                    &vtimes,
+                    &atimes,
+                    rng,
+                )
+            },
+            on_event,
+        )?;
 
         // 6. Export.
         let twin = TwinConfig {
@@ -375,22 +532,43 @@ impl Trainer {
 
     fn text_tokens(&self, texts: &[&str]) -> Result<(Tensor, Tensor)> {
         let l = self.recipe.text_max_tokens;
-        let e = self.text.encode(texts, l).map_err(|e| EngineError::Invalid(format!("text encoder: {e}")))?;
+        let e = self
+            .text
+            .encode(texts, l)
+            .map_err(|e| EngineError::Invalid(format!("text encoder: {e}")))?;
         let (b, n, d) = e.tokens.dims3()?;
         if n == l {
             return Ok((e.tokens, e.mask));
         }
         let pad = Tensor::zeros((b, l - n, d), DType::F32, &self.device)?;
         let mpad = Tensor::zeros((b, l - n), DType::F32, &self.device)?;
-        Ok((Tensor::cat(&[&e.tokens, &pad], 1)?, Tensor::cat(&[&e.mask, &mpad], 1)?))
+        Ok((
+            Tensor::cat(&[&e.tokens, &pad], 1)?,
+            Tensor::cat(&[&e.mask, &mpad], 1)?,
+        ))
     }
 
-    fn latent_cache(&self, vae: &VideoVae, avae: &AudioVae, mel: &MelConfig, on_event: &mut dyn FnMut(&TrainEvent)) -> Result<LatentCache> {
+    fn latent_cache(
+        &self,
+        vae: &VideoVae,
+        avae: &AudioVae,
+        mel: &MelConfig,
+        on_event: &mut dyn FnMut(&TrainEvent),
+    ) -> Result<LatentCache> {
         let path = self.run_dir.join("latents.safetensors");
         if path.exists() {
             let t = load_st(&path)?;
-            let get = |k: &str| t.get(k).cloned().ok_or_else(|| st_err(&path, format!("no tensor {k}")));
-            return Ok(LatentCache { video: get("video")?.to_device(&self.device)?, audio: get("audio")?.to_device(&self.device)?, text: get("text")?.to_device(&self.device)?, text_mask: get("text_mask")?.to_device(&self.device)? });
+            let get = |k: &str| {
+                t.get(k)
+                    .cloned()
+                    .ok_or_else(|| st_err(&path, format!("no tensor {k}")))
+            };
+            return Ok(LatentCache {
+                video: get("video")?.to_device(&self.device)?,
+                audio: get("audio")?.to_device(&self.device)?,
+                text: get("text")?.to_device(&self.device)?,
+                text_mask: get("text_mask")?.to_device(&self.device)?,
+            });
         }
         let n = self.recipe.latent_clips;
         let (mut v, mut a, mut t, mut m) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -400,14 +578,30 @@ impl Trainer {
             let clip = self.clip(&mut rng)?;
             let x = self.video_tensor(&[(&clip, 0, self.recipe.clip.frames)])?;
             v.push(vae.encode(&x)?.mean.squeeze(0)?);
-            let lm = avae.pad_log_mel(&mel.log_mel_tensor(&clip.audio, &self.device)?.unsqueeze(0)?)?;
+            let lm = avae.pad_log_mel(
+                &mel.log_mel_tensor(&clip.audio, &self.device)?
+                    .unsqueeze(0)?,
+            )?;
             a.push(avae.encode(&lm)?.0.squeeze(0)?);
             let (tt, tm) = self.text_tokens(&[clip.text.as_str()])?;
             t.push(tt.squeeze(0)?);
             m.push(tm.squeeze(0)?);
-            on_event(&TrainEvent { stage: "latents".into(), step: i + 1, total: n, loss: 0.0, lr: 0.0, grad_norm: 0.0, seconds: t0.elapsed().as_secs_f64() });
+            on_event(&TrainEvent {
+                stage: "latents".into(),
+                step: i + 1,
+                total: n,
+                loss: 0.0,
+                lr: 0.0,
+                grad_norm: 0.0,
+                seconds: t0.elapsed().as_secs_f64(),
+            });
         }
-        let cache = LatentCache { video: Tensor::stack(&v, 0)?, audio: Tensor::stack(&a, 0)?, text: Tensor::stack(&t, 0)?, text_mask: Tensor::stack(&m, 0)? };
+        let cache = LatentCache {
+            video: Tensor::stack(&v, 0)?,
+            audio: Tensor::stack(&a, 0)?,
+            text: Tensor::stack(&t, 0)?,
+            text_mask: Tensor::stack(&m, 0)?,
+        };
         let mut all = HashMap::new();
         all.insert("video".to_string(), cache.video.clone());
         all.insert("audio".to_string(), cache.audio.clone());
@@ -434,14 +628,23 @@ impl Trainer {
                 fs::copy(&src, &dst).map_err(|e| st_err(&src, e))?;
             }
         }
-        w.add_existing("text_encoder", "text_encoder.safetensors", serde_json::json!({"preset": "all-MiniLM-L6-v2"}))?;
+        w.add_existing(
+            "text_encoder",
+            "text_encoder.safetensors",
+            serde_json::json!({"preset": "all-MiniLM-L6-v2"}),
+        )?;
         w.add_extra_file("text_encoder", "tokenizer.json")?;
         let json = |v: &dyn erased::Ser| v.value();
         w.write_component("video_vae", video, DType::F16, json(&r.video_vae_config))?;
         w.write_component("audio_vae", audio, DType::F16, json(&r.audio_vae_config))?;
         w.write_component("vocoder", vocoder, DType::F32, json(&r.vocoder_config))?;
         w.write_component("dit", dit, DType::F16, json(twin))?;
-        let media = MediaSpec { fps: r.clip.fps, sizes: vec![(r.clip.width, r.clip.height)], max_seconds: 20.0, audio_sample_rate: r.clip.sample_rate };
+        let media = MediaSpec {
+            fps: r.clip.fps,
+            sizes: vec![(r.clip.width, r.clip.height)],
+            max_seconds: 20.0,
+            audio_sample_rate: r.clip.sample_rate,
+        };
         let training = serde_json::json!({
             "recipe": r,
             "steps": {"video_vae": r.video_vae.steps, "audio_vae": r.audio_vae.steps, "vocoder": r.vocoder.steps, "dit": r.dit.steps},
@@ -493,8 +696,16 @@ fn channel_stats(x: &Tensor) -> Result<(Vec<f32>, Vec<f32>)> {
     let c = x.dim(1)?;
     let flat = x.transpose(0, 1)?.contiguous()?.reshape((c, ()))?;
     let mean = flat.mean(1)?;
-    let std = flat.broadcast_sub(&mean.unsqueeze(1)?)?.sqr()?.mean(1)?.sqrt()?;
-    let std: Vec<f32> = std.to_vec1::<f32>()?.into_iter().map(|s| s.max(1e-3)).collect();
+    let std = flat
+        .broadcast_sub(&mean.unsqueeze(1)?)?
+        .sqr()?
+        .mean(1)?
+        .sqrt()?;
+    let std: Vec<f32> = std
+        .to_vec1::<f32>()?
+        .into_iter()
+        .map(|s| s.max(1e-3))
+        .collect();
     Ok((mean.to_vec1()?, std))
 }
 
@@ -502,7 +713,12 @@ impl LatentStats {
     pub fn of(cache: &LatentCache) -> Result<Self> {
         let (video_mean, video_std) = channel_stats(&cache.video)?;
         let (audio_mean, audio_std) = channel_stats(&cache.audio)?;
-        Ok(Self { video_mean, video_std, audio_mean, audio_std })
+        Ok(Self {
+            video_mean,
+            video_std,
+            audio_mean,
+            audio_std,
+        })
     }
 
     fn norm(x: &Tensor, mean: &[f32], std: &[f32]) -> Result<Tensor> {
@@ -548,8 +764,12 @@ pub fn dit_loss(
     // Text dropout: replace rows by the empty prompt.
     let drop: Vec<bool> = (0..b).map(|_| rng.next_f64() < r.p_drop_text).collect();
     if drop.iter().any(|d| *d) {
-        let rows_t = (0..b).map(|i| if drop[i] { empty.0.get(0) } else { tt.get(i) }).collect::<candle_core::Result<Vec<_>>>()?;
-        let rows_m = (0..b).map(|i| if drop[i] { empty.1.get(0) } else { tm.get(i) }).collect::<candle_core::Result<Vec<_>>>()?;
+        let rows_t = (0..b)
+            .map(|i| if drop[i] { empty.0.get(0) } else { tt.get(i) })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let rows_m = (0..b)
+            .map(|i| if drop[i] { empty.1.get(0) } else { tm.get(i) })
+            .collect::<candle_core::Result<Vec<_>>>()?;
         tt = Tensor::stack(&rows_t, 0)?;
         tm = Tensor::stack(&rows_m, 0)?;
     }
@@ -582,9 +802,22 @@ pub fn dit_loss(
             if c {
                 let first = x0v.get(i)?.narrow(1, 0, 1)?;
                 xs.push(Tensor::cat(&[&first, &x.narrow(1, 1, f - 1)?], 1)?);
-                let head = Tensor::cat(&[&first, &Tensor::ones((1, 1, h, w), DType::F32, dev)?], 0)?;
-                cs.push(Tensor::cat(&[&head, &Tensor::zeros((cv + 1, f - 1, h, w), DType::F32, dev)?], 1)?);
-                ws.push(Tensor::cat(&[&Tensor::zeros((1, 1, 1, 1), DType::F32, dev)?, &Tensor::ones((1, f - 1, 1, 1), DType::F32, dev)?], 1)?);
+                let head =
+                    Tensor::cat(&[&first, &Tensor::ones((1, 1, h, w), DType::F32, dev)?], 0)?;
+                cs.push(Tensor::cat(
+                    &[
+                        &head,
+                        &Tensor::zeros((cv + 1, f - 1, h, w), DType::F32, dev)?,
+                    ],
+                    1,
+                )?);
+                ws.push(Tensor::cat(
+                    &[
+                        &Tensor::zeros((1, 1, 1, 1), DType::F32, dev)?,
+                        &Tensor::ones((1, f - 1, 1, 1), DType::F32, dev)?,
+                    ],
+                    1,
+                )?);
             } else {
                 xs.push(x);
                 cs.push(Tensor::zeros((cv + 1, f, h, w), DType::F32, dev)?);
@@ -608,7 +841,8 @@ pub fn dit_loss(
         text: &tt,
         text_mask: &tm,
     })?;
-    let lv = ((pv - target_v)?.sqr()?.broadcast_mul(&weight)?.sum_all()? / (weight.sum_all()?.to_scalar::<f32>()? as f64 * (cv * h * w) as f64))?;
+    let lv = ((pv - target_v)?.sqr()?.broadcast_mul(&weight)?.sum_all()?
+        / (weight.sum_all()?.to_scalar::<f32>()? as f64 * (cv * h * w) as f64))?;
     let la = (pa - target_a)?.sqr()?.mean_all()?;
     Ok((lv + (la * r.audio_loss_weight)?)?)
 }

@@ -21,7 +21,12 @@ pub struct AdamWConfig {
 
 impl Default for AdamWConfig {
     fn default() -> Self {
-        Self { beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: 0.01 }
+        Self {
+            beta1: 0.9,
+            beta2: 0.99,
+            eps: 1e-8,
+            weight_decay: 0.01,
+        }
     }
 }
 
@@ -36,12 +41,29 @@ pub struct AdamW {
 
 impl AdamW {
     pub fn new(map: &VarMap, cfg: AdamWConfig) -> Result<Self> {
-        let mut vars: Vec<(String, Var)> =
-            map.data().lock().expect("var map lock").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut vars: Vec<(String, Var)> = map
+            .data()
+            .lock()
+            .expect("var map lock")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
-        let m = vars.iter().map(|(_, v)| v.zeros_like()).collect::<Result<Vec<_>>>()?;
-        let v = vars.iter().map(|(_, v)| v.zeros_like()).collect::<Result<Vec<_>>>()?;
-        Ok(Self { cfg, vars, m, v, step: 0 })
+        let m = vars
+            .iter()
+            .map(|(_, v)| v.zeros_like())
+            .collect::<Result<Vec<_>>>()?;
+        let v = vars
+            .iter()
+            .map(|(_, v)| v.zeros_like())
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            cfg,
+            vars,
+            m,
+            v,
+            step: 0,
+        })
     }
 
     pub fn step_count(&self) -> usize {
@@ -53,7 +75,11 @@ impl AdamW {
         let mut total = 0f64;
         for (_, var) in &self.vars {
             if let Some(g) = grads.get(var.as_tensor()) {
-                total += g.to_dtype(DType::F32)?.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+                total += g
+                    .to_dtype(DType::F32)?
+                    .sqr()?
+                    .sum_all()?
+                    .to_scalar::<f32>()? as f64;
             }
         }
         Ok(total.sqrt())
@@ -63,7 +89,11 @@ impl AdamW {
     /// most `max_norm` (if positive). Returns the norm before clipping.
     pub fn step(&mut self, grads: &GradStore, lr: f64, max_norm: f64) -> Result<f64> {
         let norm = self.grad_norm(grads)?;
-        let scale = if max_norm > 0.0 && norm > max_norm { max_norm / norm } else { 1.0 };
+        let scale = if max_norm > 0.0 && norm > max_norm {
+            max_norm / norm
+        } else {
+            1.0
+        };
         if !norm.is_finite() {
             // Skip the update entirely: one bad batch must not destroy the weights.
             return Ok(norm);
@@ -73,7 +103,9 @@ impl AdamW {
         let bc1 = 1.0 - c.beta1.powi(self.step as i32);
         let bc2 = 1.0 - c.beta2.powi(self.step as i32);
         for (i, (_, var)) in self.vars.iter().enumerate() {
-            let Some(g) = grads.get(var.as_tensor()) else { continue };
+            let Some(g) = grads.get(var.as_tensor()) else {
+                continue;
+            };
             let g = (g * scale)?;
             let m = ((&self.m[i] * c.beta1)? + (&g * (1.0 - c.beta1))?)?;
             let v = ((&self.v[i] * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
@@ -94,7 +126,10 @@ impl AdamW {
             out.insert(format!("m.{name}"), self.m[i].clone());
             out.insert(format!("v.{name}"), self.v[i].clone());
         }
-        out.insert("step".into(), Tensor::new(&[self.step as u32], &candle_core::Device::Cpu)?);
+        out.insert(
+            "step".into(),
+            Tensor::new(&[self.step as u32], &candle_core::Device::Cpu)?,
+        );
         Ok(out)
     }
 
@@ -102,11 +137,15 @@ impl AdamW {
     pub fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
         for (i, (name, var)) in self.vars.iter().enumerate() {
             for (prefix, slot) in [("m", &mut self.m[i]), ("v", &mut self.v[i])] {
-                let t = state
-                    .get(&format!("{prefix}.{name}"))
-                    .ok_or_else(|| candle_core::Error::Msg(format!("optimiser state has no {prefix}.{name}")))?;
+                let t = state.get(&format!("{prefix}.{name}")).ok_or_else(|| {
+                    candle_core::Error::Msg(format!("optimiser state has no {prefix}.{name}"))
+                })?;
                 if t.dims() != var.dims() {
-                    candle_core::bail!("optimiser state {prefix}.{name} has shape {:?}, variable has {:?}", t.dims(), var.dims());
+                    candle_core::bail!(
+                        "optimiser state {prefix}.{name} has shape {:?}, variable has {:?}",
+                        t.dims(),
+                        var.dims()
+                    );
                 }
                 *slot = t.to_device(var.device())?.to_dtype(var.dtype())?;
             }
@@ -186,18 +225,28 @@ impl Ema {
 
 /// Current weights of a var map as named tensors.
 pub fn weights_of(map: &VarMap) -> HashMap<String, Tensor> {
-    map.data().lock().expect("var map lock").iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect()
+    map.data()
+        .lock()
+        .expect("var map lock")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+        .collect()
 }
 
 /// Copies named tensors into a var map's variables (names must exist, shapes must match).
 pub fn load_into(map: &VarMap, tensors: &HashMap<String, Tensor>, what: &Path) -> Result<()> {
     let data = map.data().lock().expect("var map lock");
     for (name, var) in data.iter() {
-        let t = tensors
-            .get(name)
-            .ok_or_else(|| candle_core::Error::Msg(format!("{}: no tensor '{name}'", what.display())))?;
+        let t = tensors.get(name).ok_or_else(|| {
+            candle_core::Error::Msg(format!("{}: no tensor '{name}'", what.display()))
+        })?;
         if t.dims() != var.dims() {
-            candle_core::bail!("{}: tensor '{name}' has shape {:?}, the model needs {:?}", what.display(), t.dims(), var.dims());
+            candle_core::bail!(
+                "{}: tensor '{name}' has shape {:?}, the model needs {:?}",
+                what.display(),
+                t.dims(),
+                var.dims()
+            );
         }
         var.set(&t.to_dtype(var.dtype())?)?;
     }
@@ -215,11 +264,25 @@ mod tests {
         let map = VarMap::new();
         let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
         let w = vb.get_with_hints((1, 3), "w", Init::Const(0.0))?;
-        let x = Tensor::new(&[[1f32, 2.0, 3.0], [0.5, -1.0, 2.0], [2.0, 0.0, -1.0]], &Device::Cpu)?;
+        let x = Tensor::new(
+            &[[1f32, 2.0, 3.0], [0.5, -1.0, 2.0], [2.0, 0.0, -1.0]],
+            &Device::Cpu,
+        )?;
         let target = Tensor::new(&[[1f32, -2.0, 0.5]], &Device::Cpu)?;
         let y = target.matmul(&x.t()?)?;
-        let mut opt = AdamW::new(&map, AdamWConfig { weight_decay: 0.0, ..Default::default() })?;
-        let sched = LrSchedule { peak: 0.05, warmup: 10, total: 400, min_ratio: 0.1 };
+        let mut opt = AdamW::new(
+            &map,
+            AdamWConfig {
+                weight_decay: 0.0,
+                ..Default::default()
+            },
+        )?;
+        let sched = LrSchedule {
+            peak: 0.05,
+            warmup: 10,
+            total: 400,
+            min_ratio: 0.1,
+        };
         let mut first = None;
         let mut last = 0.0;
         for step in 0..400 {
@@ -255,7 +318,12 @@ mod tests {
 
     #[test]
     fn schedule_warms_up_then_decays() {
-        let s = LrSchedule { peak: 1.0, warmup: 10, total: 110, min_ratio: 0.1 };
+        let s = LrSchedule {
+            peak: 1.0,
+            warmup: 10,
+            total: 110,
+            min_ratio: 0.1,
+        };
         assert!((s.at(0) - 0.1).abs() < 1e-12);
         assert!((s.at(9) - 1.0).abs() < 1e-12);
         assert!((s.at(60) - 0.55).abs() < 1e-9);
