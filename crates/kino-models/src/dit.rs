@@ -109,20 +109,20 @@ impl DitConfig {
     pub fn validate(&self) -> std::result::Result<(), String> {
         let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(what.to_string()) };
         check(
-            self.video_heads > 0 && self.video_dim % self.video_heads == 0,
+            self.video_heads > 0 && self.video_dim.is_multiple_of(self.video_heads),
             "video_dim must be a multiple of video_heads",
         )?;
         check(
-            self.audio_heads > 0 && self.audio_dim % self.audio_heads == 0,
+            self.audio_heads > 0 && self.audio_dim.is_multiple_of(self.audio_heads),
             "audio_dim must be a multiple of audio_heads",
         )?;
         let vh = self.video_dim / self.video_heads;
         check(
-            vh % 8 == 0,
+            vh.is_multiple_of(8),
             "video head dim must be a multiple of 8 (time/row/column rotary parts)",
         )?;
         check(
-            (self.audio_dim / self.audio_heads) % 2 == 0,
+            (self.audio_dim / self.audio_heads).is_multiple_of(2),
             "audio head dim must be even",
         )?;
         check(
@@ -134,7 +134,7 @@ impl DitConfig {
             "depth and mlp_ratio must be positive",
         )?;
         check(
-            self.freq_dim % 2 == 0 && self.freq_dim > 0,
+            self.freq_dim.is_multiple_of(2) && self.freq_dim > 0,
             "freq_dim must be even",
         )?;
         check(
