@@ -27,7 +27,21 @@ pub struct WorldClip {
 /// Simulates, renders and sounds a spec.
 pub fn sample(spec: &SceneSpec) -> Result<WorldClip> {
     spec.validate()?;
-    let simulation = simulate(spec);
+    // parry2d 0.17 can panic on rare contact geometry (an index out of bounds in
+    // clip_aabb_line, found writing 1000-clip datasets); report it as an error for this
+    // scene instead of taking the process down.
+    let simulation = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| simulate(spec)))
+        .map_err(|p| {
+            let message = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".into());
+            WorldError::Physics {
+                seed: spec.seed,
+                message,
+            }
+        })?;
     let video = render(spec, &simulation)?;
     let audio = sound(spec, &simulation, spec.sample_rate)?;
     let mut truth = GroundTruth::new(spec, &simulation);

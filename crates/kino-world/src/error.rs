@@ -17,6 +17,11 @@ pub enum WorldError {
     /// An option (dataset, judge, ...) is out of range.
     #[error("option `{option}`: {reason}")]
     InvalidOption { option: String, reason: String },
+    /// The physics engine (rapier2d/parry2d) failed on a scene.
+    #[error(
+        "physics: the simulation of scene seed {seed} failed inside rapier2d/parry2d: {message}"
+    )]
+    Physics { seed: u64, message: String },
     /// Building frames or audio failed inside kino-media.
     #[error("media: {0}")]
     Media(#[from] kino_media::MediaError),

@@ -260,13 +260,21 @@ impl Trainer {
         })
     }
 
+    /// A training clip; a scene the physics engine fails on is replaced by the next draw.
     fn clip(&self, rng: &mut SplitMix64) -> Result<TrainClip> {
-        let seed = if self.recipe.data_pool > 0 {
-            rng.next_u64() % self.recipe.data_pool
-        } else {
-            rng.next_u64() % HELD_OUT_SEEDS
-        };
-        world_clip(&self.recipe.clip, seed, rng.below(4))
+        let mut last_err = None;
+        for _ in 0..8 {
+            let seed = if self.recipe.data_pool > 0 {
+                rng.next_u64() % self.recipe.data_pool
+            } else {
+                rng.next_u64() % HELD_OUT_SEEDS
+            };
+            match world_clip(&self.recipe.clip, seed, rng.below(4)) {
+                Ok(c) => return Ok(c),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.expect("at least one attempt"))
     }
 
     /// Runs one stage to completion (resuming), returning its EMA weights.
