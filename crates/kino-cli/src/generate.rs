@@ -200,12 +200,18 @@ pub fn generate(
     finish(out, &generated, started)
 }
 
-pub fn remix(
+/// Reads the source clip, then remixes or extends it.
+fn from_clip(
     clip: &Path,
     prompt: &str,
-    strength: f64,
     out: &Path,
     args: &SampleArgs,
+    run: impl FnOnce(
+        &TwinPipeline,
+        &kino_media::Clip,
+        &kino_prompt::ShotPlan,
+        &GenerateOptions,
+    ) -> Result<Generated>,
 ) -> Result<()> {
     let started = Instant::now();
     let plan = parse_plan(&read_prompt(prompt)?)?;
@@ -213,8 +219,20 @@ pub fn remix(
     let source =
         kino_media::read_mp4(clip).with_context(|| format!("reading {}", clip.display()))?;
     let pipeline = load_pipeline(args.model.as_deref())?;
-    let generated = pipeline.remix(&source, &plan, strength, &opts, &mut Bars::new())?;
+    let generated = run(&pipeline, &source, &plan, &opts)?;
     finish(out, &generated, started)
+}
+
+pub fn remix(
+    clip: &Path,
+    prompt: &str,
+    strength: f64,
+    out: &Path,
+    args: &SampleArgs,
+) -> Result<()> {
+    from_clip(clip, prompt, out, args, |p, src, plan, opts| {
+        Ok(p.remix(src, plan, strength, opts, &mut Bars::new())?)
+    })
 }
 
 pub fn extend(
@@ -224,12 +242,7 @@ pub fn extend(
     out: &Path,
     args: &SampleArgs,
 ) -> Result<()> {
-    let started = Instant::now();
-    let plan = parse_plan(&read_prompt(prompt)?)?;
-    let opts = options(args, &plan)?;
-    let source =
-        kino_media::read_mp4(clip).with_context(|| format!("reading {}", clip.display()))?;
-    let pipeline = load_pipeline(args.model.as_deref())?;
-    let generated = pipeline.extend(&source, &plan, seconds, &opts, &mut Bars::new())?;
-    finish(out, &generated, started)
+    from_clip(clip, prompt, out, args, |p, src, plan, opts| {
+        Ok(p.extend(src, plan, seconds, opts, &mut Bars::new())?)
+    })
 }

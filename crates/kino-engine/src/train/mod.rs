@@ -27,10 +27,11 @@ use kino_models::video_vae::{VideoVae, VideoVaeConfig};
 use kino_models::vocoder::{Vocoder, VocoderConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::noise::{self, SplitMix64};
+use crate::noise;
 use crate::pipeline::{EngineError, Result};
 use crate::twin::{TwinConfig, FAMILY};
 use data::{world_clip, ClipShape, TrainClip, HELD_OUT_SEEDS};
+use kino_world::rng::Rng;
 use optim::{AdamW, AdamWConfig, Ema, LrSchedule};
 
 /// Optimisation settings of one stage.
@@ -261,7 +262,7 @@ impl Trainer {
     }
 
     /// A training clip; a scene the physics engine fails on is replaced by the next draw.
-    fn clip(&self, rng: &mut SplitMix64) -> Result<TrainClip> {
+    fn clip(&self, rng: &mut Rng) -> Result<TrainClip> {
         let mut last_err = None;
         for _ in 0..8 {
             let seed = if self.recipe.data_pool > 0 {
@@ -283,7 +284,7 @@ impl Trainer {
         name: &str,
         spec: &StageSpec,
         map: &VarMap,
-        mut loss_fn: impl FnMut(&mut SplitMix64) -> Result<Tensor>,
+        mut loss_fn: impl FnMut(&mut Rng) -> Result<Tensor>,
         on_event: &mut dyn FnMut(&TrainEvent),
     ) -> Result<HashMap<String, Tensor>> {
         let dir = self.run_dir.join(name);
@@ -332,7 +333,7 @@ impl Trainer {
             write_atomic(&ckpt, &all)
         };
         for step in start..spec.steps {
-            let mut rng = SplitMix64::new(
+            let mut rng = Rng::stream(
                 self.recipe.seed ^ 0x5EED,
                 (name.len() as u64) << 32 | step as u64,
             );
@@ -582,7 +583,7 @@ impl Trainer {
         let (mut v, mut a, mut t, mut m) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let t0 = Instant::now();
         for i in 0..n {
-            let mut rng = SplitMix64::new(self.recipe.seed ^ 0xCAC4E, i as u64);
+            let mut rng = Rng::stream(self.recipe.seed ^ 0xCAC4E, i as u64);
             let clip = self.clip(&mut rng)?;
             let x = self.video_tensor(&[(&clip, 0, self.recipe.clip.frames)])?;
             v.push(vae.encode(&x)?.mean.squeeze(0)?);
@@ -758,7 +759,7 @@ pub fn dit_loss(
     empty: &(Tensor, Tensor),
     vtimes: &[f64],
     atimes: &[f64],
-    rng: &mut SplitMix64,
+    rng: &mut Rng,
 ) -> Result<Tensor> {
     let dev = video.device();
     let n = video.dim(0)?;
@@ -770,7 +771,7 @@ pub fn dit_loss(
     let mut tt = text.index_select(&idx_t, 0)?;
     let mut tm = text_mask.index_select(&idx_t, 0)?;
     // Text dropout: replace rows by the empty prompt.
-    let drop: Vec<bool> = (0..b).map(|_| rng.next_f64() < r.p_drop_text).collect();
+    let drop: Vec<bool> = (0..b).map(|_| rng.chance(r.p_drop_text as f32)).collect();
     if drop.iter().any(|d| *d) {
         let rows_t = (0..b)
             .map(|i| if drop[i] { empty.0.get(0) } else { tt.get(i) })
@@ -782,9 +783,9 @@ pub fn dit_loss(
         tm = Tensor::stack(&rows_m, 0)?;
     }
     // Logit-normal flow times (SD3): sigma = sigmoid(N(0, 1)).
-    let sig: Vec<f32> = noise::SplitMix64::new(rng.next_u64(), 0)
-        .normals(b)
-        .into_iter()
+    let mut sig_rng = Rng::stream(rng.next_u64(), 0);
+    let sig: Vec<f32> = (0..b)
+        .map(|_| sig_rng.normal())
         .map(|z| 1.0 / (1.0 + (-z).exp()))
         .collect();
     let sigma = Tensor::from_vec(sig.clone(), b, dev)?;
@@ -798,7 +799,7 @@ pub fn dit_loss(
     let target_a = (&ea - &x0a)?;
     // First-frame conditioning on some samples: clean first latent frame, flagged, no loss.
     let (_, cv, f, h, w) = x0v.dims5()?;
-    let cond_rows: Vec<bool> = (0..b).map(|_| rng.next_f64() < r.p_first_frame).collect();
+    let cond_rows: Vec<bool> = (0..b).map(|_| rng.chance(r.p_first_frame as f32)).collect();
     let mut cond = Tensor::zeros((b, cv + 1, f, h, w), DType::F32, dev)?;
     let mut weight = Tensor::ones((b, 1, f, 1, 1), DType::F32, dev)?;
     if cond_rows.iter().any(|c| *c) && f > 1 {
