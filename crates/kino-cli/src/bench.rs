@@ -37,6 +37,9 @@ pub enum BenchCommand {
         repeats: usize,
         #[arg(long)]
         train: bool,
+        /// cpu, cuda or cuda:N.
+        #[arg(long, default_value = "cpu")]
+        device: String,
     },
     /// Generate a clip end to end (model load, text, DiT steps, VAE decode, vocoder, MP4)
     /// and report wall time per stage and peak memory.
@@ -56,6 +59,9 @@ pub enum BenchCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// cpu, cuda or cuda:N.
+        #[arg(long, default_value = "cpu")]
+        device: String,
     },
 }
 
@@ -78,14 +84,16 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             batch,
             repeats,
             train,
-        } => dit(seconds, size, batch, repeats, train),
+            device,
+        } => dit(seconds, size, batch, repeats, train, &device),
         BenchCommand::Generate {
             prompt,
             seconds,
             steps,
             model,
             json,
-        } => generate(&prompt, seconds, steps, model, json),
+            device,
+        } => generate(&prompt, seconds, steps, model, json, &device),
     }
 }
 
@@ -103,10 +111,11 @@ fn generate(
     steps: usize,
     model: Option<std::path::PathBuf>,
     json: bool,
+    device: &str,
 ) -> Result<()> {
     use kino_engine::pipeline::{GenerateOptions, NoProgress, Pipeline};
     let started = Instant::now();
-    let pipeline = crate::generate::load_pipeline(model.as_deref())?;
+    let pipeline = crate::generate::load_pipeline(model.as_deref(), device)?;
     let load_s = started.elapsed().as_secs_f64();
     let plan = crate::plan::parse_plan(prompt)?;
     let opts = GenerateOptions {
@@ -263,11 +272,18 @@ no grain, subtle vignette. Dialogue: MAYA: \"We made it.\" (at 00:01) 日本語 
     }
 }
 
-fn dit(seconds: f64, size: usize, batch: usize, repeats: usize, train: bool) -> Result<()> {
-    use candle_core::{DType, Device, Tensor};
+fn dit(
+    seconds: f64,
+    size: usize,
+    batch: usize,
+    repeats: usize,
+    train: bool,
+    device: &str,
+) -> Result<()> {
+    use candle_core::{DType, Tensor};
     use kino_models::dit::{audio_latent_times, video_latent_times, DitConfig, DitInput, TwinDit};
     let cfg = DitConfig::kino_tiny();
-    let dev = Device::Cpu;
+    let dev = crate::device::parse(device)?;
     let map = candle_nn::VarMap::new();
     let model = TwinDit::new(
         &cfg,
@@ -324,6 +340,7 @@ fn dit(seconds: f64, size: usize, batch: usize, repeats: usize, train: bool) -> 
         if train {
             let loss = (v.sqr()?.mean_all()? + a.sqr()?.mean_all()?)?;
             let _grads = loss.backward()?;
+            dev.synchronize()?;
         } else {
             let _ = (
                 v.sum_all()?.to_scalar::<f32>()?,

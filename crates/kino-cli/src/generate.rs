@@ -42,6 +42,9 @@ pub struct SampleArgs {
     /// Frames per second (default: the model's).
     #[arg(long)]
     pub fps: Option<u32>,
+    /// Where the networks run: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 /// The model kino uses when none is named.
@@ -52,7 +55,8 @@ pub fn default_model_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/kino-tiny")
 }
 
-pub fn load_pipeline(model: Option<&Path>) -> Result<TwinPipeline> {
+pub fn load_pipeline(model: Option<&Path>, device: &str) -> Result<TwinPipeline> {
+    let device = crate::device::parse(device)?;
     let dir = model
         .map(Path::to_path_buf)
         .unwrap_or_else(default_model_dir);
@@ -66,7 +70,7 @@ pub fn load_pipeline(model: Option<&Path>) -> Result<TwinPipeline> {
     let spinner = progress::spinner("loading model");
     let folder = ModelFolder::open(&dir)
         .with_context(|| format!("opening model folder {}", dir.display()))?;
-    let model = TwinModel::load(&folder, &candle_core::Device::Cpu)?;
+    let model = TwinModel::load(&folder, &device)?;
     spinner.finish_and_clear();
     Ok(TwinPipeline::new(model))
 }
@@ -195,7 +199,7 @@ pub fn generate(
             image::open(path).with_context(|| format!("reading first frame {}", path.display()))?;
         opts.first_frame = Some(img.to_rgb8());
     }
-    let pipeline = load_pipeline(args.model.as_deref())?;
+    let pipeline = load_pipeline(args.model.as_deref(), &args.device)?;
     let generated = pipeline.generate(&plan, &opts, &mut Bars::new())?;
     finish(out, &generated, started)
 }
@@ -218,7 +222,7 @@ fn from_clip(
     let opts = options(args, &plan)?;
     let source =
         kino_media::read_mp4(clip).with_context(|| format!("reading {}", clip.display()))?;
-    let pipeline = load_pipeline(args.model.as_deref())?;
+    let pipeline = load_pipeline(args.model.as_deref(), &args.device)?;
     let generated = run(&pipeline, &source, &plan, &opts)?;
     finish(out, &generated, started)
 }

@@ -1,6 +1,8 @@
 //! `kino`: the command-line face of kino.
 
 mod bench;
+mod device;
+mod eval;
 mod generate;
 mod media;
 mod models;
@@ -83,6 +85,13 @@ enum Command {
         /// CPU threads.
         #[arg(long)]
         threads: Option<usize>,
+        /// Where the networks train: cpu, cuda or cuda:N.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Fit the run into this many minutes: stages time their first steps and cut their
+        /// step counts to fit (never raise them).
+        #[arg(long)]
+        minutes: Option<f64>,
     },
     /// Inspect, assemble and preview media files.
     #[command(subcommand)]
@@ -107,6 +116,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Generate clips for held-out world prompts and judge them (a model's score table).
+    Eval(eval::EvalArgs),
     /// Measure kino's speed on this machine.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -144,16 +155,21 @@ fn main() -> ExitCode {
             text_encoder,
             scale,
             threads,
-        } => train::run(
-            &recipe,
-            &run,
-            &output,
-            text_encoder.as_deref(),
+            device,
+            minutes,
+        } => train::run(train::TrainArgs {
+            recipe: &recipe,
+            run_dir: &run,
+            out: &output,
+            text_dir: text_encoder.as_deref(),
             scale,
             threads,
-        ),
+            device: &device,
+            minutes,
+        }),
         Command::Media(cmd) => media::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Eval(args) => eval::run(&args),
         Command::Plan { prompt, json } => plan::run(&prompt, json),
         Command::World(cmd) => world::run(cmd),
         Command::Judge { clip, prompt, json } => world::judge(clip, &prompt, json),

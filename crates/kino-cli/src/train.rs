@@ -2,38 +2,64 @@
 
 use anyhow::{bail, Context, Result};
 use kino_engine::train::{Recipe, TrainEvent, Trainer};
+use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Instant;
 
 use crate::progress;
 
-pub fn run(
-    recipe: &str,
-    run_dir: &Path,
-    out: &Path,
-    text_dir: Option<&Path>,
-    scale: f64,
-    threads: Option<usize>,
-) -> Result<()> {
-    let Some(mut recipe) = Recipe::named(recipe) else {
-        bail!("unknown recipe '{recipe}' (known: tiny, smoke)");
+pub struct TrainArgs<'a> {
+    pub recipe: &'a str,
+    pub run_dir: &'a Path,
+    pub out: &'a Path,
+    pub text_dir: Option<&'a Path>,
+    pub scale: f64,
+    pub threads: Option<usize>,
+    pub device: &'a str,
+    pub minutes: Option<f64>,
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let Some(mut recipe) = Recipe::named(args.recipe) else {
+        bail!("unknown recipe '{}' (known: tiny, smoke)", args.recipe);
     };
-    if !(scale > 0.0 && scale <= 100.0) {
-        bail!("--scale {scale}: must be in (0, 100]");
+    if !(args.scale > 0.0 && args.scale <= 100.0) {
+        bail!("--scale {}: must be in (0, 100]", args.scale);
     }
-    if let Some(n) = threads {
-        // candle's CPU kernels use rayon's global pool.
+    if let Some(m) = args.minutes {
+        if !(m > 0.0 && m.is_finite()) {
+            bail!("--minutes {m}: must be a positive number");
+        }
+    }
+    if let Some(n) = args.threads {
+        // candle's CPU kernels and the clip renderer use rayon's global pool.
         rayon_threads(n);
     }
-    recipe.scale_steps(scale);
-    let text_dir = text_dir
+    let device = crate::device::parse(args.device)?;
+    recipe.scale_steps(args.scale);
+    let text_dir = args
+        .text_dir
         .map(Path::to_path_buf)
         .unwrap_or_else(crate::generate::default_model_dir);
-    let trainer = Trainer::new(run_dir, recipe, &text_dir, candle_core::Device::Cpu)
-        .with_context(|| format!("starting run in {}", run_dir.display()))?;
+    let mut trainer = Trainer::new(args.run_dir, recipe, &text_dir, device)
+        .with_context(|| format!("starting run in {}", args.run_dir.display()))?;
+    if let Some(m) = args.minutes {
+        trainer = trainer.with_time_budget(m);
+    }
     let started = Instant::now();
+    // On a terminal: one bar per stage. Otherwise (a log file): a line every 100 steps.
+    let plain = !std::io::stderr().is_terminal();
     let mut bar: Option<(String, indicatif::ProgressBar)> = None;
     let mut on_event = |e: &TrainEvent| {
+        if plain {
+            if e.step == 1 || e.step % 100 == 0 || e.step == e.total {
+                eprintln!(
+                    "{} {}/{} loss {:.4} lr {:.2e} grad {:.3} {:.1}s",
+                    e.stage, e.step, e.total, e.loss, e.lr, e.grad_norm, e.seconds
+                );
+            }
+            return;
+        }
         if bar.as_ref().map(|(s, _)| s != &e.stage).unwrap_or(true) {
             if let Some((_, b)) = bar.take() {
                 b.finish();
@@ -41,11 +67,12 @@ pub fn run(
             bar = Some((e.stage.clone(), progress::bar(&e.stage, e.total as u64)));
         }
         if let Some((_, b)) = &bar {
+            b.set_length(e.total as u64);
             b.set_position(e.step as u64);
             b.set_message(format!("loss {:.4}", e.loss));
         }
     };
-    let folder = trainer.run(out, &mut on_event)?;
+    let folder = trainer.run(args.out, &mut on_event)?;
     if let Some((_, b)) = bar.take() {
         b.finish();
     }
@@ -53,7 +80,7 @@ pub fn run(
         "trained {} in {:.1} min -> {}",
         folder.manifest().name,
         started.elapsed().as_secs_f64() / 60.0,
-        out.display()
+        args.out.display()
     );
     Ok(())
 }

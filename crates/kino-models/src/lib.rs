@@ -16,3 +16,4 @@ pub mod mel;
 pub mod text_encoder;
 pub mod video_vae;
 pub mod vocoder;
+pub mod wan_transformer;

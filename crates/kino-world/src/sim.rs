@@ -312,7 +312,9 @@ pub fn simulate(spec: &SceneSpec) -> Simulation {
                     );
                     let w = rb.angvel();
                     let inertia = rb.mass_properties().effective_angular_inertia();
-                    let torque = -frac * 3.0 * w / inertia.max(1e-9);
+                    // Viscous damping of the spin: angular deceleration 3/s when submerged
+                    // (torque = I * alpha; dividing by I instead blew small bodies up).
+                    let torque = -frac * 3.0 * w * inertia;
                     rb.add_torque(torque, true);
                 }
                 let _ = hw;

@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
+use rayon::prelude::*;
 use kino_models::audio_vae::{AudioVae, AudioVaeConfig};
 use kino_models::dit::{audio_latent_times, video_latent_times, DitConfig, DitInput, TwinDit};
 use kino_models::folder::{FolderWriter, MediaSpec, ModelFolder};
@@ -185,6 +186,23 @@ pub struct TrainEvent {
     pub seconds: f64,
 }
 
+/// A training clip; a scene the physics engine fails on is replaced by the next draw.
+fn draw_clip(shape: &ClipShape, data_pool: u64, rng: &mut Rng) -> Result<TrainClip> {
+    let mut last_err = None;
+    for _ in 0..8 {
+        let seed = if data_pool > 0 {
+            rng.next_u64() % data_pool
+        } else {
+            rng.next_u64() % HELD_OUT_SEEDS
+        };
+        match world_clip(shape, seed, rng.below(4)) {
+            Ok(c) => return Ok(c),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    Err(last_err.expect("at least one attempt"))
+}
+
 /// Runs a recipe into a run folder.
 pub struct Trainer {
     pub run_dir: PathBuf,
@@ -192,7 +210,23 @@ pub struct Trainer {
     pub device: Device,
     text: TextEncoder,
     text_source: PathBuf,
+    /// Wall-clock budget for the whole run, in seconds (None: every stage runs its steps).
+    time_budget_s: Option<f64>,
 }
+
+/// Each stage's share of a time budget; the rest is left for the latent cache and export.
+fn budget_share(stage: &str) -> f64 {
+    match stage {
+        "video_vae" => 0.22,
+        "audio_vae" => 0.06,
+        "vocoder" => 0.04,
+        "dit" => 0.58,
+        _ => 0.0,
+    }
+}
+
+/// Steps timed before a budgeted stage decides how many steps it can afford.
+const PROBE_STEPS: usize = 12;
 
 fn st_err(path: &Path, e: impl std::fmt::Display) -> EngineError {
     EngineError::Invalid(format!("{}: {e}", path.display()))
@@ -258,24 +292,28 @@ impl Trainer {
             device,
             text,
             text_source: text_dir.to_path_buf(),
+            time_budget_s: None,
         })
     }
 
-    /// A training clip; a scene the physics engine fails on is replaced by the next draw.
-    fn clip(&self, rng: &mut Rng) -> Result<TrainClip> {
-        let mut last_err = None;
-        for _ in 0..8 {
-            let seed = if self.recipe.data_pool > 0 {
-                rng.next_u64() % self.recipe.data_pool
-            } else {
-                rng.next_u64() % HELD_OUT_SEEDS
-            };
-            match world_clip(&self.recipe.clip, seed, rng.below(4)) {
-                Ok(c) => return Ok(c),
-                Err(e) => last_err = Some(e),
-            }
-        }
-        Err(last_err.expect("at least one attempt"))
+    /// Fits the run into `minutes` of wall-clock time: each stage times its first steps and
+    /// then cuts its step count (never raises it) to fit its share of the budget. The count
+    /// it settles on is kept in `<stage>/steps.txt`, so a resumed run keeps the same
+    /// schedule.
+    pub fn with_time_budget(mut self, minutes: f64) -> Self {
+        self.time_budget_s = Some(minutes * 60.0);
+        self
+    }
+
+    /// `n` training clips drawn from `rng`, rendered in parallel (clip `i` depends only on
+    /// the i-th seed drawn, so results do not depend on the thread count).
+    fn clips(&self, rng: &mut Rng, n: usize) -> Result<Vec<TrainClip>> {
+        let seeds: Vec<u64> = (0..n).map(|_| rng.next_u64()).collect();
+        let (shape, pool) = (&self.recipe.clip, self.recipe.data_pool);
+        seeds
+            .par_iter()
+            .map(|&s| draw_clip(shape, pool, &mut Rng::new(s)))
+            .collect()
     }
 
     /// Runs one stage to completion (resuming), returning its EMA weights.
@@ -304,10 +342,25 @@ impl Trainer {
             opt.load_state(&prefixed(&state, "opt."))?;
             start = opt.step_count();
         }
-        let sched = LrSchedule {
+        let steps_file = dir.join("steps.txt");
+        let mut total = spec.steps;
+        let mut settled = false;
+        if let Ok(text) = fs::read_to_string(&steps_file) {
+            total = text
+                .trim()
+                .parse::<usize>()
+                .map_err(|e| st_err(&steps_file, e))?
+                .clamp(1, spec.steps);
+            settled = true;
+        }
+        let budget = self
+            .time_budget_s
+            .map(|b| b * budget_share(name))
+            .filter(|_| !settled);
+        let mut sched = LrSchedule {
             peak: spec.lr,
-            warmup: spec.warmup,
-            total: spec.steps,
+            warmup: spec.warmup.min((total / 20).max(1)),
+            total,
             min_ratio: 0.1,
         };
         let mut log = fs::OpenOptions::new()
@@ -332,7 +385,26 @@ impl Trainer {
             }
             write_atomic(&ckpt, &all)
         };
-        for step in start..spec.steps {
+        let mut probe_from = None;
+        let mut step = start;
+        while step < total {
+            if let Some(budget) = budget.filter(|_| !settled) {
+                // The first step pays for kernel compilation and allocation: time from the second.
+                if step == start + 1 {
+                    probe_from = Some(Instant::now());
+                }
+                if step == start + PROBE_STEPS {
+                    let per = probe_from.map_or(1.0, |t| t.elapsed().as_secs_f64())
+                        / (PROBE_STEPS - 1) as f64;
+                    let left = (budget - t0.elapsed().as_secs_f64()).max(0.0);
+                    let fit = step + (left / per.max(1e-6)) as usize;
+                    total = fit.clamp(step + 1, spec.steps);
+                    sched.total = total;
+                    sched.warmup = spec.warmup.min((total / 20).max(1));
+                    fs::write(&steps_file, total.to_string()).map_err(|e| st_err(&steps_file, e))?;
+                    settled = true;
+                }
+            }
             let mut rng = Rng::stream(
                 self.recipe.seed ^ 0x5EED,
                 (name.len() as u64) << 32 | step as u64,
@@ -349,15 +421,16 @@ impl Trainer {
             on_event(&TrainEvent {
                 stage: name.into(),
                 step: step + 1,
-                total: spec.steps,
+                total,
                 loss: l,
                 lr,
                 grad_norm,
                 seconds: secs,
             });
-            if (step + 1) % spec.checkpoint_every == 0 && step + 1 < spec.steps {
+            if (step + 1) % spec.checkpoint_every == 0 && step + 1 < total {
                 save(&opt, &ema)?;
             }
+            step += 1;
         }
         let weights = ema.tensors();
         write_atomic(&done, &weights)?;
@@ -415,9 +488,7 @@ impl Trainer {
             &r.video_vae,
             &vmap,
             |rng| {
-                let clips = (0..r.video_vae.batch)
-                    .map(|_| self.clip(rng))
-                    .collect::<Result<Vec<_>>>()?;
+                let clips = self.clips(rng, r.video_vae.batch)?;
                 let span = r.clip.frames - r.vae_window + 1;
                 let picks: Vec<(&TrainClip, usize, usize)> = clips
                     .iter()
@@ -441,9 +512,7 @@ impl Trainer {
             &r.audio_vae,
             &amap,
             |rng| {
-                let clips = (0..r.audio_vae.batch)
-                    .map(|_| self.clip(rng))
-                    .collect::<Result<Vec<_>>>()?;
+                let clips = self.clips(rng, r.audio_vae.batch)?;
                 let x = avae.pad_log_mel(&self.log_mels(&mel, &clips)?)?;
                 Ok(avae.loss(&x, r.kl_weight)?.total)
             },
@@ -461,9 +530,7 @@ impl Trainer {
             &r.vocoder,
             &omap,
             |rng| {
-                let clips = (0..r.vocoder.batch)
-                    .map(|_| self.clip(rng))
-                    .collect::<Result<Vec<_>>>()?;
+                let clips = self.clips(rng, r.vocoder.batch)?;
                 let x = self.log_mels(&mel, &clips)?;
                 let targets = clips
                     .iter()
@@ -539,6 +606,14 @@ impl Trainer {
         self.export(out, &twin, &video_w, &audio_w, &vocoder_w, &dit_w)
     }
 
+    /// The steps a stage ran (its recipe's, or fewer when a time budget cut them).
+    fn stage_steps(&self, name: &str, spec: &StageSpec) -> usize {
+        fs::read_to_string(self.run_dir.join(name).join("steps.txt"))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(spec.steps)
+    }
+
     fn text_tokens(&self, texts: &[&str]) -> Result<(Tensor, Tensor)> {
         let l = self.recipe.text_max_tokens;
         let e = self
@@ -582,28 +657,34 @@ impl Trainer {
         let n = self.recipe.latent_clips;
         let (mut v, mut a, mut t, mut m) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let t0 = Instant::now();
-        for i in 0..n {
-            let mut rng = Rng::stream(self.recipe.seed ^ 0xCAC4E, i as u64);
-            let clip = self.clip(&mut rng)?;
-            let x = self.video_tensor(&[(&clip, 0, self.recipe.clip.frames)])?;
-            v.push(vae.encode(&x)?.mean.squeeze(0)?);
-            let lm = avae.pad_log_mel(
-                &mel.log_mel_tensor(&clip.audio, &self.device)?
-                    .unsqueeze(0)?,
-            )?;
-            a.push(avae.encode(&lm)?.0.squeeze(0)?);
-            let (tt, tm) = self.text_tokens(&[clip.text.as_str()])?;
-            t.push(tt.squeeze(0)?);
-            m.push(tm.squeeze(0)?);
-            on_event(&TrainEvent {
-                stage: "latents".into(),
-                step: i + 1,
-                total: n,
-                loss: 0.0,
-                lr: 0.0,
-                grad_norm: 0.0,
-                seconds: t0.elapsed().as_secs_f64(),
-            });
+        let (shape, pool, seed) = (&self.recipe.clip, self.recipe.data_pool, self.recipe.seed);
+        for start in (0..n).step_by(64) {
+            let idx: Vec<usize> = (start..(start + 64).min(n)).collect();
+            let clips = idx
+                .par_iter()
+                .map(|&i| draw_clip(shape, pool, &mut Rng::stream(seed ^ 0xCAC4E, i as u64)))
+                .collect::<Result<Vec<_>>>()?;
+            for (clip, &i) in clips.iter().zip(&idx) {
+                let x = self.video_tensor(&[(clip, 0, self.recipe.clip.frames)])?;
+                v.push(vae.encode(&x)?.mean.squeeze(0)?);
+                let lm = avae.pad_log_mel(
+                    &mel.log_mel_tensor(&clip.audio, &self.device)?
+                        .unsqueeze(0)?,
+                )?;
+                a.push(avae.encode(&lm)?.0.squeeze(0)?);
+                let (tt, tm) = self.text_tokens(&[clip.text.as_str()])?;
+                t.push(tt.squeeze(0)?);
+                m.push(tm.squeeze(0)?);
+                on_event(&TrainEvent {
+                    stage: "latents".into(),
+                    step: i + 1,
+                    total: n,
+                    loss: 0.0,
+                    lr: 0.0,
+                    grad_norm: 0.0,
+                    seconds: t0.elapsed().as_secs_f64(),
+                });
+            }
         }
         let cache = LatentCache {
             video: Tensor::stack(&v, 0)?,
@@ -656,7 +737,13 @@ impl Trainer {
         };
         let training = serde_json::json!({
             "recipe": r,
-            "steps": {"video_vae": r.video_vae.steps, "audio_vae": r.audio_vae.steps, "vocoder": r.vocoder.steps, "dit": r.dit.steps},
+            "steps": {
+                "video_vae": self.stage_steps("video_vae", &r.video_vae),
+                "audio_vae": self.stage_steps("audio_vae", &r.audio_vae),
+                "vocoder": self.stage_steps("vocoder", &r.vocoder),
+                "dit": self.stage_steps("dit", &r.dit),
+            },
+            "latent_clips": r.latent_clips,
         });
         Ok(w.finish(
             &format!("kino-{}", r.name),

@@ -1,0 +1,306 @@
+//! Wan transformer against diffusers' `WanTransformer3DModel` (tools/parity/wan_transformer.py).
+//!
+//! The fixture holds a tiny random Wan transformer under its exact diffusers state-dict keys,
+//! the config as metadata, inputs under `__input.*` and diffusers' outputs under
+//! `__expected.*`. The model is loaded the way a real checkpoint is: memory-mapped
+//! safetensors through a candle `VarBuilder`, the config parsed from diffusers' JSON.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use kino_models::wan_transformer::{chunked_attention, WanTransformer, WanTransformerConfig};
+
+/// Max |error| relative to max |expected| allowed, in f32.
+const TOLERANCE: f32 = 1e-4;
+
+/// The main fixture: patch (1, 2, 2) as in every released Wan, head dim 16 (rotary 8/4/4).
+const MAIN: &str = "wan_transformer.safetensors";
+/// The variant: temporal patch 2, head dim 12 (rotary 4/4/4), no cross-attention norm.
+const PT2: &str = "wan_transformer_pt2.safetensors";
+
+fn fixture_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tools/parity/fixtures")
+        .join(name)
+}
+
+/// The fixture's tensors and its metadata.
+fn fixture(name: &str) -> (HashMap<String, Tensor>, serde_json::Value) {
+    let path = fixture_path(name);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).unwrap();
+    (tensors, header["__metadata__"].clone())
+}
+
+fn config(meta: &serde_json::Value) -> WanTransformerConfig {
+    WanTransformerConfig::from_diffusers_json(meta["config"].as_str().expect("config metadata"))
+        .unwrap()
+}
+
+fn load_model(name: &str, cfg: &WanTransformerConfig) -> WanTransformer {
+    WanTransformer::load(cfg, &[fixture_path(name)], DType::F32, &Device::Cpu)
+        .unwrap_or_else(|e| panic!("loading the fixture: {e}"))
+}
+
+fn max_abs(x: &Tensor) -> f32 {
+    x.abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+/// Max |got - want| / max |want|.
+fn rel_err(got: &Tensor, want: &Tensor) -> f32 {
+    assert_eq!(got.dims(), want.dims());
+    max_abs(&(got - want).unwrap()) / max_abs(want)
+}
+
+/// Runs every saved case of one fixture (each timestep, then the per-token timesteps) and
+/// returns the worst relative error.
+fn check_fixture(name: &str, rope_dims: [usize; 3]) -> f32 {
+    let (fx, meta) = fixture(name);
+    let cfg = config(&meta);
+    assert_eq!(cfg.rope_dims(), rope_dims, "{name}: rotary t/h/w split");
+    let model = load_model(name, &cfg);
+    let x = &fx["__input.hidden_states"];
+    let text = &fx["__input.encoder_hidden_states"];
+    let timesteps: Vec<u32> =
+        serde_json::from_str(meta["timesteps"].as_str().expect("timesteps metadata")).unwrap();
+    assert!(timesteps.len() >= 3, "{timesteps:?}");
+    println!(
+        "{name}: patch {:?}, reference {}",
+        cfg.patch_size,
+        meta["reference"].as_str().unwrap_or("(not recorded)")
+    );
+    let mut worst = 0f32;
+    let mut outputs = Vec::new();
+    for t in &timesteps {
+        let timestep = &fx[&format!("__input.timestep.t{t}")];
+        let want = &fx[&format!("__expected.t{t}")];
+        let got = model.forward(x, timestep, text).unwrap();
+        assert_eq!(got.dims(), x.dims());
+        let err = rel_err(&got, want);
+        println!(
+            "  t={t}: max |diff| / max |expected| = {err:.3e} (max |expected| {:.3})",
+            max_abs(want)
+        );
+        assert!(err <= TOLERANCE, "{name} t={t}: relative error {err}");
+        worst = worst.max(err);
+        outputs.push(got);
+    }
+    // The timestep matters: different timesteps give clearly different outputs.
+    let spread = rel_err(&outputs[0], &outputs[outputs.len() - 1]);
+    assert!(
+        spread > 1e-2,
+        "{name}: outputs barely depend on the timestep ({spread})"
+    );
+
+    // Wan 2.2 TI2V: one timestep per latent token.
+    let timestep = &fx["__input.timestep.ti2v"];
+    let got = model.forward(x, timestep, text).unwrap();
+    let err = rel_err(&got, &fx["__expected.ti2v"]);
+    println!(
+        "  per-token timesteps {:?}: max |diff| / max |expected| = {err:.3e}",
+        timestep.dims()
+    );
+    assert!(
+        err <= TOLERANCE,
+        "{name} per-token timesteps: relative error {err}"
+    );
+    worst.max(err)
+}
+
+#[test]
+fn matches_diffusers_for_every_timestep() {
+    let worst = check_fixture(MAIN, [8, 4, 4]);
+    println!("worst relative error: {worst:.3e}");
+}
+
+#[test]
+fn matches_diffusers_with_temporal_patch_and_no_cross_norm() {
+    let (_, meta) = fixture(PT2);
+    let cfg = config(&meta);
+    assert_eq!(cfg.patch_size, [2, 2, 2]);
+    assert!(!cfg.cross_attn_norm);
+    let worst = check_fixture(PT2, [4, 4, 4]);
+    println!("worst relative error: {worst:.3e}");
+}
+
+#[test]
+fn chunked_attention_equals_unchunked() {
+    let (fx, meta) = fixture(MAIN);
+    let cfg = config(&meta);
+    let x = &fx["__input.hidden_states"];
+    let text = &fx["__input.encoder_hidden_states"];
+    let t = &fx["__input.timestep.t500"];
+    // 48 tokens: chunks of 5 leave a ragged last chunk, 48 and MAX are a single chunk.
+    let full = load_model(MAIN, &cfg)
+        .with_attention_chunk(usize::MAX)
+        .forward(x, t, text)
+        .unwrap();
+    for chunk in [1, 5, 16, 48] {
+        let got = load_model(MAIN, &cfg)
+            .with_attention_chunk(chunk)
+            .forward(x, t, text)
+            .unwrap();
+        let err = rel_err(&got, &full);
+        println!("attention chunk {chunk}: relative difference {err:.3e}");
+        assert!(err <= 1e-6, "chunk {chunk}: {err}");
+    }
+
+    // The bare function, on a ragged size.
+    let dev = Device::Cpu;
+    let q = Tensor::randn(0f32, 1.0, (2, 3, 37, 16), &dev).unwrap();
+    let k = Tensor::randn(0f32, 1.0, (2, 3, 11, 16), &dev).unwrap();
+    let v = Tensor::randn(0f32, 1.0, (2, 3, 11, 16), &dev).unwrap();
+    let whole = chunked_attention(&q, &k, &v, usize::MAX).unwrap();
+    let scores = (q.matmul(&k.t().unwrap()).unwrap() / 4.0).unwrap();
+    let naive = candle_nn::ops::softmax_last_dim(&scores)
+        .unwrap()
+        .matmul(&v)
+        .unwrap();
+    assert!(rel_err(&whole, &naive) < 1e-6);
+    for chunk in [1, 4, 36, 37] {
+        let got = chunked_attention(&q, &k, &v, chunk).unwrap();
+        assert!(rel_err(&got, &whole) <= 1e-6, "chunk {chunk}");
+    }
+}
+
+#[test]
+fn missing_key_is_named() {
+    let (fx, meta) = fixture(MAIN);
+    let cfg = config(&meta);
+    let weights: HashMap<String, Tensor> = fx
+        .iter()
+        .filter(|(k, _)| !k.starts_with("__"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    // The full set loads.
+    let vb = VarBuilder::from_tensors(weights.clone(), DType::F32, &Device::Cpu);
+    WanTransformer::new(&cfg, vb).unwrap();
+
+    for key in [
+        "blocks.1.attn1.norm_k.weight",
+        "condition_embedder.time_proj.bias",
+        "blocks.0.ffn.net.0.proj.weight",
+        "patch_embedding.weight",
+        "scale_shift_table",
+    ] {
+        let mut partial = weights.clone();
+        assert!(partial.remove(key).is_some(), "fixture lacks {key}");
+        let vb = VarBuilder::from_tensors(partial, DType::F32, &Device::Cpu);
+        let err = WanTransformer::new(&cfg, vb).expect_err("missing key must fail");
+        println!("{key}: {}", err.to_string().lines().next().unwrap_or(""));
+        assert!(
+            err.to_string().contains(key),
+            "error does not name {key}: {err}"
+        );
+    }
+
+    // A wrong shape is named too.
+    let mut wrong = weights;
+    let key = "blocks.0.attn2.to_v.weight";
+    wrong.insert(
+        key.to_string(),
+        Tensor::zeros((32, 31), DType::F32, &Device::Cpu).unwrap(),
+    );
+    let vb = VarBuilder::from_tensors(wrong, DType::F32, &Device::Cpu);
+    let err = WanTransformer::new(&cfg, vb).err().unwrap();
+    println!("{}", err.to_string().lines().next().unwrap_or(""));
+    assert!(err.to_string().contains(key), "{err}");
+}
+
+#[test]
+fn presets_and_bad_inputs() {
+    let c = WanTransformerConfig::wan2_1_t2v_1_3b();
+    assert_eq!((c.inner_dim(), c.num_layers, c.ffn_dim), (1536, 30, 8960));
+    assert_eq!(c.rope_dims(), [44, 42, 42]);
+    let c = WanTransformerConfig::wan2_1_t2v_14b();
+    assert_eq!((c.inner_dim(), c.num_layers, c.ffn_dim), (5120, 40, 13824));
+    assert_eq!(WanTransformerConfig::wan2_2_t2v_a14b(), c);
+    let c = WanTransformerConfig::wan2_2_ti2v_5b();
+    assert_eq!(
+        (c.inner_dim(), c.in_channels, c.out_channels()),
+        (3072, 48, 48)
+    );
+    for c in [
+        WanTransformerConfig::wan2_1_t2v_1_3b(),
+        WanTransformerConfig::wan2_1_t2v_14b(),
+        WanTransformerConfig::wan2_2_ti2v_5b(),
+    ] {
+        c.validate().unwrap();
+        // Round trip through the diffusers JSON form.
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(WanTransformerConfig::from_diffusers_json(&json).unwrap(), c);
+    }
+    // A diffusers config.json with its bookkeeping keys parses.
+    let json = r#"{"_class_name": "WanTransformer3DModel", "_diffusers_version": "0.33.0.dev0",
+        "added_kv_proj_dim": null, "attention_head_dim": 128, "cross_attn_norm": true,
+        "eps": 1e-06, "ffn_dim": 8960, "freq_dim": 256, "image_dim": null, "in_channels": 16,
+        "num_attention_heads": 12, "num_layers": 30, "out_channels": 16,
+        "patch_size": [1, 2, 2], "qk_norm": "rms_norm_across_heads", "rope_max_seq_len": 1024,
+        "text_dim": 4096}"#;
+    assert_eq!(
+        WanTransformerConfig::from_diffusers_json(json).unwrap(),
+        WanTransformerConfig::wan2_1_t2v_1_3b()
+    );
+    // Image-to-video is refused, not silently mis-run.
+    let mut i2v = WanTransformerConfig::wan2_1_t2v_14b();
+    i2v.image_dim = Some(1280);
+    i2v.added_kv_proj_dim = Some(5120);
+    assert!(i2v.validate().unwrap_err().to_string().contains("image"));
+
+    let (fx, meta) = fixture(MAIN);
+    let model = load_model(MAIN, &config(&meta));
+    let x = &fx["__input.hidden_states"];
+    let text = &fx["__input.encoder_hidden_states"];
+    let t = &fx["__input.timestep.t10"];
+    let dev = Device::Cpu;
+    // Odd height (not a multiple of the 2x2 patch).
+    let odd = Tensor::zeros((1, 4, 3, 7, 8), DType::F32, &dev).unwrap();
+    assert!(model.forward(&odd, t, text).is_err());
+    // Wrong channel count.
+    let five = Tensor::zeros((1, 5, 3, 8, 8), DType::F32, &dev).unwrap();
+    assert!(model.forward(&five, t, text).is_err());
+    // Wrong timestep shape.
+    let t3 = Tensor::zeros((1, 3), DType::F32, &dev).unwrap();
+    assert!(model.forward(x, &t3, text).is_err());
+    // Wrong text width.
+    let narrow = Tensor::zeros((1, 7, 31), DType::F32, &dev).unwrap();
+    assert!(model.forward(x, t, &narrow).is_err());
+    // More frames than the rotary tables cover (rope_max_seq_len 32).
+    let long = Tensor::zeros((1, 4, 33, 2, 2), DType::F32, &dev).unwrap();
+    let err = model.forward(&long, t, text).unwrap_err();
+    assert!(err.to_string().contains("rope_max_seq_len"), "{err}");
+    // Batch of two, integer timesteps, a different text length: runs and each sample equals
+    // its batch-of-one result.
+    let x2 = Tensor::cat(&[x, &x.affine(0.5, 0.1).unwrap()], 0).unwrap();
+    let text2 = Tensor::cat(&[text, text], 0)
+        .unwrap()
+        .narrow(1, 0, 5)
+        .unwrap();
+    let t2 = Tensor::new(&[999u32, 10], &dev).unwrap();
+    let out = model.forward(&x2, &t2, &text2).unwrap();
+    assert_eq!(out.dims(), &[2, 4, 3, 8, 8]);
+    let one = model
+        .forward(
+            &x2.narrow(0, 1, 1).unwrap(),
+            &Tensor::new(&[10f32], &dev).unwrap(),
+            &text2.narrow(0, 1, 1).unwrap(),
+        )
+        .unwrap();
+    assert!(rel_err(&out.narrow(0, 1, 1).unwrap(), &one) < 1e-5);
+    // One timestep for the whole batch.
+    let shared = model
+        .forward(&x2, &Tensor::new(&[10f32], &dev).unwrap(), &text2)
+        .unwrap();
+    assert!(rel_err(&shared.narrow(0, 1, 1).unwrap(), &one) < 1e-5);
+}
