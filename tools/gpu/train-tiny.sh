@@ -7,5 +7,5 @@ bin=$1; run=$2; minutes=$3
 source "$(dirname "$0")/env.sh"
 mkdir -p "$run"
 setsid nohup "$bin" train --recipe tiny --device cuda --run "$run" --output "$run/model" \
-  --text-encoder "$(dirname "$0")/../../models/kino-tiny" --minutes "$minutes" > "$run/train.log" 2>&1 < /dev/null &
+  --text-encoder "$(dirname "$0")/../../models/kino-tiny" --minutes "$minutes" --batch-scale "${BATCH_SCALE:-4}" > "$run/train.log" 2>&1 < /dev/null &
 echo "started: $run/train.log"

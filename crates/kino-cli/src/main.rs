@@ -82,6 +82,12 @@ enum Command {
         /// Multiply every stage's step count (e.g. 0.1 for a quick run).
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
+        /// Multiply every stage's batch size (e.g. 4 on a GPU).
+        #[arg(long, default_value_t = 1.0)]
+        batch_scale: f64,
+        /// Clips encoded for the DiT stage (default: the recipe's).
+        #[arg(long)]
+        latent_clips: Option<usize>,
         /// CPU threads.
         #[arg(long)]
         threads: Option<usize>,
@@ -154,10 +160,14 @@ fn main() -> ExitCode {
             output,
             text_encoder,
             scale,
+            batch_scale,
+            latent_clips,
             threads,
             device,
             minutes,
         } => train::run(train::TrainArgs {
+            batch_scale,
+            latent_clips,
             recipe: &recipe,
             run_dir: &run,
             out: &output,

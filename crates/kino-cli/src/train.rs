@@ -14,6 +14,8 @@ pub struct TrainArgs<'a> {
     pub out: &'a Path,
     pub text_dir: Option<&'a Path>,
     pub scale: f64,
+    pub batch_scale: f64,
+    pub latent_clips: Option<usize>,
     pub threads: Option<usize>,
     pub device: &'a str,
     pub minutes: Option<f64>,
@@ -26,6 +28,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if !(args.scale > 0.0 && args.scale <= 100.0) {
         bail!("--scale {}: must be in (0, 100]", args.scale);
     }
+    if !(args.batch_scale > 0.0 && args.batch_scale <= 64.0) {
+        bail!("--batch-scale {}: must be in (0, 64]", args.batch_scale);
+    }
     if let Some(m) = args.minutes {
         if !(m > 0.0 && m.is_finite()) {
             bail!("--minutes {m}: must be a positive number");
@@ -37,6 +42,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let device = crate::device::parse(args.device)?;
     recipe.scale_steps(args.scale);
+    recipe.scale_batches(args.batch_scale);
+    if let Some(n) = args.latent_clips {
+        if n == 0 || n > 1_000_000 {
+            bail!("--latent-clips {n}: must be 1..=1000000");
+        }
+        recipe.latent_clips = n;
+    }
     let text_dir = args
         .text_dir
         .map(Path::to_path_buf)

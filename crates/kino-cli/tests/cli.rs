@@ -209,3 +209,65 @@ fn world_sample_then_judge_scores_it_high() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--size"));
 }
+
+fn probe(path: &Path) -> serde_json::Value {
+    let o = kino(&["media", "probe", path.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// The shipped kino-tiny, through the commands a user types (short clips, few steps).
+#[test]
+fn generate_remix_extend_with_the_shipped_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let prompt = "A red ball falls onto a wooden floor at dusk. Audio: a thud when it lands.";
+    let o = kino(&["models", "verify", "../../models/kino-tiny"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let gen = |out: &str, seed: &str| {
+        kino(&[
+            "generate", prompt, "-o", out, "--seconds", "1", "--steps", "2", "--seed", seed,
+        ])
+    };
+    let o = gen(&p("a.mp4"), "3");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let info = probe(Path::new(&p("a.mp4")));
+    assert_eq!(info["fast_start"], true);
+    assert_eq!(info["streams"][0]["kind"], "video");
+    assert_eq!(info["streams"][0]["width"], 128);
+    assert_eq!(info["streams"][1]["kind"], "audio");
+    let secs = info["streams"][0]["duration_s"].as_f64().unwrap();
+    assert!((secs - 1.0).abs() < 0.1, "{secs}");
+    // Same seed, same clip; another seed, another clip.
+    assert!(gen(&p("b.mp4"), "3").status.success());
+    assert!(gen(&p("c.mp4"), "4").status.success());
+    let read = |n: &str| std::fs::read(p(n)).unwrap();
+    assert_eq!(read("a.mp4"), read("b.mp4"));
+    assert_ne!(read("a.mp4"), read("c.mp4"));
+
+    let o = kino(&[
+        "remix", &p("a.mp4"), "A blue ball falls onto a wooden floor at dusk.", "--strength",
+        "0.5", "--steps", "2", "-o", &p("r.mp4"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let secs = probe(Path::new(&p("r.mp4")))["streams"][0]["duration_s"].as_f64().unwrap();
+    assert!((secs - 1.0).abs() < 0.1, "{secs}");
+
+    let o = kino(&[
+        "extend", &p("a.mp4"), "The ball rolls to the left.", "--seconds", "1", "--steps", "2",
+        "-o", &p("e.mp4"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let secs = probe(Path::new(&p("e.mp4")))["streams"][0]["duration_s"].as_f64().unwrap();
+    assert!((secs - 2.0).abs() < 0.15, "{secs}");
+
+    // Bad input names what is wrong.
+    let o = kino(&["generate", prompt, "--model", "/no/such/model", "-o", &p("x.mp4")]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/no/such/model"));
+    let o = kino(&["generate", prompt, "--device", "tpu", "-o", &p("x.mp4")]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--device tpu"));
+    assert!(!Path::new(&p("x.mp4")).exists());
+}

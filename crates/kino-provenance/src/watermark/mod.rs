@@ -1,0 +1,400 @@
+//! An invisible, keyed video watermark that carries a 48-bit [`Payload`].
+//!
+//! **Scheme.** A secret [`WatermarkKey`] picks a 128x128-pixel tile whose spectrum lives in a
+//! ring of low/mid spatial frequencies (5..25 cycles per tile, 0.039..0.195 cycles per
+//! pixel, both axes left out). 22% of the ring's coefficients carry a fixed keyed
+//! *sync* pattern (unit magnitude, random phase); the rest carry the payload: 48 bits + a
+//! CRC-16, convolutionally coded (K = 7, rate 1/2) to 140 bits, each spread over keyed
+//! real/imaginary parts of coefficients with keyed signs. The tile is repeated over the
+//! whole frame (anchored at the top-left corner) and added to the luma of **every** frame,
+//! scaled by a texture mask so flat areas get less and busy areas more.
+//!
+//! **Detection** sums the luma of all frames (the mark is the same in each, the content is
+//! not), removes the local mean, and for each candidate scale resamples the sum back to the
+//! embedding resolution and folds it modulo the tile. A crop only circularly shifts the
+//! folded tile, so a phase-only circular cross-correlation with the sync spectrum (one
+//! 128x128 FFT) finds the shift; its peak, normalised to N(0,1) under "no watermark", is the
+//! detection score. Over `128 * 128 * scales` hypotheses a Bonferroni bound turns it into a
+//! per-clip p-value; "found" needs the p-value under
+//! [`DetectOptions::false_positive_rate`] (1e-6 by default) **and** the decoded payload's
+//! CRC to match (another 2^-16 against chance).
+//!
+//! See `docs/provenance.md` for the parameters and the measured robustness.
+
+pub mod attack;
+mod pattern;
+mod payload;
+mod signal;
+
+pub use pattern::{WatermarkKey, BAND_HI, BAND_LO, SYNC_SHARE, TILE};
+pub use payload::{crc16, Payload, CODED_BITS, CRC_BITS, MESSAGE_BITS, PAYLOAD_BITS};
+pub use signal::{gaussian_tail, psnr};
+
+use kino_media::{PixelFormat, VideoFrames};
+use pattern::{amplitude, fft2, Freq, Pattern};
+use rustfft::num_complex::Complex;
+use serde::{Deserialize, Serialize};
+
+/// What can go wrong embedding or detecting.
+#[derive(Debug, thiserror::Error)]
+pub enum WatermarkError {
+    #[error("invalid {what}: {why}")]
+    Invalid { what: &'static str, why: String },
+    #[error(transparent)]
+    Media(#[from] kino_media::MediaError),
+}
+
+pub type Result<T, E = WatermarkError> = std::result::Result<T, E>;
+
+/// How strongly to embed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EmbedOptions {
+    /// RMS of the luma change in 8-bit levels before masking (3.0 gives about 38.5 dB PSNR).
+    pub strength: f32,
+    /// Scale the mark with local texture (less in flat areas, more in busy ones), keeping
+    /// the frame's mean squared change the same.
+    pub adaptive: bool,
+}
+
+impl Default for EmbedOptions {
+    fn default() -> Self {
+        EmbedOptions {
+            strength: 3.0,
+            adaptive: true,
+        }
+    }
+}
+
+/// What [`embed`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EmbedReport {
+    pub frames: usize,
+    /// PSNR of the marked frames against the originals (RGB, 8-bit peak), in dB.
+    pub psnr_db: f64,
+}
+
+/// How hard to look.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectOptions {
+    /// Candidate ratios of the clip's size to the size it was marked at.
+    pub scales: Vec<f32>,
+    /// Per-clip false-positive rate the detection threshold is set for.
+    pub false_positive_rate: f64,
+}
+
+impl Default for DetectOptions {
+    fn default() -> Self {
+        DetectOptions {
+            scales: vec![1.0, 0.9, 0.8, 0.75, 2.0 / 3.0, 0.6, 0.5, 1.25, 1.5, 2.0],
+            false_positive_rate: 1e-6,
+        }
+    }
+}
+
+impl DetectOptions {
+    /// Number of (scale, shift) hypotheses the score is maximised over.
+    pub fn hypotheses(&self) -> f64 {
+        (self.scales.len() * TILE * TILE) as f64
+    }
+
+    /// The score a clip must reach: `hypotheses * P(N(0,1) > threshold) = false_positive_rate`.
+    pub fn threshold(&self) -> f64 {
+        let target = self.false_positive_rate / self.hypotheses();
+        let (mut lo, mut hi) = (0.0f64, 40.0f64);
+        for _ in 0..100 {
+            let mid = 0.5 * (lo + hi);
+            if gaussian_tail(mid) > target {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        hi
+    }
+}
+
+/// What [`detect`] found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    /// The score passed the threshold and the payload's CRC matched.
+    pub found: bool,
+    /// The payload, only when `found`.
+    pub payload: Option<Payload>,
+    /// Peak sync correlation, ~N(0,1) per hypothesis without a watermark.
+    pub score: f64,
+    /// The score `found` needs (see [`DetectOptions::threshold`]).
+    pub threshold: f64,
+    /// Bonferroni p-value of `score` over all hypotheses: an upper bound on the chance an
+    /// unmarked clip scores this high (before the CRC check).
+    pub p_value: f64,
+    /// Scale of the best hypothesis.
+    pub scale: f32,
+    /// Circular shift of the tile (pixels at the marking resolution).
+    pub shift: (f32, f32),
+    /// Coded bits (of [`CODED_BITS`]) whose hard decision disagreed with the decoded
+    /// payload: the channel's bit errors that the code corrected.
+    pub coded_bit_errors: Option<usize>,
+    /// Frames looked at.
+    pub frames: usize,
+}
+
+/// Adds the watermark for `payload` to every frame of `frames` (RGB8 or YUV 4:2:0), in place.
+pub fn embed(
+    frames: &mut VideoFrames,
+    payload: &Payload,
+    key: &WatermarkKey,
+    opts: &EmbedOptions,
+) -> Result<EmbedReport> {
+    if !(opts.strength.is_finite() && opts.strength > 0.0 && opts.strength <= 32.0) {
+        return Err(WatermarkError::Invalid {
+            what: "strength",
+            why: format!("{} is outside (0, 32]", opts.strength),
+        });
+    }
+    let pattern = Pattern::new(key);
+    let coded = payload::conv_encode(&payload.message_bits());
+    let tile = pattern.tile(&coded);
+    let (w, h) = (frames.width() as usize, frames.height() as usize);
+    let format = frames.format();
+    let mut sq_err = 0.0f64;
+    let mut samples = 0usize;
+    let n = frames.len();
+    for i in 0..n {
+        let frame = frames.frame_mut(i).expect("frame index in range");
+        let luma = signal::luma_of(frame, w, h, format);
+        let mask = if opts.adaptive {
+            signal::texture_mask(&luma, w, h)
+        } else {
+            vec![1.0; w * h]
+        };
+        for y in 0..h {
+            let trow = &tile[(y % TILE) * TILE..(y % TILE + 1) * TILE];
+            for x in 0..w {
+                let d = opts.strength * mask[y * w + x] * trow[x % TILE];
+                let p = y * w + x;
+                match format {
+                    PixelFormat::Rgb8 => {
+                        for c in 0..3 {
+                            let old = frame[p * 3 + c];
+                            let new = (f32::from(old) + d).round().clamp(0.0, 255.0) as u8;
+                            frame[p * 3 + c] = new;
+                            let e = f64::from(new) - f64::from(old);
+                            sq_err += e * e;
+                        }
+                        samples += 3;
+                    }
+                    PixelFormat::Yuv420p => {
+                        let old = frame[p];
+                        let new = (f32::from(old) + d * (219.0 / 255.0))
+                            .round()
+                            .clamp(16.0, 235.0) as u8;
+                        frame[p] = new;
+                        let e = (f64::from(new) - f64::from(old)) * (255.0 / 219.0);
+                        sq_err += e * e;
+                        samples += 1;
+                    }
+                }
+            }
+        }
+    }
+    let mse = sq_err / samples.max(1) as f64;
+    Ok(EmbedReport {
+        frames: n,
+        psnr_db: signal::psnr_from_mse(mse),
+    })
+}
+
+/// Looks for the watermark `key` makes in `frames` (any size, any number of frames).
+pub fn detect(frames: &VideoFrames, key: &WatermarkKey, opts: &DetectOptions) -> Result<Detection> {
+    let threshold = opts.threshold();
+    let none = |frames| Detection {
+        found: false,
+        payload: None,
+        score: 0.0,
+        threshold,
+        p_value: 1.0,
+        scale: 1.0,
+        shift: (0.0, 0.0),
+        coded_bit_errors: None,
+        frames,
+    };
+    if frames.is_empty() || opts.scales.is_empty() {
+        return Ok(none(frames.len()));
+    }
+    let (w, h) = (frames.width() as usize, frames.height() as usize);
+    let mut sum = vec![0.0f32; w * h];
+    for frame in frames.iter() {
+        let luma = signal::luma_of(frame, w, h, frames.format());
+        for (s, l) in sum.iter_mut().zip(&luma) {
+            *s += l;
+        }
+    }
+    detect_luma_sum(&sum, w, h, frames.len(), key, opts)
+}
+
+/// [`detect`] on the per-pixel sum of the luma of `n_frames` frames.
+pub fn detect_luma_sum(
+    sum: &[f32],
+    w: usize,
+    h: usize,
+    n_frames: usize,
+    key: &WatermarkKey,
+    opts: &DetectOptions,
+) -> Result<Detection> {
+    if sum.len() != w * h {
+        return Err(WatermarkError::Invalid {
+            what: "luma",
+            why: format!("{} samples for {w}x{h}", sum.len()),
+        });
+    }
+    let threshold = opts.threshold();
+    let pattern = Pattern::new(key);
+    let residual = signal::high_pass(sum, w, h, 12);
+
+    struct Candidate {
+        score: f64,
+        scale: f32,
+        shift: (usize, usize),
+        spectrum: Vec<Complex<f32>>,
+    }
+    let mut candidates = Vec::new();
+    // Under "no watermark" the whitened phases are uniform, so sum_k a_k cos(phase_k) has
+    // variance sum_k a_k^2 / 2; the inverse FFT below returns twice that sum.
+    let norm = (2.0
+        * pattern
+            .sync
+            .iter()
+            .map(|&(f, _)| f64::from(amplitude(f).powi(2)))
+            .sum::<f64>())
+    .sqrt();
+    for &scale in &opts.scales {
+        if !(scale.is_finite() && scale > 0.0) {
+            continue;
+        }
+        let (wo, ho) = (
+            (w as f32 / scale).round() as usize,
+            (h as f32 / scale).round() as usize,
+        );
+        if wo < 16 || ho < 16 || wo > 8192 || ho > 8192 {
+            continue;
+        }
+        let img = signal::resample(&residual, w, h, wo, ho);
+        let mut spec = signal::fold(&img, wo, ho);
+        fft2(&mut spec, false);
+        signal::whiten(&mut spec);
+        let mut corr = vec![Complex::new(0.0f32, 0.0); TILE * TILE];
+        for &(f, s) in &pattern.sync {
+            let g = spec[f.index()] * s.conj() * amplitude(f);
+            corr[f.index()] = g;
+            corr[f.conj_index()] = g.conj();
+        }
+        fft2(&mut corr, true);
+        let (best, value) = corr
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i, c.re))
+            .fold((0, f32::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
+        candidates.push(Candidate {
+            score: f64::from(value) / norm,
+            scale,
+            shift: (best % TILE, best / TILE),
+            spectrum: spec,
+        });
+    }
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let hyp = opts.hypotheses();
+    let Some(top) = candidates.first() else {
+        return Ok(Detection {
+            found: false,
+            payload: None,
+            score: 0.0,
+            threshold,
+            p_value: 1.0,
+            scale: 1.0,
+            shift: (0.0, 0.0),
+            coded_bit_errors: None,
+            frames: n_frames,
+        });
+    };
+    let mut result = Detection {
+        found: false,
+        payload: None,
+        score: top.score,
+        threshold,
+        p_value: (hyp * gaussian_tail(top.score)).min(1.0),
+        scale: top.scale,
+        shift: (top.shift.0 as f32, top.shift.1 as f32),
+        coded_bit_errors: None,
+        frames: n_frames,
+    };
+    for c in candidates.iter().take_while(|c| c.score >= threshold) {
+        let shift = refine_shift(&pattern, &c.spectrum, c.shift);
+        let (bits, errors) = decode_message(&pattern, &c.spectrum, shift);
+        if let Some(p) = Payload::from_message_bits(&bits) {
+            result = Detection {
+                found: true,
+                payload: Some(p),
+                score: c.score,
+                threshold,
+                p_value: (hyp * gaussian_tail(c.score)).min(1.0),
+                scale: c.scale,
+                shift,
+                coded_bit_errors: Some(errors),
+                frames: n_frames,
+            };
+            break;
+        }
+    }
+    Ok(result)
+}
+
+fn phasor(f: Freq, shift: (f32, f32)) -> Complex<f32> {
+    let a = std::f32::consts::TAU * (f.u as f32 * shift.0 + f.v as f32 * shift.1) / TILE as f32;
+    Complex::from_polar(1.0, a)
+}
+
+/// Sync correlation at a fractional shift.
+fn sync_corr(pattern: &Pattern, spec: &[Complex<f32>], shift: (f32, f32)) -> f32 {
+    pattern
+        .sync
+        .iter()
+        .map(|&(f, s)| (spec[f.index()] * s.conj() * phasor(f, shift)).re * amplitude(f))
+        .sum()
+}
+
+/// The integer peak refined to 1/8 pixel.
+fn refine_shift(pattern: &Pattern, spec: &[Complex<f32>], shift: (usize, usize)) -> (f32, f32) {
+    let mut best = (shift.0 as f32, shift.1 as f32);
+    let mut best_v = sync_corr(pattern, spec, best);
+    let base = best;
+    for dy in -4..=4 {
+        for dx in -4..=4 {
+            let s = (base.0 + dx as f32 / 8.0, base.1 + dy as f32 / 8.0);
+            let v = sync_corr(pattern, spec, s);
+            if v > best_v {
+                best_v = v;
+                best = s;
+            }
+        }
+    }
+    best
+}
+
+/// Soft-decodes the coded payload at `shift`; returns the message bits and the number of
+/// coded bits whose hard decision disagrees with the decoded message.
+fn decode_message(pattern: &Pattern, spec: &[Complex<f32>], shift: (f32, f32)) -> (Vec<u8>, usize) {
+    let mut soft = vec![0.0f32; CODED_BITS];
+    for m in &pattern.msg {
+        let a = spec[m.f.index()] * phasor(m.f, shift) * amplitude(m.f);
+        soft[m.re.0] += m.re.1 * a.re;
+        soft[m.im.0] += m.im.1 * a.im;
+    }
+    let bits = payload::viterbi_decode(&soft, MESSAGE_BITS);
+    let recoded = payload::conv_encode(&bits);
+    let errors = recoded
+        .iter()
+        .zip(&soft)
+        .filter(|(&c, &s)| (c == 0) != (s > 0.0))
+        .count();
+    (bits, errors)
+}
