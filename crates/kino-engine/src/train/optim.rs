@@ -76,6 +76,7 @@ impl AdamW {
         for (_, var) in &self.vars {
             if let Some(g) = grads.get(var.as_tensor()) {
                 total += g
+                    .detach()
                     .to_dtype(DType::F32)?
                     .sqr()?
                     .sum_all()?
@@ -106,15 +107,17 @@ impl AdamW {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
-            let g = (g * scale)?;
+            // Detached throughout: gradients and moments must not keep the step's autograd
+            // graph (or, through the moments, every earlier step's) alive.
+            let g = (g.detach() * scale)?;
             let m = ((&self.m[i] * c.beta1)? + (&g * (1.0 - c.beta1))?)?;
             let v = ((&self.v[i] * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
             let update = ((&m / bc1)? / ((&v / bc2)?.sqrt()? + c.eps)?)?;
             let w = var.as_tensor();
             let decayed = (w * (1.0 - lr * c.weight_decay))?;
-            var.set(&(decayed - (update * lr)?)?)?;
-            self.m[i] = m;
-            self.v[i] = v;
+            var.set(&(decayed - (update * lr)?)?.detach())?;
+            self.m[i] = m.detach();
+            self.v[i] = v.detach();
         }
         Ok(norm)
     }
@@ -203,7 +206,7 @@ impl Ema {
         let data = map.data().lock().expect("var map lock");
         for (name, s) in self.shadow.iter_mut() {
             if let Some(v) = data.get(name) {
-                *s = ((&*s * d)? + (v.as_tensor() * (1.0 - d))?)?;
+                *s = ((&*s * d)? + (v.as_tensor().detach() * (1.0 - d))?)?.detach();
             }
         }
         Ok(())
@@ -258,6 +261,31 @@ mod tests {
     use super::*;
     use candle_core::Device;
     use candle_nn::{Init, VarBuilder};
+
+    /// Optimiser moments and EMA shadows must be plain tensors: if they kept an autograd
+    /// op, every step's graph stayed reachable and a long run grew to 23 GB and was killed.
+    #[test]
+    fn optimiser_and_ema_state_hold_no_autograd_graph() -> Result<()> {
+        let map = VarMap::new();
+        let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
+        let w = vb.get_with_hints((4, 4), "w", Init::Randn { mean: 0.0, stdev: 0.5 })?;
+        let x = Tensor::ones((2, 4), DType::F32, &Device::Cpu)?;
+        let mut opt = AdamW::new(&map, AdamWConfig::default())?;
+        let mut ema = Ema::new(&map, 0.99)?;
+        for step in 0..3 {
+            let loss = x.matmul(&w)?.sqr()?.mean_all()?;
+            let grads = loss.backward()?;
+            opt.step(&grads, 1e-2, 1.0)?;
+            ema.update(&map, step)?;
+        }
+        for t in opt.m.iter().chain(&opt.v) {
+            assert!(!t.track_op(), "optimiser moment keeps a graph");
+        }
+        for (name, t) in ema.tensors() {
+            assert!(!t.track_op(), "EMA shadow {name} keeps a graph");
+        }
+        Ok(())
+    }
 
     #[test]
     fn adamw_fits_a_linear_map_and_state_round_trips() -> Result<()> {
