@@ -22,5 +22,6 @@ pub fn parse(spec: &str) -> Result<Device> {
              `cargo build --release --features cuda` (see docs/cuda.md)"
         );
     }
-    Device::new_cuda(ordinal).with_context(|| format!("--device {spec}: no usable CUDA GPU {ordinal}"))
+    Device::new_cuda(ordinal)
+        .with_context(|| format!("--device {spec}: no usable CUDA GPU {ordinal}"))
 }

@@ -92,14 +92,17 @@ impl Side {
     }
 
     fn rows(&self) -> Vec<(&'static str, String)> {
-        let med = |v: &[f32]| {
-            median(v).map_or("n/a".to_string(), |m| format!("{m:.3} (n={})", v.len()))
-        };
+        let med =
+            |v: &[f32]| median(v).map_or("n/a".to_string(), |m| format!("{m:.3} (n={})", v.len()));
         let mean = |v: &[f32]| {
             if v.is_empty() {
                 "n/a".to_string()
             } else {
-                format!("{:.3} (n={})", v.iter().sum::<f32>() / v.len() as f32, v.len())
+                format!(
+                    "{:.3} (n={})",
+                    v.iter().sum::<f32>() / v.len() as f32,
+                    v.len()
+                )
             }
         };
         let persist = if self.permanence.is_empty() {

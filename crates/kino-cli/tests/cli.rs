@@ -227,7 +227,16 @@ fn generate_remix_extend_with_the_shipped_model() {
 
     let gen = |out: &str, seed: &str| {
         kino(&[
-            "generate", prompt, "-o", out, "--seconds", "1", "--steps", "2", "--seed", seed,
+            "generate",
+            prompt,
+            "-o",
+            out,
+            "--seconds",
+            "1",
+            "--steps",
+            "2",
+            "--seed",
+            seed,
         ])
     };
     let o = gen(&p("a.mp4"), "3");
@@ -247,23 +256,48 @@ fn generate_remix_extend_with_the_shipped_model() {
     assert_ne!(read("a.mp4"), read("c.mp4"));
 
     let o = kino(&[
-        "remix", &p("a.mp4"), "A blue ball falls onto a wooden floor at dusk.", "--strength",
-        "0.5", "--steps", "2", "-o", &p("r.mp4"),
+        "remix",
+        &p("a.mp4"),
+        "A blue ball falls onto a wooden floor at dusk.",
+        "--strength",
+        "0.5",
+        "--steps",
+        "2",
+        "-o",
+        &p("r.mp4"),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let secs = probe(Path::new(&p("r.mp4")))["streams"][0]["duration_s"].as_f64().unwrap();
+    let secs = probe(Path::new(&p("r.mp4")))["streams"][0]["duration_s"]
+        .as_f64()
+        .unwrap();
     assert!((secs - 1.0).abs() < 0.1, "{secs}");
 
     let o = kino(&[
-        "extend", &p("a.mp4"), "The ball rolls to the left.", "--seconds", "1", "--steps", "2",
-        "-o", &p("e.mp4"),
+        "extend",
+        &p("a.mp4"),
+        "The ball rolls to the left.",
+        "--seconds",
+        "1",
+        "--steps",
+        "2",
+        "-o",
+        &p("e.mp4"),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let secs = probe(Path::new(&p("e.mp4")))["streams"][0]["duration_s"].as_f64().unwrap();
+    let secs = probe(Path::new(&p("e.mp4")))["streams"][0]["duration_s"]
+        .as_f64()
+        .unwrap();
     assert!((secs - 2.0).abs() < 0.15, "{secs}");
 
     // Bad input names what is wrong.
-    let o = kino(&["generate", prompt, "--model", "/no/such/model", "-o", &p("x.mp4")]);
+    let o = kino(&[
+        "generate",
+        prompt,
+        "--model",
+        "/no/such/model",
+        "-o",
+        &p("x.mp4"),
+    ]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("/no/such/model"));
     let o = kino(&["generate", prompt, "--device", "tpu", "-o", &p("x.mp4")]);

@@ -18,7 +18,6 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use rayon::prelude::*;
 use kino_models::audio_vae::{AudioVae, AudioVaeConfig};
 use kino_models::dit::{audio_latent_times, video_latent_times, DitConfig, DitInput, TwinDit};
 use kino_models::folder::{FolderWriter, MediaSpec, ModelFolder};
@@ -26,6 +25,7 @@ use kino_models::mel::MelConfig;
 use kino_models::text_encoder::TextEncoder;
 use kino_models::video_vae::{VideoVae, VideoVaeConfig};
 use kino_models::vocoder::{Vocoder, VocoderConfig};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::noise;
@@ -414,7 +414,8 @@ impl Trainer {
                     total = fit.clamp(step + 1, spec.steps);
                     sched.total = total;
                     sched.warmup = spec.warmup.min((total / 20).max(1));
-                    fs::write(&steps_file, total.to_string()).map_err(|e| st_err(&steps_file, e))?;
+                    fs::write(&steps_file, total.to_string())
+                        .map_err(|e| st_err(&steps_file, e))?;
                     settled = true;
                 }
             }

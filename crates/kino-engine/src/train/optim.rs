@@ -268,7 +268,14 @@ mod tests {
     fn optimiser_and_ema_state_hold_no_autograd_graph() -> Result<()> {
         let map = VarMap::new();
         let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
-        let w = vb.get_with_hints((4, 4), "w", Init::Randn { mean: 0.0, stdev: 0.5 })?;
+        let w = vb.get_with_hints(
+            (4, 4),
+            "w",
+            Init::Randn {
+                mean: 0.0,
+                stdev: 0.5,
+            },
+        )?;
         let x = Tensor::ones((2, 4), DType::F32, &Device::Cpu)?;
         let mut opt = AdamW::new(&map, AdamWConfig::default())?;
         let mut ema = Ema::new(&map, 0.99)?;
