@@ -64,7 +64,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let mut bar: Option<(String, indicatif::ProgressBar)> = None;
     let mut on_event = |e: &TrainEvent| {
         if plain {
-            if e.step == 1 || e.step % 100 == 0 || e.step == e.total {
+            if e.step == 1 || e.step.is_multiple_of(100) || e.step == e.total {
                 eprintln!(
                     "{} {}/{} loss {:.4} lr {:.2e} grad {:.3} {:.1}s",
                     e.stage, e.step, e.total, e.loss, e.lr, e.grad_norm, e.seconds
