@@ -204,20 +204,27 @@ pub fn embed(
     })
 }
 
+impl Detection {
+    /// Nothing found (no frames, or no candidate to score).
+    fn absent(threshold: f64, frames: usize) -> Self {
+        Detection {
+            found: false,
+            payload: None,
+            score: 0.0,
+            threshold,
+            p_value: 1.0,
+            scale: 1.0,
+            shift: (0.0, 0.0),
+            coded_bit_errors: None,
+            frames,
+        }
+    }
+}
+
 /// Looks for the watermark `key` makes in `frames` (any size, any number of frames).
 pub fn detect(frames: &VideoFrames, key: &WatermarkKey, opts: &DetectOptions) -> Result<Detection> {
     let threshold = opts.threshold();
-    let none = |frames| Detection {
-        found: false,
-        payload: None,
-        score: 0.0,
-        threshold,
-        p_value: 1.0,
-        scale: 1.0,
-        shift: (0.0, 0.0),
-        coded_bit_errors: None,
-        frames,
-    };
+    let none = |frames| Detection::absent(threshold, frames);
     if frames.is_empty() || opts.scales.is_empty() {
         return Ok(none(frames.len()));
     }
@@ -304,17 +311,7 @@ pub fn detect_luma_sum(
     candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
     let hyp = opts.hypotheses();
     let Some(top) = candidates.first() else {
-        return Ok(Detection {
-            found: false,
-            payload: None,
-            score: 0.0,
-            threshold,
-            p_value: 1.0,
-            scale: 1.0,
-            shift: (0.0, 0.0),
-            coded_bit_errors: None,
-            frames: n_frames,
-        });
+        return Ok(Detection::absent(threshold, n_frames));
     };
     let mut result = Detection {
         found: false,
