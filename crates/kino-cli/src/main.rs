@@ -1,6 +1,7 @@
 //! `kino`: the command-line face of kino.
 
 mod bench;
+mod data_dir;
 mod device;
 mod eval;
 mod generate;
