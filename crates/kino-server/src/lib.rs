@@ -1,1 +1,253 @@
-//! kino serve
+//! kino-server: `kino serve` and `kino worker`.
+//!
+//! * [`api`]: OpenAI's Videos API (`/v1/videos`...), API keys, rate limits, errors in
+//!   OpenAI's shape.
+//! * [`db`]: metadata and the job queue in SQLite (default) or PostgreSQL.
+//! * [`storage`]: finished files in a local folder (default) or S3-compatible storage.
+//! * [`worker`]: claims jobs under a lease, runs the engine, stores video, thumbnail and
+//!   spritesheet.
+//! * [`webhooks`]: signed `video.completed` / `video.failed` events with retries.
+
+pub mod api;
+pub mod db;
+pub mod ids;
+pub mod jobs;
+pub mod storage;
+pub mod webhooks;
+pub mod worker;
+
+use anyhow::Context;
+use api::{ApiConfig, AppState, ModelInfo, PromptPolicy};
+use db::Db;
+use kino_engine::twin::{TwinModel, TwinPipeline};
+use kino_models::folder::ModelFolder;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use storage::Storage;
+use tokio::sync::watch;
+use webhooks::Webhooks;
+use worker::{Publisher, SharedPipeline, Worker, WorkerConfig};
+
+/// Everything `kino serve` / `kino worker` can be told.
+#[derive(Clone)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...` (default: SQLite in the data dir).
+    pub database: Option<String>,
+    /// A folder, `file://...` or `s3://bucket/prefix` (default: `<data>/files`).
+    pub storage: Option<String>,
+    pub bind: SocketAddr,
+    /// In-process workers (0: API only, jobs run by `kino worker` elsewhere).
+    pub workers: usize,
+    pub worker: WorkerConfig,
+    pub max_body: usize,
+    pub poll_after_ms: u64,
+    pub webhook: Option<(String, String)>,
+}
+
+impl ServerConfig {
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            data_dir: data_dir.to_path_buf(),
+            database: None,
+            storage: None,
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            workers: 1,
+            worker: WorkerConfig::default(),
+            max_body: 64 << 20,
+            poll_after_ms: 1000,
+            webhook: None,
+        }
+    }
+
+    pub async fn open_db(&self) -> anyhow::Result<Db> {
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating data dir {}", self.data_dir.display()))?;
+        let url = self
+            .database
+            .clone()
+            .unwrap_or_else(|| Db::sqlite_url(&self.data_dir));
+        Ok(Db::connect(&url).await?)
+    }
+
+    pub fn open_storage(&self) -> anyhow::Result<Storage> {
+        Ok(match &self.storage {
+            Some(url) => Storage::open(url)?,
+            None => Storage::local(&self.data_dir.join("files"))?,
+        })
+    }
+
+    pub fn webhooks(&self) -> anyhow::Result<Option<Webhooks>> {
+        self.webhook
+            .as_ref()
+            .map(|(url, secret)| Webhooks::new(url, secret))
+            .transpose()
+            .map_err(Into::into)
+    }
+}
+
+/// A model folder loaded for serving.
+pub struct LoadedModel {
+    pub pipeline: SharedPipeline,
+    pub info: ModelInfo,
+}
+
+/// Loads a kino model folder on `device`.
+pub fn load_model(dir: &Path, device: &candle_core::Device, steps: usize) -> anyhow::Result<LoadedModel> {
+    let folder = ModelFolder::open(dir).with_context(|| format!("opening model folder {}", dir.display()))?;
+    let model = TwinModel::load(&folder, device)?;
+    let info = ModelInfo {
+        name: model.name.clone(),
+        size: model.size,
+        size_multiple: 16,
+        max_side: 1024,
+        max_seconds: 20,
+        steps,
+    };
+    Ok(LoadedModel {
+        pipeline: Arc::new(TwinPipeline::new(model)),
+        info,
+    })
+}
+
+/// A running server (API + its in-process workers).
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets running jobs' workers stop, waits for all tasks.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Background upkeep: removes orphaned and expired files, delivers webhooks.
+fn spawn_upkeep(
+    db: Db,
+    storage: Storage,
+    hooks: Option<Webhooks>,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = 0u64;
+        loop {
+            if let Some(h) = &hooks {
+                if let Err(e) = h.deliver_due(&db).await {
+                    tracing::warn!("webhooks: {e:#}");
+                }
+            }
+            if tick % 600 == 0 {
+                match worker::sweep_storage(&db, &storage).await {
+                    Ok((0, 0)) => {}
+                    Ok((o, x)) => tracing::info!("storage sweep: {o} orphaned and {x} expired videos' files removed"),
+                    Err(e) => tracing::warn!("storage sweep: {e:#}"),
+                }
+            }
+            tick += 1;
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+    })
+}
+
+/// Starts the API (and `cfg.workers` workers) and returns once it is listening.
+pub async fn start(
+    cfg: &ServerConfig,
+    model: &LoadedModel,
+    publisher: Arc<dyn Publisher>,
+    policy: Option<Arc<dyn PromptPolicy>>,
+) -> anyhow::Result<RunningServer> {
+    let db = cfg.open_db().await?;
+    let storage = cfg.open_storage()?;
+    let hooks = cfg.webhooks()?;
+    let (tx, rx) = watch::channel(false);
+    let state = AppState {
+        db: db.clone(),
+        storage: storage.clone(),
+        cfg: Arc::new(ApiConfig {
+            model: model.info.clone(),
+            max_body: cfg.max_body,
+            poll_after_ms: cfg.poll_after_ms,
+        }),
+        limiter: Default::default(),
+        policy,
+    };
+    let listener = tokio::net::TcpListener::bind(cfg.bind)
+        .await
+        .with_context(|| format!("listening on {}", cfg.bind))?;
+    let addr = listener.local_addr()?;
+    let mut tasks = Vec::new();
+    let mut srx = rx.clone();
+    let app = api::router(state);
+    tasks.push(tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = srx.wait_for(|s| *s).await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!("server: {e}");
+        }
+    }));
+    tasks.push(spawn_upkeep(db.clone(), storage.clone(), hooks.clone(), rx.clone()));
+    for i in 0..cfg.workers {
+        let mut wcfg = cfg.worker.clone();
+        if cfg.workers > 1 {
+            wcfg.id = format!("{}-{i}", wcfg.id);
+        }
+        let w = Worker {
+            db: db.clone(),
+            storage: storage.clone(),
+            pipeline: model.pipeline.clone(),
+            publisher: publisher.clone(),
+            webhooks: hooks.clone(),
+            cfg: wcfg,
+        };
+        tasks.push(tokio::spawn(w.run(rx.clone())));
+    }
+    Ok(RunningServer {
+        addr,
+        shutdown: tx,
+        tasks,
+    })
+}
+
+/// Runs workers only (`kino worker`), until `shutdown` turns true.
+pub async fn run_workers(
+    cfg: &ServerConfig,
+    model: &LoadedModel,
+    publisher: Arc<dyn Publisher>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let db = cfg.open_db().await?;
+    let storage = cfg.open_storage()?;
+    let hooks = cfg.webhooks()?;
+    let mut tasks = Vec::new();
+    for i in 0..cfg.workers.max(1) {
+        let mut wcfg = cfg.worker.clone();
+        if cfg.workers > 1 {
+            wcfg.id = format!("{}-{i}", wcfg.id);
+        }
+        let w = Worker {
+            db: db.clone(),
+            storage: storage.clone(),
+            pipeline: model.pipeline.clone(),
+            publisher: publisher.clone(),
+            webhooks: hooks.clone(),
+            cfg: wcfg,
+        };
+        tasks.push(tokio::spawn(w.run(shutdown.clone())));
+    }
+    tasks.push(spawn_upkeep(db, storage, hooks, shutdown));
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(())
+}

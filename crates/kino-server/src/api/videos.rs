@@ -1,0 +1,524 @@
+//! `/v1/videos`: create, retrieve, list, delete, download, remix, edit, extend.
+
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult};
+use super::request::{data_url_bytes, Fields};
+use super::AppState;
+use crate::db::videos::VideoRow;
+use crate::ids;
+use crate::jobs::{self, JobParams};
+use crate::storage::Variant;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Longest prompt accepted, in characters (OpenAI's limit).
+pub const MAX_PROMPT_CHARS: usize = 32_000;
+
+/// Model names OpenAI's SDKs send; they run the served model.
+const OPENAI_MODELS: &[&str] = &["sora-2", "sora-2-pro"];
+
+/// The `video` object.
+pub fn video_json(v: &VideoRow) -> Value {
+    let error = match (&v.error_code, &v.error_message) {
+        (Some(code), msg) => json!({ "code": code, "message": msg.clone().unwrap_or_default() }),
+        _ => Value::Null,
+    };
+    json!({
+        "id": v.id,
+        "object": "video",
+        "model": v.model,
+        "status": v.status,
+        "progress": v.progress,
+        "created_at": v.created_at,
+        "completed_at": v.completed_at,
+        "expires_at": v.expires_at,
+        "prompt": v.prompt,
+        "size": v.size,
+        "seconds": v.seconds,
+        "remixed_from_video_id": v.remixed_from_video_id,
+        "error": error,
+    })
+}
+
+fn video_response(state: &AppState, status: StatusCode, v: &VideoRow) -> Response {
+    let mut resp = (status, Json(video_json(v))).into_response();
+    if matches!(v.status.as_str(), "queued" | "in_progress") {
+        if let Ok(h) = HeaderValue::from_str(&state.cfg.poll_after_ms.to_string()) {
+            resp.headers_mut().insert("openai-poll-after-ms", h);
+        }
+    }
+    resp
+}
+
+fn prompt(fields: &Fields, state: &AppState) -> ApiResult<String> {
+    let p = fields.text("prompt")?.ok_or_else(|| ApiError::missing("prompt"))?;
+    let chars = p.chars().count();
+    if p.trim().is_empty() {
+        return Err(ApiError::invalid("prompt", "The prompt is empty."));
+    }
+    if chars > MAX_PROMPT_CHARS {
+        return Err(ApiError::invalid(
+            "prompt",
+            format!("The prompt is {chars} characters long; the limit is {MAX_PROMPT_CHARS}."),
+        ));
+    }
+    if let Err(errors) = kino_prompt::parse(p) {
+        return Err(ApiError::invalid("prompt", format!("The prompt has errors: {errors}")));
+    }
+    if let Some(policy) = &state.policy {
+        policy.check(p).map_err(ApiError::blocked)?;
+    }
+    Ok(p.to_string())
+}
+
+fn model(fields: &Fields, state: &AppState) -> ApiResult<String> {
+    let served = &state.cfg.model.name;
+    match fields.text("model")? {
+        None => Ok(served.clone()),
+        Some(m) if m == served || OPENAI_MODELS.iter().any(|o| m.starts_with(o)) => {
+            Ok(m.to_string())
+        }
+        Some(m) => Err(ApiError::invalid(
+            "model",
+            format!("Invalid value for 'model': '{m}'. This server runs '{served}' (OpenAI's sora-2 names are accepted and run it too)."),
+        )),
+    }
+}
+
+fn seconds(fields: &Fields, state: &AppState) -> ApiResult<Option<u32>> {
+    let max = state.cfg.model.max_seconds;
+    match fields.text("seconds")? {
+        None => Ok(None),
+        Some(s) => match s.trim().trim_matches('"').parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(Some(n)),
+            _ => Err(ApiError::invalid(
+                "seconds",
+                format!("Invalid value for 'seconds': '{s}'. Supported values are whole seconds from 1 to {max} (e.g. '4', '8', '12')."),
+            )),
+        },
+    }
+}
+
+fn size(fields: &Fields, state: &AppState) -> ApiResult<(u32, u32)> {
+    let m = &state.cfg.model;
+    let Some(s) = fields.text("size")? else {
+        return Ok(m.size);
+    };
+    let bad = || {
+        ApiError::invalid(
+            "size",
+            format!(
+                "Invalid value for 'size': '{s}'. {} makes WIDTHxHEIGHT with both multiples of {} and at most {} (e.g. '{}x{}').",
+                m.name, m.size_multiple, m.max_side, m.size.0, m.size.1
+            ),
+        )
+    };
+    let (w, h) = s.split_once('x').ok_or_else(bad)?;
+    let (w, h): (u32, u32) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
+    if w == 0 || h == 0 || w % m.size_multiple != 0 || h % m.size_multiple != 0 {
+        return Err(bad());
+    }
+    if w > m.max_side || h > m.max_side {
+        return Err(bad());
+    }
+    Ok((w, h))
+}
+
+fn number<T: std::str::FromStr>(fields: &Fields, name: &str, ok: impl Fn(&T) -> bool, what: &str) -> ApiResult<Option<T>> {
+    match fields.text(name)? {
+        None => Ok(None),
+        Some(s) => match s.trim().parse::<T>() {
+            Ok(v) if ok(&v) => Ok(Some(v)),
+            _ => Err(ApiError::invalid(name, format!("Invalid value for '{name}': '{s}'. Expected {what}."))),
+        },
+    }
+}
+
+fn input_reference(fields: &Fields) -> ApiResult<Option<Vec<u8>>> {
+    let bytes = if let Some(b) = fields.file("input_reference") {
+        b.to_vec()
+    } else if let Some(url) = fields.text("input_reference[image_url]")? {
+        data_url_bytes("input_reference", url)?
+    } else if fields.has("input_reference[file_id]") {
+        return Err(ApiError::invalid(
+            "input_reference",
+            "file_id references are not supported: kino has no Files API. Upload the image or send a data URL.",
+        ));
+    } else if let Some(url) = fields.text("input_reference")? {
+        data_url_bytes("input_reference", url)?
+    } else {
+        return Ok(None);
+    };
+    image::load_from_memory(&bytes).map_err(|e| {
+        ApiError::invalid(
+            "input_reference",
+            format!("input_reference is not a PNG, JPEG or WebP image kino can read: {e}"),
+        )
+    })?;
+    Ok(Some(bytes))
+}
+
+struct NewJob {
+    kind: &'static str,
+    model: String,
+    prompt: String,
+    size: (u32, u32),
+    /// What the video object reports (an extension's stitched total).
+    seconds_shown: u32,
+    params: JobParams,
+    source: Option<String>,
+    input_image: Option<Vec<u8>>,
+}
+
+async fn enqueue(state: &AppState, caller: &Caller, job: NewJob) -> ApiResult<Response> {
+    let key = &caller.0;
+    if state.db.active_jobs(&key.id).await? >= key.max_concurrent_jobs {
+        return Err(ApiError::rate_limited(
+            format!(
+                "This key already has {} videos queued or in progress (its limit). Wait for one to finish.",
+                key.max_concurrent_jobs
+            ),
+            5,
+        ));
+    }
+    let row = VideoRow {
+        id: ids::new_id("video"),
+        owner: key.id.clone(),
+        kind: job.kind.to_string(),
+        model: job.model,
+        status: "queued".into(),
+        progress: 0,
+        created_at: ids::now(),
+        completed_at: None,
+        expires_at: None,
+        prompt: job.prompt,
+        size: format!("{}x{}", job.size.0, job.size.1),
+        seconds: job.seconds_shown.to_string(),
+        remixed_from_video_id: job.source.clone(),
+        source_video_id: job.source,
+        error_code: None,
+        error_message: None,
+        params: serde_json::to_string(&job.params).map_err(|e| ApiError::internal("params", &e))?,
+        input_image: job.input_image,
+        attempts: 0,
+        content_deleted: 0,
+    };
+    state.db.insert_video(&row).await?;
+    Ok(video_response(state, StatusCode::OK, &row))
+}
+
+fn params(state: &AppState, fields: &Fields, size: (u32, u32), seconds: f64) -> ApiResult<JobParams> {
+    Ok(JobParams {
+        width: size.0,
+        height: size.1,
+        seconds,
+        seed: number::<u64>(fields, "seed", |_| true, "a whole number")?.unwrap_or_else(|| {
+            u64::from_le_bytes(ids::random_bytes(8).try_into().unwrap_or([0; 8])) >> 12
+        }),
+        steps: number::<usize>(fields, "steps", |s| (1..=100).contains(s), "1 to 100")?
+            .unwrap_or(state.cfg.model.steps),
+        strength: number::<f64>(fields, "strength", |s| *s > 0.0 && *s <= 1.0, "a number in (0, 1]")?,
+    })
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let fields = Fields::read(&headers, body, state.cfg.max_body).await?;
+    let prompt = prompt(&fields, &state)?;
+    let model = model(&fields, &state)?;
+    let seconds = seconds(&fields, &state)?.unwrap_or(4);
+    let size = size(&fields, &state)?;
+    let input_image = input_reference(&fields)?;
+    let params = params(&state, &fields, size, seconds as f64)?;
+    enqueue(
+        &state,
+        &caller,
+        NewJob {
+            kind: jobs::CREATE,
+            model,
+            prompt,
+            size,
+            seconds_shown: seconds,
+            params,
+            source: None,
+            input_image,
+        },
+    )
+    .await
+}
+
+/// The completed source video a remix, edit or extension starts from.
+async fn source(state: &AppState, caller: &Caller, id: &str, param: &str) -> ApiResult<VideoRow> {
+    let Some(src) = state.db.get_video(id, Some(&caller.0.id)).await? else {
+        return Err(ApiError::not_found(format!("Video with id '{id}' not found.")).with_param(param));
+    };
+    if src.status != "completed" {
+        return Err(ApiError::invalid(
+            param,
+            format!("Video '{id}' is {}; only completed videos can be used as a source.", src.status),
+        ));
+    }
+    if src.content_deleted != 0 {
+        return Err(ApiError::invalid(param, format!("Video '{id}' has expired; its files are gone.")));
+    }
+    Ok(src)
+}
+
+fn parse_size(s: &str) -> (u32, u32) {
+    s.split_once('x')
+        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+        .unwrap_or((0, 0))
+}
+
+pub async fn remix(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let fields = Fields::read(&headers, body, state.cfg.max_body).await?;
+    let src = source(&state, &caller, &id, "video_id").await?;
+    remix_like(state, caller, fields, src, jobs::REMIX).await
+}
+
+async fn remix_like(state: AppState, caller: Caller, fields: Fields, src: VideoRow, kind: &'static str) -> ApiResult<Response> {
+    let prompt = prompt(&fields, &state)?;
+    let size = parse_size(&src.size);
+    let seconds: u32 = src.seconds.parse().unwrap_or(4);
+    let params = params(&state, &fields, size, seconds as f64)?;
+    enqueue(
+        &state,
+        &caller,
+        NewJob {
+            kind,
+            model: src.model.clone(),
+            prompt,
+            size,
+            seconds_shown: seconds,
+            params,
+            source: Some(src.id.clone()),
+            input_image: None,
+        },
+    )
+    .await
+}
+
+fn video_ref(fields: &Fields) -> ApiResult<String> {
+    if fields.file("video").is_some() {
+        return Err(ApiError::invalid(
+            "video",
+            "Uploading a video to edit or extend is not supported yet: reference a completed video with video[id].",
+        ));
+    }
+    fields
+        .text("video[id]")?
+        .or(fields.text("video_id")?)
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::missing("video"))
+}
+
+pub async fn edit(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    let fields = Fields::read(&headers, body, state.cfg.max_body).await?;
+    let id = video_ref(&fields)?;
+    let src = source(&state, &caller, &id, "video").await?;
+    remix_like(state, caller, fields, src, jobs::EDIT).await
+}
+
+pub async fn extend(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    let fields = Fields::read(&headers, body, state.cfg.max_body).await?;
+    let id = video_ref(&fields)?;
+    let src = source(&state, &caller, &id, "video").await?;
+    let prompt = prompt(&fields, &state)?;
+    let more = seconds(&fields, &state)?.ok_or_else(|| ApiError::missing("seconds"))?;
+    let size = parse_size(&src.size);
+    let total = src.seconds.parse::<u32>().unwrap_or(0) + more;
+    let params = params(&state, &fields, size, more as f64)?;
+    enqueue(
+        &state,
+        &caller,
+        NewJob {
+            kind: jobs::EXTEND,
+            model: src.model.clone(),
+            prompt,
+            size,
+            seconds_shown: total,
+            params,
+            source: Some(src.id.clone()),
+            input_image: None,
+        },
+    )
+    .await
+}
+
+async fn owned(state: &AppState, caller: &Caller, id: &str) -> ApiResult<VideoRow> {
+    state
+        .db
+        .get_video(id, Some(&caller.0.id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("Video with id '{id}' not found.")))
+}
+
+pub async fn retrieve(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    let v = owned(&state, &caller, &id).await?;
+    Ok(video_response(&state, StatusCode::OK, &v))
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    after: Option<String>,
+    limit: Option<String>,
+    order: Option<String>,
+}
+
+pub async fn list(State(state): State<AppState>, caller: Caller, Query(q): Query<ListQuery>) -> ApiResult<Response> {
+    let limit = match q.limit.as_deref() {
+        None => 20,
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => return Err(ApiError::invalid("limit", format!("Invalid value for 'limit': '{s}'. Expected 1 to 100."))),
+        },
+    };
+    let ascending = match q.order.as_deref() {
+        None | Some("desc") => false,
+        Some("asc") => true,
+        Some(o) => return Err(ApiError::invalid("order", format!("Invalid value for 'order': '{o}'. Expected 'asc' or 'desc'."))),
+    };
+    let page = state
+        .db
+        .list_videos(&caller.0.id, q.after.as_deref(), limit, ascending)
+        .await?;
+    let data: Vec<Value> = page.rows.iter().map(video_json).collect();
+    Ok(Json(json!({
+        "object": "list",
+        "data": data,
+        "first_id": page.rows.first().map(|r| r.id.clone()),
+        "last_id": page.rows.last().map(|r| r.id.clone()),
+        "has_more": page.has_more,
+    }))
+    .into_response())
+}
+
+pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    let Some(row) = state.db.delete_video(&id, &caller.0.id).await? else {
+        return Err(ApiError::not_found(format!("Video with id '{id}' not found.")));
+    };
+    // The row is gone first: a crash here leaves files that the startup sweep removes.
+    state.storage.delete_video(&row.id).await?;
+    Ok(Json(json!({ "id": row.id, "object": "video.deleted", "deleted": true })).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ContentQuery {
+    variant: Option<String>,
+}
+
+/// Parses a single `bytes=` range against a file of `size` bytes.
+pub fn parse_range(h: &str, size: u64) -> Option<std::ops::Range<u64>> {
+    let spec = h.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') || size == 0 {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (start, end) = if a.is_empty() {
+        let n: u64 = b.parse().ok()?;
+        if n == 0 {
+            return None;
+        }
+        (size.saturating_sub(n), size)
+    } else {
+        let start: u64 = a.parse().ok()?;
+        let end = if b.is_empty() { size } else { b.parse::<u64>().ok()?.saturating_add(1).min(size) };
+        (start, end)
+    };
+    (start < end && start < size).then_some(start..end)
+}
+
+pub async fn content(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<ContentQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let variant = match q.variant.as_deref() {
+        None => Variant::Video,
+        Some(v) => Variant::parse(v).ok_or_else(|| {
+            ApiError::invalid("variant", format!("Invalid value for 'variant': '{v}'. Expected 'video', 'thumbnail' or 'spritesheet'."))
+        })?,
+    };
+    let v = owned(&state, &caller, &id).await?;
+    if v.status != "completed" {
+        let mut e = ApiError::bad_request(format!("Video '{id}' is {}; its content is available once it has completed.", v.status));
+        e.code = Some("video_not_ready".into());
+        return Err(e);
+    }
+    if v.content_deleted != 0 {
+        return Err(ApiError::not_found(format!("The content of video '{id}' has expired.")));
+    }
+    let size = state.storage.size(&id, variant).await?;
+    let range = match headers.get(header::RANGE).and_then(|h| h.to_str().ok()) {
+        None => None,
+        Some(h) => match parse_range(h, size) {
+            Some(r) => Some(r),
+            None => {
+                let mut resp = ApiError {
+                    status: StatusCode::RANGE_NOT_SATISFIABLE,
+                    message: format!("Range '{h}' cannot be served from {size} bytes."),
+                    kind: "invalid_request_error",
+                    param: None,
+                    code: None,
+                    retry_after_s: None,
+                }
+                .into_response();
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    resp.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+                return Ok(resp);
+            }
+        },
+    };
+    let partial = range.is_some();
+    let dl = state.storage.get(&id, variant, range).await?;
+    let mut resp = Response::new(Body::from_stream(dl.stream));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(variant.content_type()));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    let len = dl.range.end - dl.range.start;
+    if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
+        h.insert(header::CONTENT_LENGTH, v);
+    }
+    if partial {
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{}", dl.range.start, dl.range.end - 1, dl.total_size)) {
+            h.insert(header::CONTENT_RANGE, v);
+        }
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some(0..10));
+        assert_eq!(parse_range("bytes=90-", 100), Some(90..100));
+        assert_eq!(parse_range("bytes=-10", 100), Some(90..100));
+        assert_eq!(parse_range("bytes=95-200", 100), Some(95..100));
+        assert_eq!(parse_range("bytes=100-", 100), None);
+        assert_eq!(parse_range("bytes=5-2", 100), None);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
+        assert_eq!(parse_range("items=0-1", 100), None);
+    }
+}

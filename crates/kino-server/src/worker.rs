@@ -1,0 +1,352 @@
+//! The worker: claims queued jobs, runs the engine under a lease, stores the files.
+//!
+//! A job is claimed with a lease (`lease_s`); the worker renews it with every progress
+//! report. A worker that dies stops renewing, the lease runs out, and another worker (or
+//! this one after a restart) claims the job again, up to `max_attempts` times.
+
+use crate::db::videos::{Outcome, VideoRow};
+use crate::db::Db;
+use crate::jobs::{self, JobParams, ProgressMap};
+use crate::storage::{Storage, Variant};
+use crate::webhooks::Webhooks;
+use kino_engine::pipeline::{EngineError, GenerateOptions, Generated, Pipeline, Progress};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// A pipeline the worker can share with a blocking thread.
+pub type SharedPipeline = Arc<dyn Pipeline + Send + Sync>;
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Names this worker in leases (host + pid + random by default).
+    pub id: String,
+    pub lease_s: i64,
+    pub max_attempts: i64,
+    /// How long to wait when the queue is empty.
+    pub poll: Duration,
+    /// Seconds a finished video's files are kept (None: forever).
+    pub expire_after_s: Option<i64>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            id: format!(
+                "worker-{}-{}",
+                std::process::id(),
+                &crate::ids::new_id("w")[2..]
+            ),
+            lease_s: 30,
+            max_attempts: 3,
+            poll: Duration::from_millis(250),
+            expire_after_s: Some(7 * 24 * 3600),
+        }
+    }
+}
+
+/// Builds the finished file from a generated clip: the server passes provenance here.
+pub trait Publisher: Send + Sync {
+    /// Encodes (and marks and signs) the clip; `source` is the parent clip for edits.
+    fn publish(
+        &self,
+        video_id: &str,
+        kind: &str,
+        generated: &mut Generated,
+        source: Option<&[u8]>,
+    ) -> anyhow::Result<Vec<u8>>;
+}
+
+/// Plain MP4 encoding, no provenance (tests of the queue only).
+pub struct PlainMp4;
+
+impl Publisher for PlainMp4 {
+    fn publish(
+        &self,
+        _video_id: &str,
+        _kind: &str,
+        generated: &mut Generated,
+        _source: Option<&[u8]>,
+    ) -> anyhow::Result<Vec<u8>> {
+        let (bytes, _) = kino_media::encode_mp4(
+            &generated.clip.video,
+            generated.clip.audio.as_ref(),
+            &kino_media::EncodeOptions::default(),
+        )?;
+        Ok(bytes)
+    }
+}
+
+pub struct Worker {
+    pub db: Db,
+    pub storage: Storage,
+    pub pipeline: SharedPipeline,
+    pub publisher: Arc<dyn Publisher>,
+    pub webhooks: Option<Webhooks>,
+    pub cfg: WorkerConfig,
+}
+
+struct JobProgress {
+    map: ProgressMap,
+    percent: Arc<AtomicI64>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Progress for JobProgress {
+    fn stage(&mut self, name: &str, total: u64) {
+        self.map.stage(name, total);
+        self.percent
+            .fetch_max(self.map.percent(0), Ordering::Relaxed);
+    }
+    fn set(&mut self, done: u64) {
+        self.percent
+            .fetch_max(self.map.percent(done), Ordering::Relaxed);
+    }
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// Why a job did not complete.
+enum JobError {
+    /// Someone else owns the job now (lease lost or video deleted): drop it silently.
+    LostLease,
+    Failed { code: &'static str, message: String },
+}
+
+impl Worker {
+    /// Runs until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        tracing::info!(worker = %self.cfg.id, "worker started");
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            match self.run_one().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::error!("worker: {e:#}"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.cfg.poll) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        tracing::info!(worker = %self.cfg.id, "worker stopped");
+    }
+
+    /// Claims and runs one job; false when the queue was empty.
+    pub async fn run_one(&self) -> anyhow::Result<bool> {
+        for id in self.db.fail_abandoned(self.cfg.max_attempts).await? {
+            tracing::warn!(video = %id, "failed: interrupted too many times");
+            if let Some(w) = &self.webhooks {
+                w.enqueue(&self.db, &id, "video.failed").await?;
+            }
+        }
+        let Some(row) = self
+            .db
+            .claim_job(&self.cfg.id, self.cfg.lease_s, self.cfg.max_attempts)
+            .await?
+        else {
+            return Ok(false);
+        };
+        tracing::info!(video = %row.id, kind = %row.kind, attempt = row.attempts, "job claimed");
+        match self.process(&row).await {
+            Ok(()) => {
+                tracing::info!(video = %row.id, "completed");
+                if let Some(w) = &self.webhooks {
+                    w.enqueue(&self.db, &row.id, "video.completed").await?;
+                }
+            }
+            Err(JobError::LostLease) => {
+                tracing::warn!(video = %row.id, "job taken away (deleted or lease expired)");
+            }
+            Err(JobError::Failed { code, message }) => {
+                tracing::warn!(video = %row.id, %code, %message, "failed");
+                let failed = Outcome::Failed {
+                    code,
+                    message: &message,
+                };
+                if self.db.finish_job(&row.id, &self.cfg.id, failed).await? {
+                    if let Some(w) = &self.webhooks {
+                        w.enqueue(&self.db, &row.id, "video.failed").await?;
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    async fn process(&self, row: &VideoRow) -> Result<(), JobError> {
+        let internal = |what: &str, e: &dyn std::fmt::Display| {
+            tracing::error!(video = %row.id, "{what}: {e}");
+            JobError::Failed {
+                code: "internal_error",
+                message: format!("{what} failed on the server"),
+            }
+        };
+        let params: JobParams =
+            serde_json::from_str(&row.params).map_err(|e| internal("reading the job", &e))?;
+        let plan = match kino_prompt::parse(&row.prompt) {
+            Ok(p) => p.plan,
+            Err(errors) => {
+                return Err(JobError::Failed {
+                    code: "invalid_prompt",
+                    message: errors.to_string(),
+                })
+            }
+        };
+        // The source clip of a remix, edit or extension.
+        let source_bytes = match &row.source_video_id {
+            Some(src) => Some(
+                self.storage
+                    .get_all(src, Variant::Video)
+                    .await
+                    .map_err(|e| JobError::Failed {
+                        code: "source_unavailable",
+                        message: format!("the source video {src} could not be read: {e}"),
+                    })?,
+            ),
+            None => None,
+        };
+        let source = match &source_bytes {
+            Some(bytes) => Some(kino_media::decode_mp4(bytes, "source video").map_err(|e| {
+                JobError::Failed {
+                    code: "invalid_source",
+                    message: e.to_string(),
+                }
+            })?),
+            None => None,
+        };
+        let first_frame = match &row.input_image {
+            Some(bytes) => Some(
+                image::load_from_memory(bytes)
+                    .map_err(|e| JobError::Failed {
+                        code: "invalid_input_reference",
+                        message: format!("input_reference is not a readable image: {e}"),
+                    })?
+                    .to_rgb8(),
+            ),
+            None => None,
+        };
+
+        let opts = GenerateOptions {
+            seed: params.seed,
+            steps: params.steps,
+            size: Some((params.width, params.height)),
+            seconds: (row.kind == jobs::CREATE).then_some(params.seconds),
+            first_frame,
+            ..Default::default()
+        };
+        let percent = Arc::new(AtomicI64::new(0));
+        let cancel = Arc::new(AtomicBool::new(false));
+        let mut progress = JobProgress {
+            map: ProgressMap::new(plan.shots.len()),
+            percent: percent.clone(),
+            cancel: cancel.clone(),
+        };
+        let pipeline = self.pipeline.clone();
+        let kind = row.kind.clone();
+        let strength = params.strength.unwrap_or(0.6);
+        let seconds = params.seconds;
+        let mut task = tokio::task::spawn_blocking(move || match (kind.as_str(), source) {
+            (jobs::EXTEND, Some(src)) => pipeline.extend(&src, &plan, seconds, &opts, &mut progress),
+            (jobs::REMIX | jobs::EDIT, Some(src)) => {
+                pipeline.remix(&src, &plan, strength, &opts, &mut progress)
+            }
+            _ => pipeline.generate(&plan, &opts, &mut progress),
+        });
+        // Renew the lease and publish progress while the engine works.
+        let result = loop {
+            tokio::select! {
+                r = &mut task => break r,
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                    let p = percent.load(Ordering::Relaxed);
+                    match self.db.heartbeat(&row.id, &self.cfg.id, p, self.cfg.lease_s).await {
+                        Ok(true) => {}
+                        Ok(false) => cancel.store(true, Ordering::Relaxed),
+                        Err(e) => tracing::warn!(video = %row.id, "heartbeat: {e}"),
+                    }
+                }
+            }
+        };
+        let mut generated = match result {
+            Ok(Ok(g)) => g,
+            Ok(Err(EngineError::Cancelled)) => return Err(JobError::LostLease),
+            Ok(Err(EngineError::Invalid(message))) => {
+                return Err(JobError::Failed {
+                    code: "invalid_request",
+                    message,
+                })
+            }
+            Ok(Err(e)) => return Err(internal("generation", &e)),
+            Err(e) => return Err(internal("the generation thread", &e)),
+        };
+        if cancel.load(Ordering::Relaxed) {
+            return Err(JobError::LostLease);
+        }
+
+        // Encode, mark and sign; then the stills.
+        let publisher = self.publisher.clone();
+        let id = row.id.clone();
+        let kind = row.kind.clone();
+        let files = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let mp4 = publisher.publish(&id, &kind, &mut generated, source_bytes.as_deref())?;
+            let video = &generated.clip.video;
+            let thumb = kino_media::preview::thumbnail_webp(video, video.duration_s() / 2.0)?;
+            let sheet = kino_media::preview::spritesheet_jpeg(video, &Default::default())?;
+            Ok((mp4, thumb, sheet))
+        })
+        .await
+        .map_err(|e| internal("encoding", &e))?
+        .map_err(|e| internal("encoding", &e))?;
+        let (mp4, thumb, sheet) = files;
+        let store = async {
+            self.storage.put(&row.id, Variant::Thumbnail, thumb).await?;
+            self.storage.put(&row.id, Variant::Spritesheet, sheet).await?;
+            // The video goes last: its presence means the set is complete.
+            self.storage.put(&row.id, Variant::Video, mp4).await
+        };
+        if let Err(e) = store.await {
+            let _ = self.storage.delete_video(&row.id).await;
+            return Err(internal("storing the video", &e));
+        }
+        let expires_at = self.cfg.expire_after_s.map(|s| crate::ids::now() + s);
+        match self
+            .db
+            .finish_job(&row.id, &self.cfg.id, Outcome::Completed { expires_at })
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                // Deleted (or taken over) while we worked: leave nothing behind unless the
+                // row still exists for another worker.
+                if !self.db.video_exists(&row.id).await.unwrap_or(true) {
+                    let _ = self.storage.delete_video(&row.id).await;
+                }
+                Err(JobError::LostLease)
+            }
+            Err(e) => Err(internal("recording the result", &e)),
+        }
+    }
+}
+
+/// Removes files no row refers to (a crash between delete and file removal) and the files
+/// of expired videos.
+pub async fn sweep_storage(db: &Db, storage: &Storage) -> anyhow::Result<(usize, usize)> {
+    let mut orphans = 0;
+    for id in storage.stored_video_ids().await? {
+        if !db.video_exists(&id).await? {
+            storage.delete_video(&id).await?;
+            orphans += 1;
+        }
+    }
+    let mut expired = 0;
+    for id in db.expired_videos().await? {
+        storage.delete_video(&id).await?;
+        db.mark_content_deleted(&id).await?;
+        expired += 1;
+    }
+    Ok((orphans, expired))
+}

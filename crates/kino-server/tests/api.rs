@@ -1,0 +1,266 @@
+//! The Videos API end to end over HTTP, with the shipped kino-tiny model doing the work:
+//! create, poll, download every variant (and ranges), list pages, remix, extend, delete,
+//! the error cases, rate limits, and a job whose worker died being picked up again.
+
+use kino_server::db::Db;
+use kino_server::worker::{PlainMp4, Worker, WorkerConfig};
+use kino_server::{LoadedModel, ServerConfig};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+fn model() -> &'static LoadedModel {
+    static MODEL: OnceLock<LoadedModel> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/kino-tiny");
+        kino_server::load_model(&dir, &candle_core::Device::Cpu, 2).expect("kino-tiny loads")
+    })
+}
+
+struct Api {
+    base: String,
+    key: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn send(&self, req: reqwest::RequestBuilder) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let resp = req.bearer_auth(&self.key).send().await.expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        (status, headers, resp.bytes().await.expect("body").to_vec())
+    }
+    async fn json(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+        let (s, _, body) = self.send(req).await;
+        (s, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.json(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        )
+        .await
+    }
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.json(self.http.get(format!("{}{path}", self.base))).await
+    }
+    async fn wait(&self, id: &str) -> Value {
+        let mut last_progress = 0;
+        for _ in 0..1200 {
+            let (s, v) = self.get(&format!("/v1/videos/{id}")).await;
+            assert_eq!(s, 200, "{v}");
+            let p = v["progress"].as_i64().unwrap();
+            assert!(p >= last_progress, "progress went back: {last_progress} -> {p}");
+            last_progress = p;
+            match v["status"].as_str().unwrap() {
+                "completed" | "failed" => return v,
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        panic!("video {id} did not finish");
+    }
+}
+
+async fn start(dir: &Path, workers: usize, rpm: i64) -> (kino_server::RunningServer, Api, Db) {
+    let mut cfg = ServerConfig::new(dir);
+    cfg.bind = "127.0.0.1:0".parse().unwrap();
+    cfg.workers = workers;
+    cfg.max_body = 1 << 20;
+    cfg.worker.poll = Duration::from_millis(50);
+    let server = kino_server::start(&cfg, model(), Arc::new(PlainMp4), None)
+        .await
+        .expect("server starts");
+    let db = cfg.open_db().await.unwrap();
+    let (_, key) = db.create_key("test", rpm, 4).await.unwrap();
+    let api = Api {
+        base: format!("http://{}", server.addr),
+        key,
+        http: reqwest::Client::new(),
+    };
+    (server, api, db)
+}
+
+fn small(prompt: &str) -> Value {
+    json!({ "prompt": prompt, "seconds": "1", "size": "64x64", "steps": 2, "seed": 7 })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn videos_api_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, api, _db) = start(dir.path(), 1, 10_000).await;
+
+    // Create and poll.
+    let (s, v) = api.post("/v1/videos", small("A red ball bounces on a wooden floor. Audio: a thud on each bounce.")).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["object"], "video");
+    assert_eq!(v["status"], "queued");
+    assert_eq!(v["size"], "64x64");
+    assert_eq!(v["seconds"], "1");
+    assert_eq!(v["model"], "kino-tiny");
+    let id = v["id"].as_str().unwrap().to_string();
+    let done = api.wait(&id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["progress"], 100);
+    assert!(done["completed_at"].as_i64().unwrap() >= done["created_at"].as_i64().unwrap());
+    assert!(done["expires_at"].as_i64().unwrap() > done["completed_at"].as_i64().unwrap());
+
+    // Every variant, with its type, and a real MP4.
+    let url = |variant: &str| format!("{}/v1/videos/{id}/content?variant={variant}", api.base);
+    let (s, h, mp4) = api.send(api.http.get(url("video"))).await;
+    assert_eq!(s, 200);
+    assert_eq!(h["content-type"], "video/mp4");
+    let info = kino_media::probe_bytes(&mp4, "served video").expect("served MP4 parses");
+    assert_eq!(info.video.as_ref().unwrap().width, 64);
+    assert!(info.audio.is_some(), "the served clip has sound");
+    let (s, h, thumb) = api.send(api.http.get(url("thumbnail"))).await;
+    assert_eq!((s, h["content-type"].to_str().unwrap()), (200, "image/webp"));
+    assert_eq!(&thumb[8..12], b"WEBP");
+    let (s, h, sheet) = api.send(api.http.get(url("spritesheet"))).await;
+    assert_eq!((s, h["content-type"].to_str().unwrap()), (200, "image/jpeg"));
+    assert_eq!(&sheet[..2], &[0xFF, 0xD8]);
+    // Ranges.
+    let (s, h, part) = api.send(api.http.get(url("video")).header("range", "bytes=10-19")).await;
+    assert_eq!(s, 206);
+    assert_eq!(part, mp4[10..20].to_vec());
+    assert_eq!(h["content-range"].to_str().unwrap(), format!("bytes 10-19/{}", mp4.len()));
+    let (s, _, _) = api.send(api.http.get(url("video")).header("range", format!("bytes={}-", mp4.len() + 5))).await;
+    assert_eq!(s, 416);
+    let (s, v) = api.get(&format!("/v1/videos/{id}/content?variant=gif")).await;
+    assert_eq!((s, v["error"]["param"].as_str()), (400, Some("variant")));
+
+    // Remix and extension of the finished clip.
+    let (s, r) = api.post(&format!("/v1/videos/{id}/remix"), json!({"prompt": "The same ball, but blue, at night.", "steps": 2})).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["remixed_from_video_id"], id.as_str());
+    let (s, e) = api.post("/v1/videos/extensions", json!({"prompt": "The ball rolls away.", "seconds": "1", "video": {"id": id}, "steps": 2})).await;
+    assert_eq!(s, 200, "{e}");
+    assert_eq!(e["seconds"], "2", "an extension reports the stitched total");
+    let r = api.wait(r["id"].as_str().unwrap()).await;
+    assert_eq!(r["status"], "completed", "{r}");
+    let e = api.wait(e["id"].as_str().unwrap()).await;
+    assert_eq!(e["status"], "completed", "{e}");
+    let (_, _, ext) = api.send(api.http.get(format!("{}/v1/videos/{}/content", api.base, e["id"].as_str().unwrap()))).await;
+    let info = kino_media::probe_bytes(&ext, "extension").unwrap();
+    assert!((info.duration_s - 2.0).abs() < 0.2, "extension lasts {} s", info.duration_s);
+
+    // List pages (3 videos, pages of 2, both orders).
+    let (s, page) = api.get("/v1/videos?limit=2").await;
+    assert_eq!(s, 200);
+    assert_eq!(page["object"], "list");
+    assert_eq!(page["data"].as_array().unwrap().len(), 2);
+    assert_eq!(page["has_more"], true);
+    let last = page["last_id"].as_str().unwrap();
+    let (_, page2) = api.get(&format!("/v1/videos?limit=2&after={last}")).await;
+    assert_eq!(page2["data"].as_array().unwrap().len(), 1);
+    assert_eq!(page2["has_more"], false);
+    assert_eq!(page2["data"][0]["id"], id.as_str(), "newest first: the first video is last");
+    let (_, asc) = api.get("/v1/videos?order=asc&limit=1").await;
+    assert_eq!(asc["data"][0]["id"], id.as_str());
+
+    // Errors, in OpenAI's shape.
+    let err = |v: &Value| (v["error"]["type"].as_str().map(str::to_string), v["error"]["param"].as_str().map(str::to_string));
+    let (s, v) = api.post("/v1/videos", json!({"prompt": "a cat", "size": "1280x721"})).await;
+    assert_eq!(s, 400);
+    assert_eq!(err(&v), (Some("invalid_request_error".into()), Some("size".into())));
+    let (s, v) = api.post("/v1/videos", json!({"prompt": "   "})).await;
+    assert_eq!((s, err(&v).1), (400, Some("prompt".into())));
+    let (s, v) = api.post("/v1/videos", json!({"seconds": "4"})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (400, Some("missing_required_parameter")));
+    let (s, v) = api.post("/v1/videos", json!({"prompt": "x".repeat(32_001)})).await;
+    assert_eq!((s, err(&v).1), (400, Some("prompt".into())));
+    let (s, v) = api.post("/v1/videos", json!({"prompt": "a cat", "seconds": "400"})).await;
+    assert_eq!((s, err(&v).1), (400, Some("seconds".into())));
+    let (s, v) = api.post("/v1/videos", json!({"prompt": "a cat", "model": "gpt-9"})).await;
+    assert_eq!((s, err(&v).1), (400, Some("model".into())));
+    let (s, v) = api.post("/v1/videos", json!({"prompt": "a cat", "input_reference": {"image_url": "https://example.com/cat.png"}})).await;
+    assert_eq!((s, err(&v).1), (400, Some("input_reference".into())));
+    let (s, _) = api.post("/v1/videos", json!({"prompt": "a cat", "pad": "y".repeat(2 << 20)})).await;
+    assert_eq!(s, 413);
+    let (s, v) = api.json(api.http.post(format!("{}/v1/videos", api.base)).header("content-type", "application/json").body("{not json")).await;
+    assert_eq!((s, v["error"]["type"].as_str()), (400, Some("invalid_request_error")));
+    let (s, v) = api.get("/v1/videos/video_0000000000000000000000000000").await;
+    assert_eq!((s, v["error"]["type"].as_str()), (404, Some("invalid_request_error")));
+    let (s, v) = api.json(api.http.get(format!("{}/v1/videos", api.base)).bearer_auth("kino-sk-wrong")).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("invalid_api_key")));
+    let (s, _) = api.json(reqwest::Client::new().get(format!("{}/v1/videos", api.base))).await;
+    assert_eq!(s, 401);
+    let (s, v) = api.get("/v1/nothing-here").await;
+    assert_eq!((s, v["error"]["code"].as_str()), (404, Some("unknown_url")));
+    let (s, doc) = api.get("/v1/openapi.json").await;
+    assert_eq!(s, 200);
+    assert!(doc["paths"]["/videos"]["post"].is_object());
+
+    // Delete removes the row and the files.
+    let (s, v) = api.json(api.http.delete(format!("{}/v1/videos/{id}", api.base))).await;
+    assert_eq!(s, 200);
+    assert_eq!(v, json!({"id": id, "object": "video.deleted", "deleted": true}));
+    assert!(!dir.path().join("files/videos").join(&id).join("video.mp4").exists());
+    let (s, _) = api.get(&format!("/v1/videos/{id}")).await;
+    assert_eq!(s, 404);
+    let (s, _) = api.json(api.http.delete(format!("{}/v1/videos/{id}", api.base))).await;
+    assert_eq!(s, 404);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_and_quotas_answer_429_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    // No workers: jobs stay queued, so the concurrent-jobs quota (4) fills up.
+    let (server, api, _db) = start(dir.path(), 0, 10_000).await;
+    for _ in 0..4 {
+        let (s, _) = api.post("/v1/videos", small("a cat")).await;
+        assert_eq!(s, 200);
+    }
+    let (s, h, body) = api.send(api.http.post(format!("{}/v1/videos", api.base)).header("content-type", "application/json").body(small("a cat").to_string())).await;
+    assert_eq!(s, 429, "{}", String::from_utf8_lossy(&body));
+    assert!(h.contains_key("retry-after"));
+    server.stop().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (server, api, _db) = start(dir.path(), 0, 3).await;
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        let (s, h, _) = api.send(api.http.get(format!("{}/v1/videos", api.base))).await;
+        codes.push(s);
+        if s == 429 {
+            assert!(h["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+        }
+    }
+    assert_eq!(codes, vec![200, 200, 200, 429, 429]);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_worker_died_is_picked_up_after_its_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, api, db) = start(dir.path(), 0, 10_000).await;
+    let (s, v) = api.post("/v1/videos", small("a falling cube")).await;
+    assert_eq!(s, 200);
+    let id = v["id"].as_str().unwrap().to_string();
+    // A worker claims it with a 1 s lease and dies without a word.
+    let claimed = db.claim_job("worker-that-dies", 1, 3).await.unwrap().unwrap();
+    assert_eq!(claimed.id, id);
+    let (_, v) = api.get(&format!("/v1/videos/{id}")).await;
+    assert_eq!(v["status"], "in_progress");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // A live worker takes it over and finishes it.
+    let storage = ServerConfig::new(dir.path()).open_storage().unwrap();
+    let worker = Worker {
+        db: db.clone(),
+        storage,
+        pipeline: model().pipeline.clone(),
+        publisher: Arc::new(PlainMp4),
+        webhooks: None,
+        cfg: WorkerConfig { id: "live".into(), ..Default::default() },
+    };
+    assert!(worker.run_one().await.unwrap());
+    let row = db.get_video(&id, None).await.unwrap().unwrap();
+    assert_eq!(row.status, "completed");
+    assert_eq!(row.attempts, 2);
+    // The dead worker coming back cannot overwrite the result.
+    assert!(!db.heartbeat(&id, "worker-that-dies", 50, 30).await.unwrap());
+    server.stop().await;
+}
