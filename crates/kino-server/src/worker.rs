@@ -208,6 +208,8 @@ impl Worker {
                         message: format!("the source video {src} could not be read: {e}"),
                     })?,
             ),
+            // An uploaded clip to edit or extend travels in the row.
+            None if row.kind != jobs::CREATE => row.input_image.clone(),
             None => None,
         };
         let source = match &source_bytes {
@@ -219,7 +221,7 @@ impl Worker {
             })?),
             None => None,
         };
-        let first_frame = match &row.input_image {
+        let first_frame = match row.input_image.as_ref().filter(|_| row.kind == jobs::CREATE) {
             Some(bytes) => Some(
                 image::load_from_memory(bytes)
                     .map_err(|e| JobError::Failed {

@@ -199,7 +199,7 @@ async fn enqueue(state: &AppState, caller: &Caller, job: NewJob) -> ApiResult<Re
         prompt: job.prompt,
         size: format!("{}x{}", job.size.0, job.size.1),
         seconds: job.seconds_shown.to_string(),
-        remixed_from_video_id: job.source.clone(),
+        remixed_from_video_id: job.source.clone().filter(|_| job.kind != jobs::EXTEND),
         source_video_id: job.source,
         error_code: None,
         error_message: None,
@@ -288,73 +288,116 @@ pub async fn remix(
 ) -> ApiResult<Response> {
     let fields = Fields::read(&headers, body, state.cfg.max_body).await?;
     let src = source(&state, &caller, &id, "video_id").await?;
-    remix_like(state, caller, fields, src, jobs::REMIX).await
+    remix_like(state, caller, fields, Source::stored(&src), jobs::REMIX).await
 }
 
-async fn remix_like(state: AppState, caller: Caller, fields: Fields, src: VideoRow, kind: &'static str) -> ApiResult<Response> {
+/// Where an edit or extension starts: a completed video here, or an uploaded MP4.
+struct Source {
+    id: Option<String>,
+    model: Option<String>,
+    size: (u32, u32),
+    seconds: u32,
+    upload: Option<Vec<u8>>,
+}
+
+impl Source {
+    fn stored(v: &VideoRow) -> Source {
+        Source {
+            id: Some(v.id.clone()),
+            model: Some(v.model.clone()),
+            size: parse_size(&v.size),
+            seconds: v.seconds.parse().unwrap_or(4),
+            upload: None,
+        }
+    }
+}
+
+async fn remix_like(state: AppState, caller: Caller, fields: Fields, src: Source, kind: &'static str) -> ApiResult<Response> {
     let prompt = prompt(&fields, &state)?;
-    let size = parse_size(&src.size);
-    let seconds: u32 = src.seconds.parse().unwrap_or(4);
-    let params = params(&state, &fields, size, seconds as f64)?;
+    let model = match &src.model {
+        Some(m) => m.clone(),
+        None => model(&fields, &state)?,
+    };
+    let params = params(&state, &fields, src.size, src.seconds as f64)?;
     enqueue(
         &state,
         &caller,
         NewJob {
             kind,
-            model: src.model.clone(),
+            model,
             prompt,
-            size,
-            seconds_shown: seconds,
+            size: src.size,
+            seconds_shown: src.seconds,
             params,
-            source: Some(src.id.clone()),
-            input_image: None,
+            source: src.id,
+            input_image: src.upload,
         },
     )
     .await
 }
 
-fn video_ref(fields: &Fields) -> ApiResult<String> {
-    if fields.file("video").is_some() {
-        return Err(ApiError::invalid(
-            "video",
-            "Uploading a video to edit or extend is not supported yet: reference a completed video with video[id].",
-        ));
+/// The `video` of an edit or extension: `video[id]` of a completed video, or an MP4 upload.
+async fn video_source(state: &AppState, caller: &Caller, fields: &Fields) -> ApiResult<Source> {
+    if let Some(bytes) = fields.file("video") {
+        let info = kino_media::probe_bytes(bytes, "video").map_err(|e| {
+            ApiError::invalid("video", format!("The uploaded video is not an MP4 kino can read: {e}"))
+        })?;
+        let v = info
+            .streams
+            .iter()
+            .find(|s| s.kind == "video")
+            .ok_or_else(|| ApiError::invalid("video", "The uploaded MP4 has no video track."))?;
+        let (w, h) = (v.width.unwrap_or(0), v.height.unwrap_or(0));
+        let m = &state.cfg.model;
+        let fit = |x: u32| (x / m.size_multiple * m.size_multiple).clamp(m.size_multiple, m.max_side);
+        let seconds = info.duration_s.round().max(1.0) as u32;
+        if info.duration_s > 60.0 {
+            return Err(ApiError::invalid("video", "The uploaded video is longer than 60 seconds."));
+        }
+        return Ok(Source {
+            id: None,
+            model: None,
+            size: (fit(w), fit(h)),
+            seconds,
+            upload: Some(bytes.to_vec()),
+        });
     }
-    fields
+    let id = fields
         .text("video[id]")?
         .or(fields.text("video_id")?)
         .map(str::to_string)
-        .ok_or_else(|| ApiError::missing("video"))
+        .ok_or_else(|| ApiError::missing("video"))?;
+    Ok(Source::stored(&source(state, caller, &id, "video").await?))
 }
 
 pub async fn edit(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     let fields = Fields::read(&headers, body, state.cfg.max_body).await?;
-    let id = video_ref(&fields)?;
-    let src = source(&state, &caller, &id, "video").await?;
+    let src = video_source(&state, &caller, &fields).await?;
     remix_like(state, caller, fields, src, jobs::EDIT).await
 }
 
 pub async fn extend(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     let fields = Fields::read(&headers, body, state.cfg.max_body).await?;
-    let id = video_ref(&fields)?;
-    let src = source(&state, &caller, &id, "video").await?;
+    let src = video_source(&state, &caller, &fields).await?;
     let prompt = prompt(&fields, &state)?;
     let more = seconds(&fields, &state)?.ok_or_else(|| ApiError::missing("seconds"))?;
-    let size = parse_size(&src.size);
-    let total = src.seconds.parse::<u32>().unwrap_or(0) + more;
-    let params = params(&state, &fields, size, more as f64)?;
+    let model = match &src.model {
+        Some(m) => m.clone(),
+        None => model(&fields, &state)?,
+    };
+    let params = params(&state, &fields, src.size, more as f64)?;
     enqueue(
         &state,
         &caller,
         NewJob {
             kind: jobs::EXTEND,
-            model: src.model.clone(),
+            model,
             prompt,
-            size,
-            seconds_shown: total,
+            size: src.size,
+            seconds_shown: src.seconds + more,
             params,
-            source: Some(src.id.clone()),
-            input_image: None,
+            source: src.id,
+            input_image: src.upload,
         },
     )
     .await

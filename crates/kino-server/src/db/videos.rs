@@ -28,7 +28,8 @@ pub struct VideoRow {
     pub error_message: Option<String>,
     /// Generation parameters (JSON, see `jobs::JobParams`).
     pub params: String,
-    /// First frame for image-to-video, as uploaded (PNG/JPEG/WebP bytes).
+    /// The upload a job starts from: the first frame of an image-to-video job (PNG, JPEG or
+    /// WebP), or the MP4 an edit/extension of an uploaded clip starts from.
     pub input_image: Option<Vec<u8>>,
     pub attempts: i64,
     /// 1 once the stored files were removed (expired).
