@@ -65,11 +65,21 @@ impl Api {
 }
 
 async fn start(dir: &Path, workers: usize, rpm: i64) -> (kino_server::RunningServer, Api, Db) {
+    start_with(dir, workers, rpm, |_| {}).await
+}
+
+async fn start_with(
+    dir: &Path,
+    workers: usize,
+    rpm: i64,
+    tweak: impl FnOnce(&mut ServerConfig),
+) -> (kino_server::RunningServer, Api, Db) {
     let mut cfg = ServerConfig::new(dir);
     cfg.bind = "127.0.0.1:0".parse().unwrap();
     cfg.workers = workers;
     cfg.max_body = 1 << 20;
     cfg.worker.poll = Duration::from_millis(50);
+    tweak(&mut cfg);
     let server = kino_server::start(&cfg, model(), Arc::new(PlainMp4), None)
         .await
         .expect("server starts");
@@ -90,7 +100,11 @@ fn small(prompt: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn videos_api_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, api, _db) = start(dir.path(), 1, 10_000).await;
+    let (hook_url, hooks) = webhook_receiver().await;
+    let (server, api, _db) = start_with(dir.path(), 1, 10_000, |cfg| {
+        cfg.webhook = Some((hook_url, format!("whsec_{SECRET_B64}")));
+    })
+    .await;
 
     // Create and poll.
     let (s, v) = api.post("/v1/videos", small("A red ball bounces on a wooden floor. Audio: a thud on each bounce.")).await;
@@ -106,6 +120,11 @@ async fn videos_api_end_to_end() {
     assert_eq!(done["progress"], 100);
     assert!(done["completed_at"].as_i64().unwrap() >= done["created_at"].as_i64().unwrap());
     assert!(done["expires_at"].as_i64().unwrap() > done["completed_at"].as_i64().unwrap());
+
+    // The signed webhook arrives (delivered within a few seconds of completion).
+    let event = wait_for_event(&hooks, &id).await;
+    assert_eq!(event["type"], "video.completed");
+    assert_eq!(event["object"], "event");
 
     // Every variant, with its type, and a real MP4.
     let url = |variant: &str| format!("{}/v1/videos/{id}/content?variant={variant}", api.base);
@@ -266,4 +285,104 @@ async fn a_job_whose_worker_died_is_picked_up_after_its_lease() {
     // The dead worker coming back cannot overwrite the result.
     assert!(!db.heartbeat(&id, "worker-that-dies", 50, 30).await.unwrap());
     server.stop().await;
+}
+
+const SECRET_B64: &str = "c2VjcmV0LWZvci10aGUtd2ViaG9vay10ZXN0cw==";
+
+type Received = Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>;
+
+/// A webhook endpoint on loopback that records what it receives.
+async fn webhook_receiver() -> (String, Received) {
+    let got: Received = Default::default();
+    let store = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let store = store.clone();
+            async move {
+                store.lock().unwrap().push((headers, body));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/hook"), got)
+}
+
+/// Waits for the event about `video_id` and checks its Standard Webhooks signature.
+async fn wait_for_event(got: &Received, video_id: &str) -> Value {
+    use base64::Engine;
+    use hmac::Mac;
+    for _ in 0..100 {
+        let found = got.lock().unwrap().iter().find(|(_, b)| b.contains(video_id)).cloned();
+        if let Some((h, body)) = found {
+            let id = h["webhook-id"].to_str().unwrap();
+            let ts = h["webhook-timestamp"].to_str().unwrap();
+            let secret = base64::engine::general_purpose::STANDARD.decode(SECRET_B64).unwrap();
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&secret).unwrap();
+            mac.update(format!("{id}.{ts}.{body}").as_bytes());
+            let expected = format!(
+                "v1,{}",
+                base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+            );
+            assert_eq!(h["webhook-signature"].to_str().unwrap(), expected);
+            let now = kino_server::ids::now();
+            assert!((now - ts.parse::<i64>().unwrap()).abs() < 60);
+            return serde_json::from_str(&body).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no webhook for {video_id}");
+}
+
+/// The same queue on a real PostgreSQL (`tools/ci/postgres.sh` starts one and prints
+/// KINO_TEST_POSTGRES_URL): two workers share the queue, every job runs exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_queue_with_two_workers() {
+    let Ok(admin) = std::env::var("KINO_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("KINO_REQUIRE_POSTGRES").is_err(),
+            "KINO_TEST_POSTGRES_URL is not set (eval \"$(tools/ci/postgres.sh)\")"
+        );
+        eprintln!("skipped: KINO_TEST_POSTGRES_URL is not set (eval \"$(tools/ci/postgres.sh)\")");
+        return;
+    };
+    // A fresh database per run.
+    let name = kino_server::ids::new_id("kino_test");
+    let admin_db = Db::connect(&admin).await.expect("connect to PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin_db.pool)
+        .await
+        .unwrap();
+    let url = match admin.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => panic!("bad URL {admin}"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (server, api, db) = start_with(dir.path(), 2, 10_000, |cfg| cfg.database = Some(url)).await;
+    assert_eq!(db.backend, kino_server::db::Backend::Postgres);
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let (s, v) = api.post("/v1/videos", small(&format!("ball number {i} falls"))).await;
+        assert_eq!(s, 200, "{v}");
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    for id in &ids {
+        let v = api.wait(id).await;
+        assert_eq!(v["status"], "completed", "{v}");
+        let row = db.get_video(id, None).await.unwrap().unwrap();
+        assert_eq!(row.attempts, 1, "a job ran twice");
+    }
+    let (_, page) = api.get("/v1/videos?limit=3").await;
+    assert_eq!(page["has_more"], true);
+    assert_eq!(page["data"][0]["id"], ids[3].as_str());
+    let (s, _) = api.json(api.http.delete(format!("{}/v1/videos/{}", api.base, ids[0]))).await;
+    assert_eq!(s, 200);
+    server.stop().await;
+    db.pool.close().await;
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
+        .execute(&admin_db.pool)
+        .await;
 }
