@@ -1,4 +1,8 @@
 //! `kino generate`, `kino remix`, `kino extend`: the main job.
+//!
+//! Every clip they write carries provenance: the frames get kino's invisible watermark before
+//! encoding and the MP4 a signed C2PA manifest (`kino_provenance::stamp`), with the signing
+//! key from the data directory (made on first use).
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -7,6 +11,9 @@ use kino_engine::pipeline::{GenerateOptions, Generated, Pipeline, Progress};
 use kino_engine::sampler::Solver;
 use kino_engine::twin::{TwinModel, TwinPipeline};
 use kino_models::folder::ModelFolder;
+use kino_provenance::credentials::{Credentials, Parent, ProvenanceKey};
+use kino_provenance::stamp;
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -45,6 +52,9 @@ pub struct SampleArgs {
     /// Where the networks run: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Holds the provenance key every clip is signed with.
+    #[command(flatten)]
+    pub data: crate::keys::DataDirArg,
 }
 
 /// The model kino uses when none is named.
@@ -151,23 +161,56 @@ fn options(args: &SampleArgs, plan: &kino_prompt::ShotPlan) -> Result<GenerateOp
     })
 }
 
-fn finish(out: &Path, generated: &Generated, started: Instant) -> Result<()> {
-    let audio = generated
-        .clip
-        .audio
-        .as_ref()
-        .context("the pipeline made no audio")?;
+/// The model's name and a version string for the manifest: its family and a digest of its
+/// weight files' SHA-256s (from `kino-model.json`).
+pub fn model_identity(model: Option<&Path>) -> Result<(String, String)> {
+    let dir = model
+        .map(Path::to_path_buf)
+        .unwrap_or_else(default_model_dir);
+    let folder = ModelFolder::open(&dir)
+        .with_context(|| format!("opening model folder {}", dir.display()))?;
+    let m = folder.manifest();
+    let mut h = Sha256::new();
+    for (name, c) in &m.components {
+        h.update(name.as_bytes());
+        h.update(b":");
+        h.update(c.sha256.as_bytes());
+        h.update(b"\n");
+    }
+    let digest: String = h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((m.name.clone(), format!("{} weights {digest}", m.family)))
+}
+
+/// Watermarks, encodes, signs and writes the clip.
+fn finish(
+    out: &Path,
+    generated: Generated,
+    started: Instant,
+    key: &ProvenanceKey,
+    credentials: Credentials,
+) -> Result<()> {
+    let Generated {
+        mut clip,
+        seed,
+        mut times,
+    } = generated;
+    if clip.audio.is_none() {
+        bail!("the pipeline made no audio");
+    }
     let t = Instant::now();
-    let summary = kino_media::write_mp4(
+    let stamped = stamp::write(
         out,
-        &generated.clip.video,
-        Some(audio),
+        &mut clip,
+        key,
+        credentials,
         &kino_media::EncodeOptions::default(),
     )
     .with_context(|| format!("writing {}", out.display()))?;
-    let mut times = generated.times.clone();
-    times.add("mp4", t.elapsed().as_secs_f64());
-    let v = &generated.clip.video;
+    times.add("mp4+provenance", t.elapsed().as_secs_f64());
+    let v = &clip.video;
     eprintln!(
         "wrote {} ({}x{}, {} frames, {:.2} s, {} bytes) in {:.1} s, seed {} [{}]",
         out.display(),
@@ -175,10 +218,14 @@ fn finish(out: &Path, generated: &Generated, started: Instant) -> Result<()> {
         v.height(),
         v.len(),
         v.duration_s(),
-        summary.bytes,
+        stamped.mp4.len(),
         started.elapsed().as_secs_f64(),
-        generated.seed,
+        seed,
         times.to_text()
+    );
+    eprintln!(
+        "signed (C2PA) and watermarked: {} (clip id {})",
+        stamped.watermark.payload, stamped.watermark.clip_id
     );
     Ok(())
 }
@@ -199,9 +246,17 @@ pub fn generate(
             image::open(path).with_context(|| format!("reading first frame {}", path.display()))?;
         opts.first_frame = Some(img.to_rgb8());
     }
+    let key = crate::keys::load_or_init_provenance(&args.data.resolve())?;
     let pipeline = load_pipeline(args.model.as_deref(), &args.device)?;
+    let (model, version) = model_identity(args.model.as_deref())?;
     let generated = pipeline.generate(&plan, &opts, &mut Bars::new())?;
-    finish(out, &generated, started)
+    finish(
+        out,
+        generated,
+        started,
+        &key,
+        Credentials::created(model, version),
+    )
 }
 
 /// Reads the source clip, then remixes or extends it.
@@ -222,9 +277,12 @@ fn from_clip(
     let opts = options(args, &plan)?;
     let source =
         kino_media::read_mp4(clip).with_context(|| format!("reading {}", clip.display()))?;
+    let key = crate::keys::load_or_init_provenance(&args.data.resolve())?;
     let pipeline = load_pipeline(args.model.as_deref(), &args.device)?;
+    let (model, version) = model_identity(args.model.as_deref())?;
     let generated = run(&pipeline, &source, &plan, &opts)?;
-    finish(out, &generated, started)
+    let credentials = Credentials::edited(model, version, Parent::File(clip.to_path_buf()));
+    finish(out, generated, started, &key, credentials)
 }
 
 pub fn remix(

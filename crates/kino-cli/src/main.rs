@@ -5,11 +5,15 @@ mod data_dir;
 mod device;
 mod eval;
 mod generate;
+mod keys;
 mod media;
 mod models;
 mod plan;
 mod progress;
+mod publish;
+mod serve;
 mod train;
+mod verify;
 mod world;
 
 use clap::{Parser, Subcommand};
@@ -128,6 +132,24 @@ enum Command {
     /// Measure kino's speed on this machine.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Serve OpenAI's Videos API (/v1/videos) with workers in this process.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: String,
+        #[command(flatten)]
+        server: serve::ServerArgs,
+    },
+    /// Run jobs from a shared database (scale out: many workers, one `kino serve --workers 0`).
+    Worker {
+        #[command(flatten)]
+        server: serve::ServerArgs,
+    },
+    /// Check a clip's provenance: C2PA content credentials and kino's invisible watermark.
+    Verify(verify::VerifyArgs),
+    /// Manage the keys kino keeps in its data directory.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 fn main() -> ExitCode {
@@ -180,10 +202,14 @@ fn main() -> ExitCode {
         }),
         Command::Media(cmd) => media::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Serve { bind, server } => serve::serve(&server, &bind),
+        Command::Worker { server } => serve::worker(&server),
         Command::Eval(args) => eval::run(&args),
         Command::Plan { prompt, json } => plan::run(&prompt, json),
         Command::World(cmd) => world::run(cmd),
         Command::Judge { clip, prompt, json } => world::judge(clip, &prompt, json),
+        Command::Verify(args) => return verify::run(&args),
+        Command::Keys(cmd) => keys::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

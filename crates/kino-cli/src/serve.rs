@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use kino_server::{ServerConfig, LoadedModel};
+use kino_server::{LoadedModel, ServerConfig};
 use std::path::PathBuf;
 
 #[derive(Args, Debug, Clone)]
@@ -46,6 +46,9 @@ pub struct ServerArgs {
     /// Signing secret for webhooks (whsec_...; default $KINO_WEBHOOK_SECRET).
     #[arg(long)]
     pub webhook_secret: Option<String>,
+    /// The operator's content policy (TOML, see docs/safety.md; default: built-in rules).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
 }
 
 impl ServerArgs {
@@ -57,15 +60,17 @@ impl ServerArgs {
 
     fn config(&self) -> Result<ServerConfig> {
         let mut cfg = ServerConfig::new(&self.data_dir());
-        cfg.database = self
-            .database
-            .clone()
-            .or_else(|| std::env::var("KINO_DATABASE_URL").ok().filter(|s| !s.is_empty()));
+        cfg.database = self.database.clone().or_else(|| {
+            std::env::var("KINO_DATABASE_URL")
+                .ok()
+                .filter(|s| !s.is_empty())
+        });
         cfg.storage = self.storage.clone();
         cfg.workers = self.workers;
         cfg.worker.lease_s = self.lease_seconds.max(5);
         cfg.worker.max_attempts = self.max_attempts.max(1);
-        cfg.worker.expire_after_s = (self.expire_after_hours > 0).then_some(self.expire_after_hours * 3600);
+        cfg.worker.expire_after_s =
+            (self.expire_after_hours > 0).then_some(self.expire_after_hours * 3600);
         if let Some(url) = &self.webhook_url {
             let secret = self
                 .webhook_secret
@@ -77,12 +82,15 @@ impl ServerArgs {
         Ok(cfg)
     }
 
+    fn model_dir(&self) -> PathBuf {
+        self.model
+            .clone()
+            .unwrap_or_else(crate::generate::default_model_dir)
+    }
+
     fn load_model(&self) -> Result<LoadedModel> {
         let device = crate::device::parse(&self.device)?;
-        let dir = self
-            .model
-            .clone()
-            .unwrap_or_else(crate::generate::default_model_dir);
+        let dir = self.model_dir();
         let spinner = crate::progress::spinner("loading model");
         let model = kino_server::load_model(&dir, &device, self.steps)?;
         spinner.finish_and_clear();
@@ -111,13 +119,14 @@ async fn stop_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -136,8 +145,11 @@ pub fn serve(args: &ServerArgs, bind: &str) -> Result<()> {
         .parse()
         .with_context(|| format!("--bind '{bind}': expected HOST:PORT, e.g. 127.0.0.1:8080"))?;
     let model = args.load_model()?;
-    let publisher = crate::publish::publisher(&cfg.data_dir, &model.info.name)?;
-    let policy = crate::publish::policy();
+    let publisher = crate::publish::publisher(&cfg.data_dir, &args.model_dir())?;
+    let policy = Some(crate::publish::policy(
+        args.policy.as_deref(),
+        &args.model_dir(),
+    )?);
     let rt = runtime()?;
     rt.block_on(async {
         let server = kino_server::start(&cfg, &model, publisher, policy).await?;
@@ -164,7 +176,7 @@ pub fn worker(args: &ServerArgs) -> Result<()> {
     init_logging();
     let cfg = args.config()?;
     let model = args.load_model()?;
-    let publisher = crate::publish::publisher(&cfg.data_dir, &model.info.name)?;
+    let publisher = crate::publish::publisher(&cfg.data_dir, &args.model_dir())?;
     let rt = runtime()?;
     rt.block_on(async {
         let (tx, rx) = tokio::sync::watch::channel(false);
@@ -181,7 +193,13 @@ pub fn worker(args: &ServerArgs) -> Result<()> {
 }
 
 /// `kino keys create|list|revoke` (API keys for `kino serve`).
-pub fn create_key(data_dir: Option<PathBuf>, database: Option<String>, name: &str, rpm: i64, concurrent: i64) -> Result<()> {
+pub fn create_key(
+    data_dir: Option<PathBuf>,
+    database: Option<String>,
+    name: &str,
+    rpm: i64,
+    concurrent: i64,
+) -> Result<()> {
     let cfg = key_config(data_dir, database);
     runtime()?.block_on(async {
         let db = cfg.open_db().await?;
@@ -207,7 +225,11 @@ pub fn list_keys(data_dir: Option<PathBuf>, database: Option<String>) -> Result<
                 k.prefix,
                 k.requests_per_minute,
                 k.max_concurrent_jobs,
-                if k.revoked_at.is_some() { "revoked" } else { "active" }
+                if k.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                }
             );
         }
         Ok(())
@@ -228,7 +250,10 @@ pub fn revoke_key(data_dir: Option<PathBuf>, database: Option<String>, which: &s
 
 fn key_config(data_dir: Option<PathBuf>, database: Option<String>) -> ServerConfig {
     let mut cfg = ServerConfig::new(&data_dir.unwrap_or_else(crate::data_dir::default_data_dir));
-    cfg.database = database.or_else(|| std::env::var("KINO_DATABASE_URL").ok().filter(|s| !s.is_empty()));
+    cfg.database = database.or_else(|| {
+        std::env::var("KINO_DATABASE_URL")
+            .ok()
+            .filter(|s| !s.is_empty())
+    });
     cfg
 }
-

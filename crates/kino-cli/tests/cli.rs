@@ -3,11 +3,44 @@
 use std::path::Path;
 use std::process::Command;
 
+/// Runs kino with a throwaway data directory: tests never touch the real home's keys.
 fn kino(args: &[&str]) -> std::process::Output {
+    let data = tempfile::tempdir().expect("tempdir");
+    kino_with_data(data.path(), args)
+}
+
+/// Runs kino with `data` as its data directory (`KINO_DATA_DIR`).
+fn kino_with_data(data: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_kino"))
+        .env("KINO_DATA_DIR", data)
         .args(args)
         .output()
         .expect("run kino")
+}
+
+/// `kino verify FILE --json`: (exit code, report).
+fn verify_json(data: &Path, file: &Path) -> (i32, serde_json::Value) {
+    let o = kino_with_data(data, &["verify", file.to_str().unwrap(), "--json"]);
+    let code = o.status.code().expect("exit code");
+    let report = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "verify {}: exit {code}, not JSON ({e}): {}{}",
+            file.display(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    });
+    (code, report)
+}
+
+/// A copy of `from` at `to` with one bit flipped in the middle of its media data.
+fn tamper(from: &Path, to: &Path) {
+    let mut bytes = std::fs::read(from).unwrap();
+    let boxes = kino_provenance::credentials::top_level_boxes(&bytes, "clip").unwrap();
+    let mdat = boxes.iter().find(|b| &b.kind == b"mdat").unwrap().body();
+    let at = ((mdat.start + mdat.end) / 2) as usize;
+    bytes[at] ^= 0x01;
+    std::fs::write(to, bytes).unwrap();
 }
 
 fn write_png(path: &Path, w: u32, h: u32, shade: u8) {
@@ -221,6 +254,8 @@ fn probe(path: &Path) -> serde_json::Value {
 fn generate_remix_extend_with_the_shipped_model() {
     let dir = tempfile::tempdir().unwrap();
     let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let data = dir.path().join("data");
+    let kino = |args: &[&str]| kino_with_data(&data, args);
     let prompt = "A red ball falls onto a wooden floor at dusk. Audio: a thud when it lands.";
     let o = kino(&["models", "verify", "../../models/kino-tiny"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -241,6 +276,13 @@ fn generate_remix_extend_with_the_shipped_model() {
     };
     let o = gen(&p("a.mp4"), "3");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The first clip made the signing key in the data directory, and said so.
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("made a new provenance signing key"),
+        "{stderr}"
+    );
+    assert!(data.join("provenance/cert_chain.pem").is_file());
     let info = probe(Path::new(&p("a.mp4")));
     assert_eq!(info["fast_start"], true);
     assert_eq!(info["streams"][0]["kind"], "video");
@@ -248,12 +290,81 @@ fn generate_remix_extend_with_the_shipped_model() {
     assert_eq!(info["streams"][1]["kind"], "audio");
     let secs = info["streams"][0]["duration_s"].as_f64().unwrap();
     assert!((secs - 1.0).abs() < 0.1, "{secs}");
-    // Same seed, same clip; another seed, another clip.
-    assert!(gen(&p("b.mp4"), "3").status.success());
+    // Same seed, same clip; another seed, another clip. (The files differ in their C2PA
+    // manifests, which carry random identifiers; the media is the same.)
+    let o = gen(&p("b.mp4"), "3");
+    assert!(o.status.success());
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("made a new provenance"));
     assert!(gen(&p("c.mp4"), "4").status.success());
-    let read = |n: &str| std::fs::read(p(n)).unwrap();
-    assert_eq!(read("a.mp4"), read("b.mp4"));
-    assert_ne!(read("a.mp4"), read("c.mp4"));
+    let media = |n: &str| {
+        let c = kino_media::read_mp4(Path::new(&p(n))).unwrap();
+        (
+            c.video.data().to_vec(),
+            c.audio.map(|a| a.samples().to_vec()),
+        )
+    };
+    assert!(
+        media("a.mp4") == media("b.mp4"),
+        "same seed, different media"
+    );
+    assert!(media("a.mp4") != media("c.mp4"), "another seed, same media");
+
+    // Every generated clip is signed and watermarked, and `kino verify` says so.
+    let (code, v) = verify_json(&data, Path::new(&p("a.mp4")));
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["verdict"], "verified");
+    assert_eq!(v["c2pa"]["state"], "valid", "{v:#}");
+    assert_eq!(v["c2pa"]["trusted"], false);
+    assert_eq!(v["c2pa"]["issuer"], "kino");
+    assert_eq!(v["c2pa"]["actions"][0]["action"], "c2pa.created");
+    assert_eq!(
+        v["c2pa"]["actions"][0]["digital_source_type"],
+        "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+    );
+    assert!(v["c2pa"]["actions"][0]["software_agent"]
+        .as_str()
+        .unwrap()
+        .starts_with("kino-tiny "));
+    assert!(v["c2pa"]["generator"]
+        .as_str()
+        .unwrap()
+        .starts_with("kino "));
+    assert_eq!(v["watermark"]["found"], true, "{v:#}");
+    assert_eq!(v["watermark"]["matches_manifest"], true);
+    assert_eq!(v["watermark"]["payload"]["generator"], 0x4B49);
+    let o = kino(&["verify", &p("a.mp4")]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("C2PA:      valid"), "{text}");
+    assert!(text.contains("Watermark: found"), "{text}");
+    assert!(text.contains("action:      c2pa.created"), "{text}");
+
+    // One flipped bit in the media data: the credentials no longer hold.
+    tamper(Path::new(&p("a.mp4")), Path::new(&p("t.mp4")));
+    let (code, v) = verify_json(&data, Path::new(&p("t.mp4")));
+    assert_eq!(code, 3, "{v:#}");
+    assert_eq!(v["c2pa"]["state"], "invalid");
+    assert!(
+        v["c2pa"]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("mismatch")),
+        "{v:#}"
+    );
+    // Re-encoded without its manifest (credentials stripped): the watermark still speaks.
+    let decoded = kino_media::read_mp4(Path::new(&p("a.mp4"))).unwrap();
+    kino_media::write_mp4(
+        Path::new(&p("stripped.mp4")),
+        &decoded.video,
+        decoded.audio.as_ref(),
+        &kino_media::EncodeOptions::default(),
+    )
+    .unwrap();
+    let (code, v) = verify_json(&data, Path::new(&p("stripped.mp4")));
+    assert_eq!(code, 4, "{v:#}");
+    assert_eq!(v["c2pa"]["state"], "absent");
+    assert_eq!(v["watermark"]["found"], true);
 
     let o = kino(&[
         "remix",
@@ -271,6 +382,19 @@ fn generate_remix_extend_with_the_shipped_model() {
         .as_f64()
         .unwrap();
     assert!((secs - 1.0).abs() < 0.1, "{secs}");
+    // A remix is an edit of its source, which travels along as the parent ingredient.
+    let (code, v) = verify_json(&data, Path::new(&p("r.mp4")));
+    assert_eq!(code, 0, "{v:#}");
+    let actions: Vec<&str> = v["c2pa"]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["c2pa.opened", "c2pa.edited"], "{v:#}");
+    assert_eq!(v["c2pa"]["ingredients"][0]["relationship"], "parentOf");
+    assert_eq!(v["c2pa"]["ingredients"][0]["title"], "a.mp4");
+    assert!(v["c2pa"]["ingredients"][0]["manifest"].is_string());
 
     let o = kino(&[
         "extend",
@@ -288,6 +412,9 @@ fn generate_remix_extend_with_the_shipped_model() {
         .as_f64()
         .unwrap();
     assert!((secs - 2.0).abs() < 0.15, "{secs}");
+    let (code, v) = verify_json(&data, Path::new(&p("e.mp4")));
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["c2pa"]["ingredients"][0]["relationship"], "parentOf");
 
     // Bad input names what is wrong.
     let o = kino(&[
@@ -304,4 +431,141 @@ fn generate_remix_extend_with_the_shipped_model() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--device tpu"));
     assert!(!Path::new(&p("x.mp4")).exists());
+}
+
+/// `kino keys provenance`: init, show, refuse to overwrite, import an operator's files.
+#[test]
+fn keys_provenance_init_show_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_s = data.to_str().unwrap();
+    let k = |args: &[&str]| kino_with_data(&data, args);
+
+    // Nothing yet: the error names the folder.
+    let o = k(&["keys", "provenance", "show"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(data_s), "{err}");
+
+    let o = k(&["keys", "provenance", "init"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("kino clip signer"), "{out}");
+    let o = k(&["keys", "provenance", "show", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let info: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(info["self_signed_root"], true);
+    assert_eq!(info["chain"].as_array().unwrap().len(), 2);
+    let fingerprint = info["fingerprint_sha256"].as_str().unwrap().to_string();
+
+    // Never overwritten.
+    let o = k(&["keys", "provenance", "init"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("already exists"), "{err}");
+
+    // Import into another data directory (--data-dir wins over KINO_DATA_DIR).
+    let other = dir.path().join("other");
+    let pdir = data.join("provenance");
+    let o = k(&[
+        "keys",
+        "provenance",
+        "init",
+        "--cert",
+        pdir.join("cert_chain.pem").to_str().unwrap(),
+        "--key",
+        pdir.join("private_key.pem").to_str().unwrap(),
+        "--data-dir",
+        other.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = k(&[
+        "keys",
+        "provenance",
+        "show",
+        "--json",
+        "--data-dir",
+        other.to_str().unwrap(),
+    ]);
+    let info: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(info["fingerprint_sha256"], fingerprint.as_str());
+
+    // --cert without --key is a usage error; a bad file names itself.
+    let o = k(&["keys", "provenance", "init", "--cert", "x.pem"]);
+    assert_eq!(o.status.code(), Some(2));
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not pem").unwrap();
+    let o = k(&[
+        "keys",
+        "provenance",
+        "init",
+        "--cert",
+        junk.to_str().unwrap(),
+        "--key",
+        junk.to_str().unwrap(),
+        "--data-dir",
+        dir.path().join("third").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("junk.pem"));
+}
+
+/// `kino verify` on files without provenance, and on files it cannot read.
+#[test]
+fn verify_exit_codes_without_provenance() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let o = kino(&["verify", "--help"]);
+    let help = String::from_utf8_lossy(&o.stdout);
+    assert!(help.contains("Exit codes:"), "{help}");
+    assert!(help.contains("INVALID"), "{help}");
+
+    // An unsigned, unmarked MP4 (from `kino media mux`).
+    let frames = dir.path().join("frames");
+    std::fs::create_dir(&frames).unwrap();
+    for i in 0..12 {
+        write_png(&frames.join(format!("f{i:03}.png")), 64, 48, (i * 20) as u8);
+    }
+    let wav = dir.path().join("a.wav");
+    kino_media::write_wav(
+        &wav,
+        &kino_media::AudioBuffer::new(16_000, 1, vec![0.0; 16_000]).unwrap(),
+    )
+    .unwrap();
+    let plain = dir.path().join("plain.mp4");
+    let o = kino(&[
+        "media",
+        "mux",
+        "--frames",
+        frames.to_str().unwrap(),
+        "--audio",
+        wav.to_str().unwrap(),
+        "--fps",
+        "12",
+        "-o",
+        plain.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (code, v) = verify_json(&data, &plain);
+    assert_eq!(code, 6, "{v:#}");
+    assert_eq!(v["c2pa"]["state"], "absent");
+    assert_eq!(v["watermark"]["found"], false);
+    assert_eq!(v["verdict"], "nothing");
+
+    // Not an MP4, truncated, missing: exit 1 with the file named.
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "hello").unwrap();
+    let bytes = std::fs::read(&plain).unwrap();
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    for f in [text, cut, dir.path().join("missing.mp4")] {
+        let o = kino_with_data(&data, &["verify", f.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{}", f.display());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(f.file_name().unwrap().to_str().unwrap()),
+            "{err}"
+        );
+    }
+    assert!(!data.exists(), "verify must not create a key");
 }

@@ -101,6 +101,11 @@ try:
 except openai.BadRequestError as e:
     check(e.body.get("param") == "prompt", "empty prompt -> 400 param=prompt")
 try:
+    client.videos.create(prompt="Mickey Mouse dances on a rooftop at night.")
+    check(False, "a policy violation is refused")
+except openai.BadRequestError as e:
+    check(e.body.get("code") == "moderation_blocked" and "copyright" in e.body.get("message", ""), f"copyrighted character -> 400 moderation_blocked ({e.body})")
+try:
     client.videos.retrieve("video_doesnotexist")
     check(False, "an unknown id is refused")
 except openai.NotFoundError:

@@ -35,13 +35,23 @@ fn create_key(data: &Path) -> String {
         .args(["keys", "create", "--name", "test"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 fn serve(data: &Path, port: u16, extra: &[&str]) -> Proc {
     let child = kino(data)
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--steps", "2"])
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--steps",
+            "2",
+        ])
         .args(extra)
         .stdout(Stdio::null())
         .spawn()
@@ -49,7 +59,9 @@ fn serve(data: &Path, port: u16, extra: &[&str]) -> Proc {
     let proc = Proc(child);
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
-        if reqwest::blocking::get(format!("http://127.0.0.1:{port}/health")).is_ok_and(|r| r.status().is_success()) {
+        if reqwest::blocking::get(format!("http://127.0.0.1:{port}/health"))
+            .is_ok_and(|r| r.status().is_success())
+        {
             return proc;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -73,10 +85,18 @@ impl Client {
             .body(body.to_string())
             .send()
             .unwrap();
-        (r.status().as_u16(), serde_json::from_slice(&r.bytes().unwrap()).unwrap_or(Value::Null))
+        (
+            r.status().as_u16(),
+            serde_json::from_slice(&r.bytes().unwrap()).unwrap_or(Value::Null),
+        )
     }
     fn get(&self, path: &str) -> Value {
-        let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.key).send().unwrap();
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .send()
+            .unwrap();
         serde_json::from_slice(&r.bytes().unwrap()).unwrap()
     }
 }
@@ -112,8 +132,24 @@ fn openai_python_sdk_against_kino_serve() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     eprintln!("{stdout}");
-    assert!(out.status.success(), "SDK checks failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "SDK checks failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("all SDK checks passed"));
+    // What the server stored carries valid C2PA credentials and kino's watermark.
+    let verify = kino(data.path())
+        .args(["verify", "--json"])
+        .arg(data.path().join("sdk_video"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "kino verify on the served clip: {report}"
+    );
 }
 
 #[test]
@@ -144,8 +180,14 @@ fn killed_worker_loses_nothing_and_restart_sweeps_orphans() {
         if v["status"] == "in_progress" && v["progress"].as_i64().unwrap() > 0 {
             break;
         }
-        assert_ne!(v["status"], "completed", "the job finished before the worker could be killed");
-        assert!(Instant::now() < deadline, "the worker never started the job: {v}");
+        assert_ne!(
+            v["status"], "completed",
+            "the job finished before the worker could be killed"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the worker never started the job: {v}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     first.0.kill().unwrap();
@@ -177,7 +219,9 @@ fn killed_worker_loses_nothing_and_restart_sweeps_orphans() {
     // Files no row refers to (a crash between deleting a row and its files) are removed
     // when the server starts again; the real video's files stay.
     drop(server);
-    let orphan = data.path().join("files/videos/video_00000000000000000000000000aa");
+    let orphan = data
+        .path()
+        .join("files/videos/video_00000000000000000000000000aa");
     std::fs::create_dir_all(&orphan).unwrap();
     std::fs::write(orphan.join("video.mp4"), b"left behind").unwrap();
     let _server = serve(data.path(), port, &["--workers", "0"]);
@@ -186,5 +230,8 @@ fn killed_worker_loses_nothing_and_restart_sweeps_orphans() {
         assert!(Instant::now() < deadline, "the orphaned file was not swept");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(data.path().join(format!("files/videos/{id}/video.mp4")).exists());
+    assert!(data
+        .path()
+        .join(format!("files/videos/{id}/video.mp4"))
+        .exists());
 }

@@ -94,8 +94,13 @@ pub struct LoadedModel {
 }
 
 /// Loads a kino model folder on `device`.
-pub fn load_model(dir: &Path, device: &candle_core::Device, steps: usize) -> anyhow::Result<LoadedModel> {
-    let folder = ModelFolder::open(dir).with_context(|| format!("opening model folder {}", dir.display()))?;
+pub fn load_model(
+    dir: &Path,
+    device: &candle_core::Device,
+    steps: usize,
+) -> anyhow::Result<LoadedModel> {
+    let folder = ModelFolder::open(dir)
+        .with_context(|| format!("opening model folder {}", dir.display()))?;
     let model = TwinModel::load(&folder, device)?;
     let info = ModelInfo {
         name: model.name.clone(),
@@ -143,10 +148,12 @@ fn spawn_upkeep(
                     tracing::warn!("webhooks: {e:#}");
                 }
             }
-            if tick % 600 == 0 {
+            if tick.is_multiple_of(600) {
                 match worker::sweep_storage(&db, &storage).await {
                     Ok((0, 0)) => {}
-                    Ok((o, x)) => tracing::info!("storage sweep: {o} orphaned and {x} expired videos' files removed"),
+                    Ok((o, x)) => tracing::info!(
+                        "storage sweep: {o} orphaned and {x} expired videos' files removed"
+                    ),
                     Err(e) => tracing::warn!("storage sweep: {e:#}"),
                 }
             }
@@ -196,7 +203,12 @@ pub async fn start(
             tracing::error!("server: {e}");
         }
     }));
-    tasks.push(spawn_upkeep(db.clone(), storage.clone(), hooks.clone(), rx.clone()));
+    tasks.push(spawn_upkeep(
+        db.clone(),
+        storage.clone(),
+        hooks.clone(),
+        rx.clone(),
+    ));
     for i in 0..cfg.workers {
         let mut wcfg = cfg.worker.clone();
         if cfg.workers > 1 {

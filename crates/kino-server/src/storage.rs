@@ -80,7 +80,8 @@ impl Storage {
                     message: "no bucket named".into(),
                 });
             }
-            let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+            let mut builder =
+                object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
             if std::env::var("AWS_ENDPOINT")
                 .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
                 .is_ok_and(|e| e.starts_with("http://"))
@@ -94,7 +95,10 @@ impl Storage {
             let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
                 Arc::new(s3)
             } else {
-                Arc::new(object_store::prefix::PrefixStore::new(s3, prefix.trim_end_matches('/')))
+                Arc::new(object_store::prefix::PrefixStore::new(
+                    s3,
+                    prefix.trim_end_matches('/'),
+                ))
             };
             return Ok(Storage {
                 store,
@@ -146,7 +150,10 @@ impl Storage {
             range: range.map(GetRange::Bounded),
             ..Default::default()
         };
-        let got = self.store.get_opts(&Self::key(video_id, variant), opts).await?;
+        let got = self
+            .store
+            .get_opts(&Self::key(video_id, variant), opts)
+            .await?;
         let total_size = got.meta.size;
         let range = got.range.clone();
         let stream = got.into_stream().map_err(StorageError::from).boxed();
@@ -195,4 +202,3 @@ impl Storage {
         }
     }
 }
-

@@ -112,7 +112,10 @@ impl Progress for JobProgress {
 enum JobError {
     /// Someone else owns the job now (lease lost or video deleted): drop it silently.
     LostLease,
-    Failed { code: &'static str, message: String },
+    Failed {
+        code: &'static str,
+        message: String,
+    },
 }
 
 impl Worker {
@@ -198,20 +201,18 @@ impl Worker {
             }
         };
         // The source clip of a remix, edit or extension.
-        let source_bytes = match &row.source_video_id {
-            Some(src) => Some(
-                self.storage
-                    .get_all(src, Variant::Video)
-                    .await
-                    .map_err(|e| JobError::Failed {
+        let source_bytes =
+            match &row.source_video_id {
+                Some(src) => Some(self.storage.get_all(src, Variant::Video).await.map_err(
+                    |e| JobError::Failed {
                         code: "source_unavailable",
                         message: format!("the source video {src} could not be read: {e}"),
-                    })?,
-            ),
-            // An uploaded clip to edit or extend travels in the row.
-            None if row.kind != jobs::CREATE => row.input_image.clone(),
-            None => None,
-        };
+                    },
+                )?),
+                // An uploaded clip to edit or extend travels in the row.
+                None if row.kind != jobs::CREATE => row.input_image.clone(),
+                None => None,
+            };
         let source = match &source_bytes {
             Some(bytes) => Some(kino_media::decode_mp4(bytes, "source video").map_err(|e| {
                 JobError::Failed {
@@ -221,7 +222,11 @@ impl Worker {
             })?),
             None => None,
         };
-        let first_frame = match row.input_image.as_ref().filter(|_| row.kind == jobs::CREATE) {
+        let first_frame = match row
+            .input_image
+            .as_ref()
+            .filter(|_| row.kind == jobs::CREATE)
+        {
             Some(bytes) => Some(
                 image::load_from_memory(bytes)
                     .map_err(|e| JobError::Failed {
@@ -253,7 +258,9 @@ impl Worker {
         let strength = params.strength.unwrap_or(0.6);
         let seconds = params.seconds;
         let mut task = tokio::task::spawn_blocking(move || match (kind.as_str(), source) {
-            (jobs::EXTEND, Some(src)) => pipeline.extend(&src, &plan, seconds, &opts, &mut progress),
+            (jobs::EXTEND, Some(src)) => {
+                pipeline.extend(&src, &plan, seconds, &opts, &mut progress)
+            }
             (jobs::REMIX | jobs::EDIT, Some(src)) => {
                 pipeline.remix(&src, &plan, strength, &opts, &mut progress)
             }
@@ -306,7 +313,9 @@ impl Worker {
         let (mp4, thumb, sheet) = files;
         let store = async {
             self.storage.put(&row.id, Variant::Thumbnail, thumb).await?;
-            self.storage.put(&row.id, Variant::Spritesheet, sheet).await?;
+            self.storage
+                .put(&row.id, Variant::Spritesheet, sheet)
+                .await?;
             // The video goes last: its presence means the set is complete.
             self.storage.put(&row.id, Variant::Video, mp4).await
         };

@@ -25,7 +25,10 @@ struct Api {
 }
 
 impl Api {
-    async fn send(&self, req: reqwest::RequestBuilder) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
         let resp = req.bearer_auth(&self.key).send().await.expect("request");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
@@ -45,7 +48,8 @@ impl Api {
         .await
     }
     async fn get(&self, path: &str) -> (u16, Value) {
-        self.json(self.http.get(format!("{}{path}", self.base))).await
+        self.json(self.http.get(format!("{}{path}", self.base)))
+            .await
     }
     async fn wait(&self, id: &str) -> Value {
         let mut last_progress = 0;
@@ -53,7 +57,10 @@ impl Api {
             let (s, v) = self.get(&format!("/v1/videos/{id}")).await;
             assert_eq!(s, 200, "{v}");
             let p = v["progress"].as_i64().unwrap();
-            assert!(p >= last_progress, "progress went back: {last_progress} -> {p}");
+            assert!(
+                p >= last_progress,
+                "progress went back: {last_progress} -> {p}"
+            );
             last_progress = p;
             match v["status"].as_str().unwrap() {
                 "completed" | "failed" => return v,
@@ -107,7 +114,12 @@ async fn videos_api_end_to_end() {
     .await;
 
     // Create and poll.
-    let (s, v) = api.post("/v1/videos", small("A red ball bounces on a wooden floor. Audio: a thud on each bounce.")).await;
+    let (s, v) = api
+        .post(
+            "/v1/videos",
+            small("A red ball bounces on a wooden floor. Audio: a thud on each bounce."),
+        )
+        .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["object"], "video");
     assert_eq!(v["status"], "queued");
@@ -132,27 +144,58 @@ async fn videos_api_end_to_end() {
     assert_eq!(s, 200);
     assert_eq!(h["content-type"], "video/mp4");
     let info = kino_media::probe_bytes(&mp4, "served video").expect("served MP4 parses");
-    let video = info.streams.iter().find(|s| s.kind == "video").expect("a video stream");
+    let video = info
+        .streams
+        .iter()
+        .find(|s| s.kind == "video")
+        .expect("a video stream");
     assert_eq!(video.width, Some(64));
-    assert!(info.streams.iter().any(|s| s.kind == "audio"), "the served clip has sound");
+    assert!(
+        info.streams.iter().any(|s| s.kind == "audio"),
+        "the served clip has sound"
+    );
     let (s, h, thumb) = api.send(api.http.get(url("thumbnail"))).await;
-    assert_eq!((s, h["content-type"].to_str().unwrap()), (200, "image/webp"));
+    assert_eq!(
+        (s, h["content-type"].to_str().unwrap()),
+        (200, "image/webp")
+    );
     assert_eq!(&thumb[8..12], b"WEBP");
     let (s, h, sheet) = api.send(api.http.get(url("spritesheet"))).await;
-    assert_eq!((s, h["content-type"].to_str().unwrap()), (200, "image/jpeg"));
+    assert_eq!(
+        (s, h["content-type"].to_str().unwrap()),
+        (200, "image/jpeg")
+    );
     assert_eq!(&sheet[..2], &[0xFF, 0xD8]);
     // Ranges.
-    let (s, h, part) = api.send(api.http.get(url("video")).header("range", "bytes=10-19")).await;
+    let (s, h, part) = api
+        .send(api.http.get(url("video")).header("range", "bytes=10-19"))
+        .await;
     assert_eq!(s, 206);
     assert_eq!(part, mp4[10..20].to_vec());
-    assert_eq!(h["content-range"].to_str().unwrap(), format!("bytes 10-19/{}", mp4.len()));
-    let (s, _, _) = api.send(api.http.get(url("video")).header("range", format!("bytes={}-", mp4.len() + 5))).await;
+    assert_eq!(
+        h["content-range"].to_str().unwrap(),
+        format!("bytes 10-19/{}", mp4.len())
+    );
+    let (s, _, _) = api
+        .send(
+            api.http
+                .get(url("video"))
+                .header("range", format!("bytes={}-", mp4.len() + 5)),
+        )
+        .await;
     assert_eq!(s, 416);
-    let (s, v) = api.get(&format!("/v1/videos/{id}/content?variant=gif")).await;
+    let (s, v) = api
+        .get(&format!("/v1/videos/{id}/content?variant=gif"))
+        .await;
     assert_eq!((s, v["error"]["param"].as_str()), (400, Some("variant")));
 
     // Remix and extension of the finished clip.
-    let (s, r) = api.post(&format!("/v1/videos/{id}/remix"), json!({"prompt": "The same ball, but blue, at night.", "steps": 2})).await;
+    let (s, r) = api
+        .post(
+            &format!("/v1/videos/{id}/remix"),
+            json!({"prompt": "The same ball, but blue, at night.", "steps": 2}),
+        )
+        .await;
     assert_eq!(s, 200, "{r}");
     assert_eq!(r["remixed_from_video_id"], id.as_str());
     let (s, e) = api.post("/v1/videos/extensions", json!({"prompt": "The ball rolls away.", "seconds": "1", "video": {"id": id}, "steps": 2})).await;
@@ -162,9 +205,19 @@ async fn videos_api_end_to_end() {
     assert_eq!(r["status"], "completed", "{r}");
     let e = api.wait(e["id"].as_str().unwrap()).await;
     assert_eq!(e["status"], "completed", "{e}");
-    let (_, _, ext) = api.send(api.http.get(format!("{}/v1/videos/{}/content", api.base, e["id"].as_str().unwrap()))).await;
+    let (_, _, ext) = api
+        .send(api.http.get(format!(
+            "{}/v1/videos/{}/content",
+            api.base,
+            e["id"].as_str().unwrap()
+        )))
+        .await;
     let info = kino_media::probe_bytes(&ext, "extension").unwrap();
-    assert!((info.duration_s - 2.0).abs() < 0.2, "extension lasts {} s", info.duration_s);
+    assert!(
+        (info.duration_s - 2.0).abs() < 0.2,
+        "extension lasts {} s",
+        info.duration_s
+    );
 
     // List pages (3 videos, pages of 2, both orders).
     let (s, page) = api.get("/v1/videos?limit=2").await;
@@ -176,38 +229,91 @@ async fn videos_api_end_to_end() {
     let (_, page2) = api.get(&format!("/v1/videos?limit=2&after={last}")).await;
     assert_eq!(page2["data"].as_array().unwrap().len(), 1);
     assert_eq!(page2["has_more"], false);
-    assert_eq!(page2["data"][0]["id"], id.as_str(), "newest first: the first video is last");
+    assert_eq!(
+        page2["data"][0]["id"],
+        id.as_str(),
+        "newest first: the first video is last"
+    );
     let (_, asc) = api.get("/v1/videos?order=asc&limit=1").await;
     assert_eq!(asc["data"][0]["id"], id.as_str());
 
     // Errors, in OpenAI's shape.
-    let err = |v: &Value| (v["error"]["type"].as_str().map(str::to_string), v["error"]["param"].as_str().map(str::to_string));
-    let (s, v) = api.post("/v1/videos", json!({"prompt": "a cat", "size": "1280x721"})).await;
+    let err = |v: &Value| {
+        (
+            v["error"]["type"].as_str().map(str::to_string),
+            v["error"]["param"].as_str().map(str::to_string),
+        )
+    };
+    let (s, v) = api
+        .post("/v1/videos", json!({"prompt": "a cat", "size": "1280x721"}))
+        .await;
     assert_eq!(s, 400);
-    assert_eq!(err(&v), (Some("invalid_request_error".into()), Some("size".into())));
+    assert_eq!(
+        err(&v),
+        (Some("invalid_request_error".into()), Some("size".into()))
+    );
     let (s, v) = api.post("/v1/videos", json!({"prompt": "   "})).await;
     assert_eq!((s, err(&v).1), (400, Some("prompt".into())));
     let (s, v) = api.post("/v1/videos", json!({"seconds": "4"})).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (400, Some("missing_required_parameter")));
-    let (s, v) = api.post("/v1/videos", json!({"prompt": "x".repeat(32_001)})).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("missing_required_parameter"))
+    );
+    let (s, v) = api
+        .post("/v1/videos", json!({"prompt": "x".repeat(32_001)}))
+        .await;
     assert_eq!((s, err(&v).1), (400, Some("prompt".into())));
-    let (s, v) = api.post("/v1/videos", json!({"prompt": "a cat", "seconds": "400"})).await;
+    let (s, v) = api
+        .post("/v1/videos", json!({"prompt": "a cat", "seconds": "400"}))
+        .await;
     assert_eq!((s, err(&v).1), (400, Some("seconds".into())));
-    let (s, v) = api.post("/v1/videos", json!({"prompt": "a cat", "model": "gpt-9"})).await;
+    let (s, v) = api
+        .post("/v1/videos", json!({"prompt": "a cat", "model": "gpt-9"}))
+        .await;
     assert_eq!((s, err(&v).1), (400, Some("model".into())));
     let (s, v) = api.post("/v1/videos", json!({"prompt": "a cat", "input_reference": {"image_url": "https://example.com/cat.png"}})).await;
     assert_eq!((s, err(&v).1), (400, Some("input_reference".into())));
-    let (s, _) = api.post("/v1/videos", json!({"prompt": "a cat", "pad": "y".repeat(2 << 20)})).await;
+    let (s, _) = api
+        .post(
+            "/v1/videos",
+            json!({"prompt": "a cat", "pad": "y".repeat(2 << 20)}),
+        )
+        .await;
     assert_eq!(s, 413);
-    let (s, v) = api.json(api.http.post(format!("{}/v1/videos", api.base)).header("content-type", "application/json").body("{not json")).await;
-    assert_eq!((s, v["error"]["type"].as_str()), (400, Some("invalid_request_error")));
-    let (s, v) = api.get("/v1/videos/video_0000000000000000000000000000").await;
-    assert_eq!((s, v["error"]["type"].as_str()), (404, Some("invalid_request_error")));
-    let wrong = api.http.get(format!("{}/v1/videos", api.base)).bearer_auth("kino-sk-wrong").send().await.unwrap();
+    let (s, v) = api
+        .json(
+            api.http
+                .post(format!("{}/v1/videos", api.base))
+                .header("content-type", "application/json")
+                .body("{not json"),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["type"].as_str()),
+        (400, Some("invalid_request_error"))
+    );
+    let (s, v) = api
+        .get("/v1/videos/video_0000000000000000000000000000")
+        .await;
+    assert_eq!(
+        (s, v["error"]["type"].as_str()),
+        (404, Some("invalid_request_error"))
+    );
+    let wrong = api
+        .http
+        .get(format!("{}/v1/videos", api.base))
+        .bearer_auth("kino-sk-wrong")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status().as_u16(), 401);
     let v: Value = serde_json::from_slice(&wrong.bytes().await.unwrap()).unwrap();
     assert_eq!(v["error"]["code"], "invalid_api_key");
-    let anonymous = reqwest::Client::new().get(format!("{}/v1/videos", api.base)).send().await.unwrap();
+    let anonymous = reqwest::Client::new()
+        .get(format!("{}/v1/videos", api.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anonymous.status().as_u16(), 401);
     let (s, v) = api.get("/v1/nothing-here").await;
     assert_eq!((s, v["error"]["code"].as_str()), (404, Some("unknown_url")));
@@ -216,13 +322,25 @@ async fn videos_api_end_to_end() {
     assert!(doc["paths"]["/videos"]["post"].is_object());
 
     // Delete removes the row and the files.
-    let (s, v) = api.json(api.http.delete(format!("{}/v1/videos/{id}", api.base))).await;
+    let (s, v) = api
+        .json(api.http.delete(format!("{}/v1/videos/{id}", api.base)))
+        .await;
     assert_eq!(s, 200);
-    assert_eq!(v, json!({"id": id, "object": "video.deleted", "deleted": true}));
-    assert!(!dir.path().join("files/videos").join(&id).join("video.mp4").exists());
+    assert_eq!(
+        v,
+        json!({"id": id, "object": "video.deleted", "deleted": true})
+    );
+    assert!(!dir
+        .path()
+        .join("files/videos")
+        .join(&id)
+        .join("video.mp4")
+        .exists());
     let (s, _) = api.get(&format!("/v1/videos/{id}")).await;
     assert_eq!(s, 404);
-    let (s, _) = api.json(api.http.delete(format!("{}/v1/videos/{id}", api.base))).await;
+    let (s, _) = api
+        .json(api.http.delete(format!("{}/v1/videos/{id}", api.base)))
+        .await;
     assert_eq!(s, 404);
     server.stop().await;
 }
@@ -236,7 +354,14 @@ async fn rate_limits_and_quotas_answer_429_with_retry_after() {
         let (s, _) = api.post("/v1/videos", small("a cat")).await;
         assert_eq!(s, 200);
     }
-    let (s, h, body) = api.send(api.http.post(format!("{}/v1/videos", api.base)).header("content-type", "application/json").body(small("a cat").to_string())).await;
+    let (s, h, body) = api
+        .send(
+            api.http
+                .post(format!("{}/v1/videos", api.base))
+                .header("content-type", "application/json")
+                .body(small("a cat").to_string()),
+        )
+        .await;
     assert_eq!(s, 429, "{}", String::from_utf8_lossy(&body));
     assert!(h.contains_key("retry-after"));
     server.stop().await;
@@ -245,7 +370,9 @@ async fn rate_limits_and_quotas_answer_429_with_retry_after() {
     let (server, api, _db) = start(dir.path(), 0, 3).await;
     let mut codes = Vec::new();
     for _ in 0..5 {
-        let (s, h, _) = api.send(api.http.get(format!("{}/v1/videos", api.base))).await;
+        let (s, h, _) = api
+            .send(api.http.get(format!("{}/v1/videos", api.base)))
+            .await;
         codes.push(s);
         if s == 429 {
             assert!(h["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
@@ -263,7 +390,11 @@ async fn a_job_whose_worker_died_is_picked_up_after_its_lease() {
     assert_eq!(s, 200);
     let id = v["id"].as_str().unwrap().to_string();
     // A worker claims it with a 1 s lease and dies without a word.
-    let claimed = db.claim_job("worker-that-dies", 1, 3).await.unwrap().unwrap();
+    let claimed = db
+        .claim_job("worker-that-dies", 1, 3)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(claimed.id, id);
     let (_, v) = api.get(&format!("/v1/videos/{id}")).await;
     assert_eq!(v["status"], "in_progress");
@@ -276,7 +407,10 @@ async fn a_job_whose_worker_died_is_picked_up_after_its_lease() {
         pipeline: model().pipeline.clone(),
         publisher: Arc::new(PlainMp4),
         webhooks: None,
-        cfg: WorkerConfig { id: "live".into(), ..Default::default() },
+        cfg: WorkerConfig {
+            id: "live".into(),
+            ..Default::default()
+        },
     };
     assert!(worker.run_one().await.unwrap());
     let row = db.get_video(&id, None).await.unwrap().unwrap();
@@ -316,11 +450,18 @@ async fn wait_for_event(got: &Received, video_id: &str) -> Value {
     use base64::Engine;
     use hmac::Mac;
     for _ in 0..100 {
-        let found = got.lock().unwrap().iter().find(|(_, b)| b.contains(video_id)).cloned();
+        let found = got
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(_, b)| b.contains(video_id))
+            .cloned();
         if let Some((h, body)) = found {
             let id = h["webhook-id"].to_str().unwrap();
             let ts = h["webhook-timestamp"].to_str().unwrap();
-            let secret = base64::engine::general_purpose::STANDARD.decode(SECRET_B64).unwrap();
+            let secret = base64::engine::general_purpose::STANDARD
+                .decode(SECRET_B64)
+                .unwrap();
             let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&secret).unwrap();
             mac.update(format!("{id}.{ts}.{body}").as_bytes());
             let expected = format!(
@@ -365,7 +506,9 @@ async fn postgres_queue_with_two_workers() {
     assert_eq!(db.backend, kino_server::db::Backend::Postgres);
     let mut ids = Vec::new();
     for i in 0..4 {
-        let (s, v) = api.post("/v1/videos", small(&format!("ball number {i} falls"))).await;
+        let (s, v) = api
+            .post("/v1/videos", small(&format!("ball number {i} falls")))
+            .await;
         assert_eq!(s, 200, "{v}");
         ids.push(v["id"].as_str().unwrap().to_string());
     }
@@ -378,11 +521,18 @@ async fn postgres_queue_with_two_workers() {
     let (_, page) = api.get("/v1/videos?limit=3").await;
     assert_eq!(page["has_more"], true);
     assert_eq!(page["data"][0]["id"], ids[3].as_str());
-    let (s, _) = api.json(api.http.delete(format!("{}/v1/videos/{}", api.base, ids[0]))).await;
+    let (s, _) = api
+        .json(
+            api.http
+                .delete(format!("{}/v1/videos/{}", api.base, ids[0])),
+        )
+        .await;
     assert_eq!(s, 200);
     server.stop().await;
     db.pool.close().await;
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
-        .execute(&admin_db.pool)
-        .await;
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&admin_db.pool)
+    .await;
 }

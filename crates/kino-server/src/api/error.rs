@@ -28,11 +28,7 @@ impl ApiError {
 
     /// 400 for a field: names the field in `param`.
     pub fn invalid(param: &str, message: impl Into<String>) -> Self {
-        let mut e = Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            message,
-        );
+        let mut e = Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message);
         e.param = Some(param.to_string());
         e.code = Some("invalid_value".into());
         e

@@ -68,7 +68,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/openapi.json",
             get(|| async {
                 (
-                    [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    )],
                     OPENAPI,
                 )
             }),

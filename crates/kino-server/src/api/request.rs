@@ -135,7 +135,10 @@ pub fn data_url_bytes(param: &str, url: &str) -> Result<Vec<u8>, ApiError> {
         .split_once(',')
         .ok_or_else(|| ApiError::invalid(param, "The data URL has no ',' before its data."))?;
     if !meta.ends_with(";base64") {
-        return Err(ApiError::invalid(param, "The data URL must be base64-encoded."));
+        return Err(ApiError::invalid(
+            param,
+            "The data URL must be base64-encoded.",
+        ));
     }
     base64::engine::general_purpose::STANDARD
         .decode(data.trim())

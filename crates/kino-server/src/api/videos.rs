@@ -56,7 +56,9 @@ fn video_response(state: &AppState, status: StatusCode, v: &VideoRow) -> Respons
 }
 
 fn prompt(fields: &Fields, state: &AppState) -> ApiResult<String> {
-    let p = fields.text("prompt")?.ok_or_else(|| ApiError::missing("prompt"))?;
+    let p = fields
+        .text("prompt")?
+        .ok_or_else(|| ApiError::missing("prompt"))?;
     let chars = p.chars().count();
     if p.trim().is_empty() {
         return Err(ApiError::invalid("prompt", "The prompt is empty."));
@@ -68,7 +70,10 @@ fn prompt(fields: &Fields, state: &AppState) -> ApiResult<String> {
         ));
     }
     if let Err(errors) = kino_prompt::parse(p) {
-        return Err(ApiError::invalid("prompt", format!("The prompt has errors: {errors}")));
+        return Err(ApiError::invalid(
+            "prompt",
+            format!("The prompt has errors: {errors}"),
+        ));
     }
     if let Some(policy) = &state.policy {
         policy.check(p).map_err(ApiError::blocked)?;
@@ -129,12 +134,20 @@ fn size(fields: &Fields, state: &AppState) -> ApiResult<(u32, u32)> {
     Ok((w, h))
 }
 
-fn number<T: std::str::FromStr>(fields: &Fields, name: &str, ok: impl Fn(&T) -> bool, what: &str) -> ApiResult<Option<T>> {
+fn number<T: std::str::FromStr>(
+    fields: &Fields,
+    name: &str,
+    ok: impl Fn(&T) -> bool,
+    what: &str,
+) -> ApiResult<Option<T>> {
     match fields.text(name)? {
         None => Ok(None),
         Some(s) => match s.trim().parse::<T>() {
             Ok(v) if ok(&v) => Ok(Some(v)),
-            _ => Err(ApiError::invalid(name, format!("Invalid value for '{name}': '{s}'. Expected {what}."))),
+            _ => Err(ApiError::invalid(
+                name,
+                format!("Invalid value for '{name}': '{s}'. Expected {what}."),
+            )),
         },
     }
 }
@@ -212,7 +225,12 @@ async fn enqueue(state: &AppState, caller: &Caller, job: NewJob) -> ApiResult<Re
     Ok(video_response(state, StatusCode::OK, &row))
 }
 
-fn params(state: &AppState, fields: &Fields, size: (u32, u32), seconds: f64) -> ApiResult<JobParams> {
+fn params(
+    state: &AppState,
+    fields: &Fields,
+    size: (u32, u32),
+    seconds: f64,
+) -> ApiResult<JobParams> {
     Ok(JobParams {
         width: size.0,
         height: size.1,
@@ -222,7 +240,12 @@ fn params(state: &AppState, fields: &Fields, size: (u32, u32), seconds: f64) -> 
         }),
         steps: number::<usize>(fields, "steps", |s| (1..=100).contains(s), "1 to 100")?
             .unwrap_or(state.cfg.model.steps),
-        strength: number::<f64>(fields, "strength", |s| *s > 0.0 && *s <= 1.0, "a number in (0, 1]")?,
+        strength: number::<f64>(
+            fields,
+            "strength",
+            |s| *s > 0.0 && *s <= 1.0,
+            "a number in (0, 1]",
+        )?,
     })
 }
 
@@ -259,16 +282,24 @@ pub async fn create(
 /// The completed source video a remix, edit or extension starts from.
 async fn source(state: &AppState, caller: &Caller, id: &str, param: &str) -> ApiResult<VideoRow> {
     let Some(src) = state.db.get_video(id, Some(&caller.0.id)).await? else {
-        return Err(ApiError::not_found(format!("Video with id '{id}' not found.")).with_param(param));
+        return Err(
+            ApiError::not_found(format!("Video with id '{id}' not found.")).with_param(param),
+        );
     };
     if src.status != "completed" {
         return Err(ApiError::invalid(
             param,
-            format!("Video '{id}' is {}; only completed videos can be used as a source.", src.status),
+            format!(
+                "Video '{id}' is {}; only completed videos can be used as a source.",
+                src.status
+            ),
         ));
     }
     if src.content_deleted != 0 {
-        return Err(ApiError::invalid(param, format!("Video '{id}' has expired; its files are gone.")));
+        return Err(ApiError::invalid(
+            param,
+            format!("Video '{id}' has expired; its files are gone."),
+        ));
     }
     Ok(src)
 }
@@ -312,7 +343,13 @@ impl Source {
     }
 }
 
-async fn remix_like(state: AppState, caller: Caller, fields: Fields, src: Source, kind: &'static str) -> ApiResult<Response> {
+async fn remix_like(
+    state: AppState,
+    caller: Caller,
+    fields: Fields,
+    src: Source,
+    kind: &'static str,
+) -> ApiResult<Response> {
     let prompt = prompt(&fields, &state)?;
     let model = match &src.model {
         Some(m) => m.clone(),
@@ -340,7 +377,10 @@ async fn remix_like(state: AppState, caller: Caller, fields: Fields, src: Source
 async fn video_source(state: &AppState, caller: &Caller, fields: &Fields) -> ApiResult<Source> {
     if let Some(bytes) = fields.file("video") {
         let info = kino_media::probe_bytes(bytes, "video").map_err(|e| {
-            ApiError::invalid("video", format!("The uploaded video is not an MP4 kino can read: {e}"))
+            ApiError::invalid(
+                "video",
+                format!("The uploaded video is not an MP4 kino can read: {e}"),
+            )
         })?;
         let v = info
             .streams
@@ -349,10 +389,14 @@ async fn video_source(state: &AppState, caller: &Caller, fields: &Fields) -> Api
             .ok_or_else(|| ApiError::invalid("video", "The uploaded MP4 has no video track."))?;
         let (w, h) = (v.width.unwrap_or(0), v.height.unwrap_or(0));
         let m = &state.cfg.model;
-        let fit = |x: u32| (x / m.size_multiple * m.size_multiple).clamp(m.size_multiple, m.max_side);
+        let fit =
+            |x: u32| (x / m.size_multiple * m.size_multiple).clamp(m.size_multiple, m.max_side);
         let seconds = info.duration_s.round().max(1.0) as u32;
         if info.duration_s > 60.0 {
-            return Err(ApiError::invalid("video", "The uploaded video is longer than 60 seconds."));
+            return Err(ApiError::invalid(
+                "video",
+                "The uploaded video is longer than 60 seconds.",
+            ));
         }
         return Ok(Source {
             id: None,
@@ -370,13 +414,23 @@ async fn video_source(state: &AppState, caller: &Caller, fields: &Fields) -> Api
     Ok(Source::stored(&source(state, caller, &id, "video").await?))
 }
 
-pub async fn edit(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+pub async fn edit(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     let fields = Fields::read(&headers, body, state.cfg.max_body).await?;
     let src = video_source(&state, &caller, &fields).await?;
     remix_like(state, caller, fields, src, jobs::EDIT).await
 }
 
-pub async fn extend(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+pub async fn extend(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     let fields = Fields::read(&headers, body, state.cfg.max_body).await?;
     let src = video_source(&state, &caller, &fields).await?;
     let prompt = prompt(&fields, &state)?;
@@ -411,7 +465,11 @@ async fn owned(state: &AppState, caller: &Caller, id: &str) -> ApiResult<VideoRo
         .ok_or_else(|| ApiError::not_found(format!("Video with id '{id}' not found.")))
 }
 
-pub async fn retrieve(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn retrieve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let v = owned(&state, &caller, &id).await?;
     Ok(video_response(&state, StatusCode::OK, &v))
 }
@@ -423,18 +481,32 @@ pub struct ListQuery {
     order: Option<String>,
 }
 
-pub async fn list(State(state): State<AppState>, caller: Caller, Query(q): Query<ListQuery>) -> ApiResult<Response> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Response> {
     let limit = match q.limit.as_deref() {
         None => 20,
         Some(s) => match s.parse::<i64>() {
             Ok(n) if (1..=100).contains(&n) => n,
-            _ => return Err(ApiError::invalid("limit", format!("Invalid value for 'limit': '{s}'. Expected 1 to 100."))),
+            _ => {
+                return Err(ApiError::invalid(
+                    "limit",
+                    format!("Invalid value for 'limit': '{s}'. Expected 1 to 100."),
+                ))
+            }
         },
     };
     let ascending = match q.order.as_deref() {
         None | Some("desc") => false,
         Some("asc") => true,
-        Some(o) => return Err(ApiError::invalid("order", format!("Invalid value for 'order': '{o}'. Expected 'asc' or 'desc'."))),
+        Some(o) => {
+            return Err(ApiError::invalid(
+                "order",
+                format!("Invalid value for 'order': '{o}'. Expected 'asc' or 'desc'."),
+            ))
+        }
     };
     let page = state
         .db
@@ -451,9 +523,15 @@ pub async fn list(State(state): State<AppState>, caller: Caller, Query(q): Query
     .into_response())
 }
 
-pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let Some(row) = state.db.delete_video(&id, &caller.0.id).await? else {
-        return Err(ApiError::not_found(format!("Video with id '{id}' not found.")));
+        return Err(ApiError::not_found(format!(
+            "Video with id '{id}' not found."
+        )));
     };
     // The row is gone first: a crash here leaves files that the startup sweep removes.
     state.storage.delete_video(&row.id).await?;
@@ -480,7 +558,11 @@ pub fn parse_range(h: &str, size: u64) -> Option<std::ops::Range<u64>> {
         (size.saturating_sub(n), size)
     } else {
         let start: u64 = a.parse().ok()?;
-        let end = if b.is_empty() { size } else { b.parse::<u64>().ok()?.saturating_add(1).min(size) };
+        let end = if b.is_empty() {
+            size
+        } else {
+            b.parse::<u64>().ok()?.saturating_add(1).min(size)
+        };
         (start, end)
     };
     (start < end && start < size).then_some(start..end)
@@ -501,12 +583,17 @@ pub async fn content(
     };
     let v = owned(&state, &caller, &id).await?;
     if v.status != "completed" {
-        let mut e = ApiError::bad_request(format!("Video '{id}' is {}; its content is available once it has completed.", v.status));
+        let mut e = ApiError::bad_request(format!(
+            "Video '{id}' is {}; its content is available once it has completed.",
+            v.status
+        ));
         e.code = Some("video_not_ready".into());
         return Err(e);
     }
     if v.content_deleted != 0 {
-        return Err(ApiError::not_found(format!("The content of video '{id}' has expired.")));
+        return Err(ApiError::not_found(format!(
+            "The content of video '{id}' has expired."
+        )));
     }
     let size = state.storage.size(&id, variant).await?;
     let range = match headers.get(header::RANGE).and_then(|h| h.to_str().ok()) {
@@ -534,14 +621,22 @@ pub async fn content(
     let dl = state.storage.get(&id, variant, range).await?;
     let mut resp = Response::new(Body::from_stream(dl.stream));
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(variant.content_type()));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(variant.content_type()),
+    );
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     let len = dl.range.end - dl.range.start;
     if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
         h.insert(header::CONTENT_LENGTH, v);
     }
     if partial {
-        if let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{}", dl.range.start, dl.range.end - 1, dl.total_size)) {
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "bytes {}-{}/{}",
+            dl.range.start,
+            dl.range.end - 1,
+            dl.total_size
+        )) {
             h.insert(header::CONTENT_RANGE, v);
         }
         *resp.status_mut() = StatusCode::PARTIAL_CONTENT;

@@ -144,7 +144,9 @@ impl Db {
             .to_string(),
         ];
         for s in statements {
-            sqlx::query(sqlx::AssertSqlSafe(s)).execute(&self.pool).await?;
+            sqlx::query(sqlx::AssertSqlSafe(s))
+                .execute(&self.pool)
+                .await?;
         }
         Ok(())
     }

@@ -131,7 +131,11 @@ impl Db {
         limit: i64,
         ascending: bool,
     ) -> Result<Page> {
-        let (cmp, order) = if ascending { (">", "ASC") } else { ("<", "DESC") };
+        let (cmp, order) = if ascending {
+            (">", "ASC")
+        } else {
+            ("<", "DESC")
+        };
         let sql = match after {
             Some(_) => format!(
                 "SELECT * FROM videos WHERE owner = $1 AND id {cmp} $2 ORDER BY id {order} LIMIT $3"

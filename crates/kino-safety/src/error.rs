@@ -1,0 +1,86 @@
+//! Errors of policy loading and of the similarity layer.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where in a policy file something is: the file (or `built-in policy`), 1-based line and
+/// column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub source: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.source, self.line, self.column)
+    }
+}
+
+impl Location {
+    /// The location of byte `offset` of `text`.
+    pub(crate) fn at(source: &str, text: &str, offset: usize) -> Self {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = before[line_start..].chars().count() + 1;
+        Self {
+            source: source.to_string(),
+            line,
+            column,
+        }
+    }
+}
+
+/// Everything that can go wrong loading a policy or running its similarity layer.
+#[derive(Debug, thiserror::Error)]
+pub enum SafetyError {
+    #[error("cannot read policy file {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The TOML does not parse, or a field is unknown or of the wrong type (the message
+    /// names it).
+    #[error("{location}: invalid policy TOML: {message}")]
+    Toml { location: Location, message: String },
+    #[error("{location}: unknown class `{name}` (field `classes.{name}`); known classes: {known}")]
+    UnknownClass {
+        location: Location,
+        name: String,
+        known: String,
+    },
+    #[error("{location}: invalid pattern `{pattern}` in `{field}`: {message}")]
+    Pattern {
+        location: Location,
+        field: String,
+        pattern: String,
+        message: String,
+    },
+    #[error("{location}: invalid value for `{field}`: {message}")]
+    Value {
+        location: Location,
+        field: String,
+        message: String,
+    },
+    #[error("text encoder: {0}")]
+    Encoder(String),
+}
+
+impl SafetyError {
+    /// The location in the policy file, for errors that have one.
+    pub fn location(&self) -> Option<&Location> {
+        match self {
+            SafetyError::Toml { location, .. }
+            | SafetyError::UnknownClass { location, .. }
+            | SafetyError::Pattern { location, .. }
+            | SafetyError::Value { location, .. } => Some(location),
+            SafetyError::Io { .. } | SafetyError::Encoder(_) => None,
+        }
+    }
+}
