@@ -13,6 +13,26 @@ pub struct JobParams {
     /// Remix/edit: how far to move from the source (0..=1].
     #[serde(default)]
     pub strength: Option<f64>,
+    /// Size of the delivered file when it differs from the generated `width`x`height`
+    /// (OpenAI's sizes beyond what the model makes: generated near the model's own
+    /// resolution with the same aspect, then scaled up).
+    #[serde(default)]
+    pub output_size: Option<(u32, u32)>,
+}
+
+/// The sizes OpenAI's API defines.
+pub const OPENAI_SIZES: [(u32, u32); 4] = [(720, 1280), (1280, 720), (1024, 1792), (1792, 1024)];
+
+/// The size to generate for a requested output size of another aspect or scale: the same
+/// aspect ratio with about the pixel count of the model's native size, sides multiples of
+/// `multiple`.
+pub fn generation_size(out: (u32, u32), native: (u32, u32), multiple: u32) -> (u32, u32) {
+    let pixels = (native.0 * native.1) as f64;
+    let aspect = out.0 as f64 / out.1 as f64;
+    let h = (pixels / aspect).sqrt();
+    let w = h * aspect;
+    let snap = |x: f64| (((x / multiple as f64).round() as u32).max(1)) * multiple;
+    (snap(w), snap(h))
 }
 
 /// Kinds of job.
@@ -66,6 +86,13 @@ impl ProgressMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn openai_sizes_generate_near_the_native_pixel_count() {
+        assert_eq!(generation_size((1280, 720), (128, 128), 16), (176, 96));
+        assert_eq!(generation_size((720, 1280), (128, 128), 16), (96, 176));
+        assert_eq!(generation_size((1792, 1024), (128, 128), 16), (176, 96));
+    }
 
     #[test]
     fn progress_rises_through_shots_and_stages() {

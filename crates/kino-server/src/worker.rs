@@ -296,6 +296,20 @@ impl Worker {
             return Err(JobError::LostLease);
         }
 
+        // Scale to the delivered size when it differs from the generated one.
+        if let Some((w, h)) = params.output_size {
+            let video = &generated.clip.video;
+            if (video.width(), video.height()) != (w, h) {
+                generated.clip.video = tokio::task::spawn_blocking({
+                    let video = video.clone();
+                    move || scale_video(&video, w, h)
+                })
+                .await
+                .map_err(|e| internal("scaling", &e))?
+                .map_err(|e| internal("scaling", &e))?;
+            }
+        }
+
         // Encode, mark and sign; then the stills.
         let publisher = self.publisher.clone();
         let id = row.id.clone();
@@ -360,4 +374,22 @@ pub async fn sweep_storage(db: &Db, storage: &Storage) -> anyhow::Result<(usize,
         expired += 1;
     }
     Ok((orphans, expired))
+}
+
+/// `video` scaled to `w`x`h` (Catmull-Rom), frame by frame.
+pub fn scale_video(
+    video: &kino_media::VideoFrames,
+    w: u32,
+    h: u32,
+) -> anyhow::Result<kino_media::VideoFrames> {
+    use image::{imageops, RgbImage};
+    let mut out = kino_media::VideoFrames::new(w, h, video.fps(), kino_media::PixelFormat::Rgb8)?;
+    for i in 0..video.len() {
+        let rgb = video.frame_rgb(i).unwrap_or_default();
+        let img = RgbImage::from_raw(video.width(), video.height(), rgb)
+            .ok_or_else(|| anyhow::anyhow!("frame {i}: size does not match its data"))?;
+        let scaled = imageops::resize(&img, w, h, imageops::FilterType::CatmullRom);
+        out.push(scaled.as_raw())?;
+    }
+    Ok(out)
 }

@@ -189,6 +189,32 @@ async fn videos_api_end_to_end() {
         .await;
     assert_eq!((s, v["error"]["param"].as_str()), (400, Some("variant")));
 
+    // OpenAI's sizes work with a model that makes smaller clips: generated near its own
+    // resolution with the same aspect, delivered at the size asked for.
+    let (s, big) = api.post("/v1/videos", json!({"prompt": "A wide beach at noon.", "seconds": "1", "size": "1280x720", "steps": 2})).await;
+    assert_eq!(s, 200, "{big}");
+    assert_eq!(big["size"], "1280x720");
+    let big = api.wait(big["id"].as_str().unwrap()).await;
+    assert_eq!(big["status"], "completed", "{big}");
+    let (_, _, bytes) = api
+        .send(api.http.get(format!(
+            "{}/v1/videos/{}/content",
+            api.base,
+            big["id"].as_str().unwrap()
+        )))
+        .await;
+    let info = kino_media::probe_bytes(&bytes, "1280x720 video").unwrap();
+    let v = info.streams.iter().find(|s| s.kind == "video").unwrap();
+    assert_eq!((v.width, v.height), (Some(1280), Some(720)));
+    let (s, _) = api
+        .json(api.http.delete(format!(
+            "{}/v1/videos/{}",
+            api.base,
+            big["id"].as_str().unwrap()
+        )))
+        .await;
+    assert_eq!(s, 200);
+
     // Remix and extension of the finished clip.
     let (s, r) = api
         .post(

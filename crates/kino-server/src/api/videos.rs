@@ -109,29 +109,30 @@ fn seconds(fields: &Fields, state: &AppState) -> ApiResult<Option<u32>> {
     }
 }
 
-fn size(fields: &Fields, state: &AppState) -> ApiResult<(u32, u32)> {
+/// The requested size: `(generate, deliver)`. OpenAI's four sizes are always accepted; when
+/// the model cannot make one directly it is generated near the model's own resolution with
+/// the same aspect and scaled up for delivery.
+fn size(fields: &Fields, state: &AppState) -> ApiResult<((u32, u32), Option<(u32, u32)>)> {
     let m = &state.cfg.model;
     let Some(s) = fields.text("size")? else {
-        return Ok(m.size);
+        return Ok((m.size, None));
     };
     let bad = || {
         ApiError::invalid(
             "size",
             format!(
-                "Invalid value for 'size': '{s}'. {} makes WIDTHxHEIGHT with both multiples of {} and at most {} (e.g. '{}x{}').",
-                m.name, m.size_multiple, m.max_side, m.size.0, m.size.1
+                "Invalid value for 'size': '{s}'. Use one of OpenAI's sizes (720x1280, 1280x720, 1024x1792, 1792x1024) or WIDTHxHEIGHT with both multiples of {} and at most {} (e.g. '{}x{}').",
+                m.size_multiple, m.max_side, m.size.0, m.size.1
             ),
         )
     };
     let (w, h) = s.split_once('x').ok_or_else(bad)?;
     let (w, h): (u32, u32) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
-    if w == 0 || h == 0 || w % m.size_multiple != 0 || h % m.size_multiple != 0 {
-        return Err(bad());
+    match fit_size(m, (w, h)) {
+        (gen, None) => Ok((gen, None)),
+        (gen, Some(out)) if jobs::OPENAI_SIZES.contains(&out) => Ok((gen, Some(out))),
+        _ => Err(bad()),
     }
-    if w > m.max_side || h > m.max_side {
-        return Err(bad());
-    }
-    Ok((w, h))
 }
 
 fn number<T: std::str::FromStr>(
@@ -246,7 +247,27 @@ fn params(
             |s| *s > 0.0 && *s <= 1.0,
             "a number in (0, 1]",
         )?,
+        output_size: None,
     })
+}
+
+/// `(generate, deliver)` for a size: as is when the model makes it, else generated near the
+/// model's own resolution with the same aspect and scaled to the size for delivery.
+fn fit_size(m: &super::ModelInfo, (w, h): (u32, u32)) -> ((u32, u32), Option<(u32, u32)>) {
+    let native_ok = w > 0
+        && h > 0
+        && w % m.size_multiple == 0
+        && h % m.size_multiple == 0
+        && w <= m.max_side
+        && h <= m.max_side;
+    if native_ok {
+        ((w, h), None)
+    } else {
+        (
+            jobs::generation_size((w, h), m.size, m.size_multiple),
+            Some((w, h)),
+        )
+    }
 }
 
 pub async fn create(
@@ -259,9 +280,10 @@ pub async fn create(
     let prompt = prompt(&fields, &state)?;
     let model = model(&fields, &state)?;
     let seconds = seconds(&fields, &state)?.unwrap_or(4);
-    let size = size(&fields, &state)?;
+    let (size, output_size) = size(&fields, &state)?;
     let input_image = input_reference(&fields)?;
-    let params = params(&state, &fields, size, seconds as f64)?;
+    let mut params = params(&state, &fields, size, seconds as f64)?;
+    params.output_size = output_size;
     enqueue(
         &state,
         &caller,
@@ -269,7 +291,7 @@ pub async fn create(
             kind: jobs::CREATE,
             model,
             prompt,
-            size,
+            size: output_size.unwrap_or(size),
             seconds_shown: seconds,
             params,
             source: None,
@@ -355,7 +377,9 @@ async fn remix_like(
         Some(m) => m.clone(),
         None => model(&fields, &state)?,
     };
-    let params = params(&state, &fields, src.size, src.seconds as f64)?;
+    let (gen, output_size) = fit_size(&state.cfg.model, src.size);
+    let mut params = params(&state, &fields, gen, src.seconds as f64)?;
+    params.output_size = output_size;
     enqueue(
         &state,
         &caller,
@@ -388,9 +412,8 @@ async fn video_source(state: &AppState, caller: &Caller, fields: &Fields) -> Api
             .find(|s| s.kind == "video")
             .ok_or_else(|| ApiError::invalid("video", "The uploaded MP4 has no video track."))?;
         let (w, h) = (v.width.unwrap_or(0), v.height.unwrap_or(0));
-        let m = &state.cfg.model;
-        let fit =
-            |x: u32| (x / m.size_multiple * m.size_multiple).clamp(m.size_multiple, m.max_side);
+        // Delivered at the upload's size (even sides, as H.264 wants), up to 1920.
+        let fit = |x: u32| (x & !1).clamp(16, 1920);
         let seconds = info.duration_s.round().max(1.0) as u32;
         if info.duration_s > 60.0 {
             return Err(ApiError::invalid(
@@ -439,7 +462,9 @@ pub async fn extend(
         Some(m) => m.clone(),
         None => model(&fields, &state)?,
     };
-    let params = params(&state, &fields, src.size, more as f64)?;
+    let (gen, output_size) = fit_size(&state.cfg.model, src.size);
+    let mut params = params(&state, &fields, gen, more as f64)?;
+    params.output_size = output_size;
     enqueue(
         &state,
         &caller,
