@@ -112,7 +112,7 @@ fn seconds(fields: &Fields, state: &AppState) -> ApiResult<Option<u32>> {
 /// The requested size: `(generate, deliver)`. OpenAI's four sizes are always accepted; when
 /// the model cannot make one directly it is generated near the model's own resolution with
 /// the same aspect and scaled up for delivery.
-fn size(fields: &Fields, state: &AppState) -> ApiResult<((u32, u32), Option<(u32, u32)>)> {
+fn size(fields: &Fields, state: &AppState) -> ApiResult<Fitted> {
     let m = &state.cfg.model;
     let Some(s) = fields.text("size")? else {
         return Ok((m.size, None));
@@ -251,9 +251,12 @@ fn params(
     })
 }
 
+/// `(generate, deliver)`: the size the model makes and, when different, the delivered one.
+type Fitted = ((u32, u32), Option<(u32, u32)>);
+
 /// `(generate, deliver)` for a size: as is when the model makes it, else generated near the
 /// model's own resolution with the same aspect and scaled to the size for delivery.
-fn fit_size(m: &super::ModelInfo, (w, h): (u32, u32)) -> ((u32, u32), Option<(u32, u32)>) {
+fn fit_size(m: &super::ModelInfo, (w, h): (u32, u32)) -> Fitted {
     let native_ok = w > 0
         && h > 0
         && w % m.size_multiple == 0
