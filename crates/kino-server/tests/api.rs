@@ -562,3 +562,68 @@ async fn postgres_queue_with_two_workers() {
     .execute(&admin_db.pool)
     .await;
 }
+
+/// Storage on a real S3-compatible server (`tools/ci/s3.sh` starts moto's and prints
+/// KINO_TEST_S3_URL and the AWS_* variables): the files land there, stream back with
+/// ranges, and deleting a video removes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_storage_end_to_end() {
+    let Ok(base_url) = std::env::var("KINO_TEST_S3_URL") else {
+        assert!(
+            std::env::var("KINO_REQUIRE_S3").is_err(),
+            "KINO_TEST_S3_URL is not set (eval \"$(tools/ci/s3.sh)\")"
+        );
+        eprintln!("skipped: KINO_TEST_S3_URL is not set (eval \"$(tools/ci/s3.sh)\")");
+        return;
+    };
+    // A fresh prefix per run.
+    let url = format!("{base_url}/{}", kino_server::ids::new_id("run"));
+    let dir = tempfile::tempdir().unwrap();
+    let storage_url = url.clone();
+    let (server, api, _db) = start_with(dir.path(), 1, 10_000, move |cfg| {
+        cfg.storage = Some(storage_url)
+    })
+    .await;
+    let storage = kino_server::storage::Storage::open(&url).expect("S3 storage opens");
+    let (s, v) = api.post("/v1/videos", small("a cube slides on ice")).await;
+    assert_eq!(s, 200, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let done = api.wait(&id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    use kino_server::storage::Variant;
+    for variant in Variant::ALL {
+        assert!(
+            storage.exists(&id, variant).await.unwrap(),
+            "{variant:?} is in S3"
+        );
+    }
+    assert!(
+        !dir.path().join("files").join("videos").exists(),
+        "nothing went to the local folder"
+    );
+    let (s, _, mp4) = api
+        .send(api.http.get(format!("{}/v1/videos/{id}/content", api.base)))
+        .await;
+    assert_eq!(s, 200);
+    kino_media::probe_bytes(&mp4, "video from S3").unwrap();
+    let (s, _, part) = api
+        .send(
+            api.http
+                .get(format!("{}/v1/videos/{id}/content", api.base))
+                .header("range", "bytes=-16"),
+        )
+        .await;
+    assert_eq!((s, part), (206, mp4[mp4.len() - 16..].to_vec()));
+    assert_eq!(storage.stored_video_ids().await.unwrap(), vec![id.clone()]);
+    let (s, _) = api
+        .json(api.http.delete(format!("{}/v1/videos/{id}", api.base)))
+        .await;
+    assert_eq!(s, 200);
+    for variant in Variant::ALL {
+        assert!(
+            !storage.exists(&id, variant).await.unwrap(),
+            "{variant:?} was deleted"
+        );
+    }
+    server.stop().await;
+}
