@@ -24,8 +24,9 @@ impl Publisher for Provenance {
         kind: &str,
         generated: &mut Generated,
         source: Option<&[u8]>,
+        cameo: bool,
     ) -> Result<Vec<u8>> {
-        let credentials = match (kind, source) {
+        let mut credentials = match (kind, source) {
             ("create", _) | (_, None) => Credentials::created(&self.model, &self.version),
             (_, Some(bytes)) => Credentials::edited(
                 &self.model,
@@ -36,6 +37,7 @@ impl Publisher for Provenance {
                 },
             ),
         };
+        credentials.cameo = cameo;
         let stamped = kino_provenance::stamp::encode_with_id(
             &mut generated.clip,
             video_id,

@@ -9,6 +9,7 @@
 //! * [`webhooks`]: signed `video.completed` / `video.failed` events with retries.
 
 pub mod api;
+pub mod characters;
 pub mod db;
 pub mod ids;
 pub mod jobs;

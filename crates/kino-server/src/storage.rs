@@ -193,6 +193,13 @@ impl Storage {
             .collect())
     }
 
+    /// Stores a character's consent clip (`characters/<id>/consent.mp4`).
+    pub async fn put_consent(&self, character_id: &str, bytes: Vec<u8>) -> Result<()> {
+        let key = ObjectPath::from(format!("characters/{character_id}/consent.mp4"));
+        self.store.put(&key, PutPayload::from(bytes)).await?;
+        Ok(())
+    }
+
     /// Whether a file exists.
     pub async fn exists(&self, video_id: &str, variant: Variant) -> Result<bool> {
         match self.store.head(&Self::key(video_id, variant)).await {

@@ -48,13 +48,15 @@ impl Default for WorkerConfig {
 
 /// Builds the finished file from a generated clip: the server passes provenance here.
 pub trait Publisher: Send + Sync {
-    /// Encodes (and marks and signs) the clip; `source` is the parent clip for edits.
+    /// Encodes (and marks and signs) the clip; `source` is the parent clip for edits;
+    /// `cameo` when it shows a registered character's likeness.
     fn publish(
         &self,
         video_id: &str,
         kind: &str,
         generated: &mut Generated,
         source: Option<&[u8]>,
+        cameo: bool,
     ) -> anyhow::Result<Vec<u8>>;
 }
 
@@ -68,6 +70,7 @@ impl Publisher for PlainMp4 {
         _kind: &str,
         generated: &mut Generated,
         _source: Option<&[u8]>,
+        _cameo: bool,
     ) -> anyhow::Result<Vec<u8>> {
         let (bytes, _) = kino_media::encode_mp4(
             &generated.clip.video,
@@ -222,9 +225,51 @@ impl Worker {
             })?),
             None => None,
         };
+        // Characters: permission is checked again now (a revocation beats a queued job),
+        // and the first one's reference frame carries the likeness into the clip.
+        let mut character_frame = None;
+        let mentioned = crate::characters::mentions(&row.prompt);
+        for cid in &mentioned {
+            let allowed = match self.db.get_character(cid).await {
+                Ok(Some(c)) => match self.db.may_use(&c, &row.owner).await {
+                    Ok(true) => Some(c),
+                    Ok(false) => None,
+                    Err(e) => return Err(internal("checking a character", &e)),
+                },
+                Ok(None) => None,
+                Err(e) => return Err(internal("checking a character", &e)),
+            };
+            let Some(c) = allowed else {
+                let _ = self
+                    .db
+                    .audit(
+                        &row.owner,
+                        "use.refused_at_generation",
+                        Some(cid),
+                        Some(&row.id),
+                        "",
+                    )
+                    .await;
+                return Err(JobError::Failed {
+                    code: "character_permission_revoked",
+                    message: format!(
+                        "the character {cid} may no longer be used (its owner revoked it or changed who may use it)"
+                    ),
+                });
+            };
+            let _ = self
+                .db
+                .audit(&row.owner, "use.generated", Some(cid), Some(&row.id), "")
+                .await;
+            if character_frame.is_none() {
+                character_frame = Some(c.reference_frame.clone());
+            }
+        }
+        let cameo = !mentioned.is_empty();
         let first_frame = match row
             .input_image
             .as_ref()
+            .or(character_frame.as_ref())
             .filter(|_| row.kind == jobs::CREATE)
         {
             Some(bytes) => Some(
@@ -315,7 +360,8 @@ impl Worker {
         let id = row.id.clone();
         let kind = row.kind.clone();
         let files = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let mp4 = publisher.publish(&id, &kind, &mut generated, source_bytes.as_deref())?;
+            let mp4 =
+                publisher.publish(&id, &kind, &mut generated, source_bytes.as_deref(), cameo)?;
             let video = &generated.clip.video;
             let thumb = kino_media::preview::thumbnail_webp(video, video.duration_s() / 2.0)?;
             let sheet = kino_media::preview::spritesheet_jpeg(video, &Default::default())?;

@@ -627,3 +627,184 @@ async fn s3_storage_end_to_end() {
     }
     server.stop().await;
 }
+
+/// A small MP4 (64x64, 1 s, moving gradient): a consent clip.
+fn consent_clip() -> Vec<u8> {
+    let fps = kino_media::Rational::integer(24).unwrap();
+    let mut v = kino_media::VideoFrames::new(64, 64, fps, kino_media::PixelFormat::Rgb8).unwrap();
+    for i in 0..24u32 {
+        let frame: Vec<u8> = (0..64 * 64)
+            .flat_map(|p| [((p % 64) * 4) as u8, (i * 10) as u8, 120])
+            .collect();
+        v.push(&frame).unwrap();
+    }
+    kino_media::encode_mp4(&v, None, &Default::default())
+        .unwrap()
+        .0
+}
+
+fn multipart(fields: &[(&str, &str)], file: (&str, &[u8])) -> (String, Vec<u8>) {
+    let boundary = "kinoBoundary7d3a";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"; filename=\"consent.mp4\"\r\nContent-Type: video/mp4\r\n\r\n", file.0).as_bytes(),
+    );
+    body.extend_from_slice(file.1);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Cameos: only people the owner allows may use a character; the owner sees every use
+/// (others' drafts included), deletes them, and revokes, which beats a queued job; every
+/// step is in the audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn characters_need_consent_and_revocation_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, alice, db) = start(dir.path(), 0, 10_000).await;
+    let (bob_key, bob_secret) = db.create_key("bob", 10_000, 8).await.unwrap();
+    let (_, carol_secret) = db.create_key("carol", 10_000, 8).await.unwrap();
+    let as_key = |key: String| Api {
+        base: alice.base.clone(),
+        key,
+        http: reqwest::Client::new(),
+    };
+    let bob = as_key(bob_secret);
+    let carol = as_key(carol_secret);
+
+    // Alice registers her likeness for herself and Bob.
+    let (ct, body) = multipart(
+        &[
+            ("name", "Alice"),
+            ("permission", "approved"),
+            ("approved", &bob_key.id),
+        ],
+        ("video", &consent_clip()),
+    );
+    let (s, c) = alice
+        .json(
+            alice
+                .http
+                .post(format!("{}/v1/videos/characters", alice.base))
+                .header("content-type", ct)
+                .body(body),
+        )
+        .await;
+    assert_eq!(s, 200, "{c}");
+    let cid = c["id"].as_str().unwrap().to_string();
+    assert_eq!(c["name"], "Alice");
+    assert!(
+        dir.path()
+            .join(format!("files/characters/{cid}/consent.mp4"))
+            .exists(),
+        "consent clip kept"
+    );
+    let (s, _) = bob.get(&format!("/v1/videos/characters/{cid}")).await;
+    assert_eq!(s, 200);
+    let (s, _) = carol.get(&format!("/v1/videos/characters/{cid}")).await;
+    assert_eq!(
+        s, 404,
+        "a character is invisible to those who may not use it"
+    );
+
+    // Carol may not use it; Bob may (his job waits in the queue).
+    let prompt = format!("@{cid} waves at the camera in a park.");
+    let (s, v) = carol.post("/v1/videos", small(&prompt)).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("character_permission_denied")),
+        "{v}"
+    );
+    let (s, v) = bob.post("/v1/videos", small(&prompt)).await;
+    assert_eq!(s, 200, "{v}");
+    let bob_video = v["id"].as_str().unwrap().to_string();
+    let (s, v) = bob
+        .post("/v1/videos", small(&format!("@{cid} jumps.")))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let bob_second = v["id"].as_str().unwrap().to_string();
+
+    // Alice sees Bob's drafts and deletes one of them.
+    let (s, uses) = alice
+        .get(&format!("/v1/videos/characters/{cid}/videos"))
+        .await;
+    assert_eq!(s, 200);
+    let ids: Vec<&str> = uses["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![bob_video.as_str(), bob_second.as_str()]);
+    let (s, _) = bob
+        .get(&format!("/v1/videos/characters/{cid}/videos"))
+        .await;
+    assert_eq!(s, 404, "only the owner lists uses");
+    let (s, d) = alice
+        .json(alice.http.delete(format!(
+            "{}/v1/videos/characters/{cid}/videos/{bob_second}",
+            alice.base
+        )))
+        .await;
+    assert_eq!((s, d["deleted"].as_bool()), (200, Some(true)));
+    let (s, _) = bob.get(&format!("/v1/videos/{bob_second}")).await;
+    assert_eq!(s, 404);
+
+    // Alice revokes; Bob's queued job fails when a worker picks it up, new uses are refused.
+    let (s, r) = alice
+        .post(&format!("/v1/videos/characters/{cid}/revoke"), json!({}))
+        .await;
+    assert_eq!(s, 200);
+    assert!(r["revoked_at"].as_i64().is_some());
+    let storage = ServerConfig::new(dir.path()).open_storage().unwrap();
+    let worker = Worker {
+        db: db.clone(),
+        storage,
+        pipeline: model().pipeline.clone(),
+        publisher: Arc::new(PlainMp4),
+        webhooks: None,
+        cfg: WorkerConfig {
+            id: "w".into(),
+            ..Default::default()
+        },
+    };
+    assert!(worker.run_one().await.unwrap());
+    let (_, v) = bob.get(&format!("/v1/videos/{bob_video}")).await;
+    assert_eq!(v["status"], "failed");
+    assert_eq!(v["error"]["code"], "character_permission_revoked");
+    let (s, _) = bob.post("/v1/videos", small(&prompt)).await;
+    assert_eq!(s, 403);
+    let (s, _) = alice.post("/v1/videos", small(&prompt)).await;
+    assert_eq!(s, 403, "revoked means nobody, the owner included");
+
+    // The audit log has every step, in order.
+    let (s, log) = alice
+        .get(&format!("/v1/videos/characters/{cid}/audit"))
+        .await;
+    assert_eq!(s, 200);
+    let actions: Vec<&str> = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "character.created",
+        "use.refused",
+        "use.requested",
+        "video.deleted_by_owner",
+        "character.revoked",
+        "use.refused_at_generation",
+    ] {
+        assert!(
+            actions.contains(&expected),
+            "{expected} missing from {actions:?}"
+        );
+    }
+    server.stop().await;
+}

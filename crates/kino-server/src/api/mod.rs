@@ -1,6 +1,7 @@
 //! The HTTP API: OpenAI's Videos API under `/v1`, the same request and response shapes.
 
 pub mod auth;
+pub mod characters;
 pub mod error;
 pub mod request;
 pub mod videos;
@@ -57,6 +58,18 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/videos", post(videos::create).get(videos::list))
         .route("/v1/videos/edits", post(videos::edit))
+        .route("/v1/videos/characters", post(characters::create))
+        .route("/v1/videos/characters/{id}", get(characters::retrieve))
+        .route("/v1/videos/characters/{id}/videos", get(characters::videos))
+        .route(
+            "/v1/videos/characters/{id}/videos/{video_id}",
+            axum::routing::delete(characters::delete_video),
+        )
+        .route(
+            "/v1/videos/characters/{id}/revoke",
+            post(characters::revoke),
+        )
+        .route("/v1/videos/characters/{id}/audit", get(characters::audit))
         .route("/v1/videos/extensions", post(videos::extend))
         .route(
             "/v1/videos/{id}",

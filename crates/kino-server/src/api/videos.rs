@@ -189,7 +189,40 @@ struct NewJob {
     input_image: Option<Vec<u8>>,
 }
 
+/// The characters a prompt mentions, each checked against the caller's permission.
+async fn characters_allowed(
+    state: &AppState,
+    caller: &Caller,
+    prompt: &str,
+) -> ApiResult<Vec<String>> {
+    let ids = crate::characters::mentions(prompt);
+    for id in &ids {
+        let Some(c) = state.db.get_character(id).await? else {
+            return Err(ApiError::invalid(
+                "prompt",
+                format!("The prompt mentions the character '{id}', which does not exist."),
+            ));
+        };
+        if !state.db.may_use(&c, &caller.0.id).await? {
+            state
+                .db
+                .audit(&caller.0.id, "use.refused", Some(id), None, "")
+                .await?;
+            let mut e = ApiError::invalid(
+                "prompt",
+                format!("You may not use the character '{id}': its owner has not allowed it (or revoked it)."),
+            );
+            e.status = StatusCode::FORBIDDEN;
+            e.kind = "permission_error";
+            e.code = Some("character_permission_denied".into());
+            return Err(e);
+        }
+    }
+    Ok(ids)
+}
+
 async fn enqueue(state: &AppState, caller: &Caller, job: NewJob) -> ApiResult<Response> {
+    let characters = characters_allowed(state, caller, &job.prompt).await?;
     let key = &caller.0;
     if state.db.active_jobs(&key.id).await? >= key.max_concurrent_jobs {
         return Err(ApiError::rate_limited(
@@ -223,6 +256,13 @@ async fn enqueue(state: &AppState, caller: &Caller, job: NewJob) -> ApiResult<Re
         content_deleted: 0,
     };
     state.db.insert_video(&row).await?;
+    for c in &characters {
+        state.db.link_video_character(&row.id, c).await?;
+        state
+            .db
+            .audit(&key.id, "use.requested", Some(c), Some(&row.id), "")
+            .await?;
+    }
     Ok(video_response(state, StatusCode::OK, &row))
 }
 

@@ -1,6 +1,7 @@
 //! Metadata and the job queue: SQLite by default, PostgreSQL to scale out, one set of
 //! queries (sqlx's `Any` driver; `$n` placeholders work in both).
 
+pub mod characters;
 pub mod keys;
 pub mod videos;
 
@@ -131,6 +132,34 @@ impl Db {
             ),
             "CREATE INDEX IF NOT EXISTS videos_owner ON videos (owner, id)".to_string(),
             "CREATE INDEX IF NOT EXISTS videos_queue ON videos (status, id)".to_string(),
+            format!(
+                "CREATE TABLE IF NOT EXISTS characters (
+                id TEXT PRIMARY KEY,
+                owner TEXT NOT NULL,
+                name TEXT NOT NULL,
+                permission TEXT NOT NULL,
+                approved TEXT NOT NULL,
+                reference_frame {blob} NOT NULL,
+                created_at BIGINT NOT NULL,
+                revoked_at BIGINT
+            )"
+            ),
+            "CREATE TABLE IF NOT EXISTS video_characters (
+                video_id TEXT NOT NULL,
+                character_id TEXT NOT NULL,
+                PRIMARY KEY (video_id, character_id)
+            )"
+            .to_string(),
+            "CREATE TABLE IF NOT EXISTS audit_log (
+                id TEXT PRIMARY KEY,
+                at BIGINT NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                character_id TEXT,
+                video_id TEXT,
+                detail TEXT NOT NULL
+            )"
+            .to_string(),
             "CREATE TABLE IF NOT EXISTS webhook_deliveries (
                 id TEXT PRIMARY KEY,
                 video_id TEXT NOT NULL,
