@@ -138,7 +138,7 @@ impl Db {
                         r.try_get::<String, _>("approved")
                             .ok()
                             .and_then(|a| serde_json::from_str::<Vec<String>>(&a).ok())
-                            .is_some_and(|a| a.iter().any(|k| *k == c.owner))
+                            .is_some_and(|a| a.contains(&c.owner))
                     })
                 }
             }
