@@ -167,6 +167,38 @@ fn spawn_upkeep(
     })
 }
 
+/// Starts `count` workers sharing the database, storage and model; ids get `-<i>` suffixes
+/// when there are several.
+#[allow(clippy::too_many_arguments)]
+fn spawn_workers(
+    cfg: &ServerConfig,
+    count: usize,
+    db: &Db,
+    storage: &Storage,
+    model: &LoadedModel,
+    publisher: &Arc<dyn Publisher>,
+    hooks: &Option<Webhooks>,
+    shutdown: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..count)
+        .map(|i| {
+            let mut wcfg = cfg.worker.clone();
+            if count > 1 {
+                wcfg.id = format!("{}-{i}", wcfg.id);
+            }
+            let w = Worker {
+                db: db.clone(),
+                storage: storage.clone(),
+                pipeline: model.pipeline.clone(),
+                publisher: publisher.clone(),
+                webhooks: hooks.clone(),
+                cfg: wcfg,
+            };
+            tokio::spawn(w.run(shutdown.clone()))
+        })
+        .collect()
+}
+
 /// Starts the API (and `cfg.workers` workers) and returns once it is listening.
 pub async fn start(
     cfg: &ServerConfig,
@@ -210,21 +242,16 @@ pub async fn start(
         hooks.clone(),
         rx.clone(),
     ));
-    for i in 0..cfg.workers {
-        let mut wcfg = cfg.worker.clone();
-        if cfg.workers > 1 {
-            wcfg.id = format!("{}-{i}", wcfg.id);
-        }
-        let w = Worker {
-            db: db.clone(),
-            storage: storage.clone(),
-            pipeline: model.pipeline.clone(),
-            publisher: publisher.clone(),
-            webhooks: hooks.clone(),
-            cfg: wcfg,
-        };
-        tasks.push(tokio::spawn(w.run(rx.clone())));
-    }
+    tasks.extend(spawn_workers(
+        cfg,
+        cfg.workers,
+        &db,
+        &storage,
+        model,
+        &publisher,
+        &hooks,
+        &rx,
+    ));
     Ok(RunningServer {
         addr,
         shutdown: tx,
@@ -242,22 +269,16 @@ pub async fn run_workers(
     let db = cfg.open_db().await?;
     let storage = cfg.open_storage()?;
     let hooks = cfg.webhooks()?;
-    let mut tasks = Vec::new();
-    for i in 0..cfg.workers.max(1) {
-        let mut wcfg = cfg.worker.clone();
-        if cfg.workers > 1 {
-            wcfg.id = format!("{}-{i}", wcfg.id);
-        }
-        let w = Worker {
-            db: db.clone(),
-            storage: storage.clone(),
-            pipeline: model.pipeline.clone(),
-            publisher: publisher.clone(),
-            webhooks: hooks.clone(),
-            cfg: wcfg,
-        };
-        tasks.push(tokio::spawn(w.run(shutdown.clone())));
-    }
+    let mut tasks = spawn_workers(
+        cfg,
+        cfg.workers.max(1),
+        &db,
+        &storage,
+        model,
+        &publisher,
+        &hooks,
+        &shutdown,
+    );
     tasks.push(spawn_upkeep(db, storage, hooks, shutdown));
     for t in tasks {
         let _ = t.await;

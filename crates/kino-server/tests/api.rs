@@ -100,6 +100,21 @@ async fn start_with(
     (server, api, db)
 }
 
+/// A worker outside the server, on the server's database and files.
+fn standalone_worker(dir: &Path, db: &Db, id: &str) -> Worker {
+    Worker {
+        db: db.clone(),
+        storage: ServerConfig::new(dir).open_storage().unwrap(),
+        pipeline: model().pipeline.clone(),
+        publisher: Arc::new(PlainMp4),
+        webhooks: None,
+        cfg: WorkerConfig {
+            id: id.into(),
+            ..Default::default()
+        },
+    }
+}
+
 fn small(prompt: &str) -> Value {
     json!({ "prompt": prompt, "seconds": "1", "size": "64x64", "steps": 2, "seed": 7 })
 }
@@ -426,18 +441,7 @@ async fn a_job_whose_worker_died_is_picked_up_after_its_lease() {
     assert_eq!(v["status"], "in_progress");
     tokio::time::sleep(Duration::from_millis(2100)).await;
     // A live worker takes it over and finishes it.
-    let storage = ServerConfig::new(dir.path()).open_storage().unwrap();
-    let worker = Worker {
-        db: db.clone(),
-        storage,
-        pipeline: model().pipeline.clone(),
-        publisher: Arc::new(PlainMp4),
-        webhooks: None,
-        cfg: WorkerConfig {
-            id: "live".into(),
-            ..Default::default()
-        },
-    };
+    let worker = standalone_worker(dir.path(), &db, "live");
     assert!(worker.run_one().await.unwrap());
     let row = db.get_video(&id, None).await.unwrap().unwrap();
     assert_eq!(row.status, "completed");
@@ -761,18 +765,7 @@ async fn characters_need_consent_and_revocation_wins() {
         .await;
     assert_eq!(s, 200);
     assert!(r["revoked_at"].as_i64().is_some());
-    let storage = ServerConfig::new(dir.path()).open_storage().unwrap();
-    let worker = Worker {
-        db: db.clone(),
-        storage,
-        pipeline: model().pipeline.clone(),
-        publisher: Arc::new(PlainMp4),
-        webhooks: None,
-        cfg: WorkerConfig {
-            id: "w".into(),
-            ..Default::default()
-        },
-    };
+    let worker = standalone_worker(dir.path(), &db, "w");
     assert!(worker.run_one().await.unwrap());
     let (_, v) = bob.get(&format!("/v1/videos/{bob_video}")).await;
     assert_eq!(v["status"], "failed");

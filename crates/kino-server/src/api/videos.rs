@@ -384,7 +384,15 @@ pub async fn remix(
 ) -> ApiResult<Response> {
     let fields = Fields::read(&headers, body, state.cfg.max_body).await?;
     let src = source(&state, &caller, &id, "video_id").await?;
-    remix_like(state, caller, fields, Source::stored(&src), jobs::REMIX).await
+    from_source(
+        state,
+        caller,
+        fields,
+        Source::stored(&src),
+        jobs::REMIX,
+        None,
+    )
+    .await
 }
 
 /// Where an edit or extension starts: a completed video here, or an uploaded MP4.
@@ -408,12 +416,15 @@ impl Source {
     }
 }
 
-async fn remix_like(
+/// Queues a job that starts from `src`: a remix or edit (same length), or an extension by
+/// `more` seconds (the video object then reports the stitched total).
+async fn from_source(
     state: AppState,
     caller: Caller,
     fields: Fields,
     src: Source,
     kind: &'static str,
+    more: Option<u32>,
 ) -> ApiResult<Response> {
     let prompt = prompt(&fields, &state)?;
     let model = match &src.model {
@@ -421,7 +432,8 @@ async fn remix_like(
         None => model(&fields, &state)?,
     };
     let (gen, output_size) = fit_size(&state.cfg.model, src.size);
-    let mut params = params(&state, &fields, gen, src.seconds as f64)?;
+    let generate_s = more.unwrap_or(src.seconds);
+    let mut params = params(&state, &fields, gen, generate_s as f64)?;
     params.output_size = output_size;
     enqueue(
         &state,
@@ -431,7 +443,7 @@ async fn remix_like(
             model,
             prompt,
             size: src.size,
-            seconds_shown: src.seconds,
+            seconds_shown: src.seconds + more.unwrap_or(0),
             params,
             source: src.id,
             input_image: src.upload,
@@ -488,7 +500,7 @@ pub async fn edit(
 ) -> ApiResult<Response> {
     let fields = Fields::read(&headers, body, state.cfg.max_body).await?;
     let src = video_source(&state, &caller, &fields).await?;
-    remix_like(state, caller, fields, src, jobs::EDIT).await
+    from_source(state, caller, fields, src, jobs::EDIT, None).await
 }
 
 pub async fn extend(
@@ -499,30 +511,8 @@ pub async fn extend(
 ) -> ApiResult<Response> {
     let fields = Fields::read(&headers, body, state.cfg.max_body).await?;
     let src = video_source(&state, &caller, &fields).await?;
-    let prompt = prompt(&fields, &state)?;
     let more = seconds(&fields, &state)?.ok_or_else(|| ApiError::missing("seconds"))?;
-    let model = match &src.model {
-        Some(m) => m.clone(),
-        None => model(&fields, &state)?,
-    };
-    let (gen, output_size) = fit_size(&state.cfg.model, src.size);
-    let mut params = params(&state, &fields, gen, more as f64)?;
-    params.output_size = output_size;
-    enqueue(
-        &state,
-        &caller,
-        NewJob {
-            kind: jobs::EXTEND,
-            model,
-            prompt,
-            size: src.size,
-            seconds_shown: src.seconds + more,
-            params,
-            source: src.id,
-            input_image: src.upload,
-        },
-    )
-    .await
+    from_source(state, caller, fields, src, jobs::EXTEND, Some(more)).await
 }
 
 async fn owned(state: &AppState, caller: &Caller, id: &str) -> ApiResult<VideoRow> {
