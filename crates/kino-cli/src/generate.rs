@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use crate::plan::{parse_plan, read_prompt};
 use crate::progress;
+use crate::safety::OutputCheck;
 
 /// Sampling options shared by generate, remix and extend.
 #[derive(Args, Debug, Clone)]
@@ -55,6 +56,18 @@ pub struct SampleArgs {
     /// Holds the provenance key every clip is signed with.
     #[command(flatten)]
     pub data: crate::keys::DataDirArg,
+    /// The content policy on the prompt and on the generated frames.
+    #[command(flatten)]
+    pub safety: crate::safety::SafetyArgs,
+}
+
+/// Refuses a prompt the content policy does not allow, before any model is loaded.
+fn check_prompt(prompt: &str, args: &SampleArgs) -> Result<()> {
+    let dir = args.model.clone().unwrap_or_else(default_model_dir);
+    if let Err(reason) = args.safety.prompt_policy(&dir)?.check(prompt) {
+        bail!("refused: {reason}");
+    }
+    Ok(())
 }
 
 /// The model kino uses when none is named.
@@ -184,13 +197,14 @@ pub fn model_identity(model: Option<&Path>) -> Result<(String, String)> {
     Ok((m.name.clone(), format!("{} weights {digest}", m.family)))
 }
 
-/// Watermarks, encodes, signs and writes the clip.
+/// Checks the frames, then watermarks, encodes, signs and writes the clip.
 fn finish(
     out: &Path,
     generated: Generated,
     started: Instant,
     key: &ProvenanceKey,
     credentials: Credentials,
+    check: &OutputCheck,
 ) -> Result<()> {
     let Generated {
         mut clip,
@@ -200,6 +214,14 @@ fn finish(
     if clip.audio.is_none() {
         bail!("the pipeline made no audio");
     }
+    let t = Instant::now();
+    if let Err(reason) = check.check(&clip.video) {
+        bail!(
+            "refused: {reason} Nothing was written to {}.",
+            out.display()
+        );
+    }
+    times.add("output check", t.elapsed().as_secs_f64());
     let t = Instant::now();
     let stamped = stamp::write(
         out,
@@ -238,7 +260,10 @@ pub fn generate(
     args: &SampleArgs,
 ) -> Result<()> {
     let started = Instant::now();
-    let plan = parse_plan(&read_prompt(prompt)?)?;
+    let text = read_prompt(prompt)?;
+    let plan = parse_plan(&text)?;
+    check_prompt(&text, args)?;
+    let check = args.safety.output_check()?;
     let mut opts = options(args, &plan)?;
     opts.seconds = seconds;
     if let Some(path) = image {
@@ -256,6 +281,7 @@ pub fn generate(
         started,
         &key,
         Credentials::created(model, version),
+        &check,
     )
 }
 
@@ -273,7 +299,10 @@ fn from_clip(
     ) -> Result<Generated>,
 ) -> Result<()> {
     let started = Instant::now();
-    let plan = parse_plan(&read_prompt(prompt)?)?;
+    let text = read_prompt(prompt)?;
+    let plan = parse_plan(&text)?;
+    check_prompt(&text, args)?;
+    let check = args.safety.output_check()?;
     let opts = options(args, &plan)?;
     let source =
         kino_media::read_mp4(clip).with_context(|| format!("reading {}", clip.display()))?;
@@ -282,7 +311,7 @@ fn from_clip(
     let (model, version) = model_identity(args.model.as_deref())?;
     let generated = run(&pipeline, &source, &plan, &opts)?;
     let credentials = Credentials::edited(model, version, Parent::File(clip.to_path_buf()));
-    finish(out, generated, started, &key, credentials)
+    finish(out, generated, started, &key, credentials, &check)
 }
 
 pub fn remix(

@@ -11,6 +11,7 @@ mod models;
 mod plan;
 mod progress;
 mod publish;
+mod safety;
 mod serve;
 mod train;
 mod verify;

@@ -46,9 +46,9 @@ pub struct ServerArgs {
     /// Signing secret for webhooks (whsec_...; default $KINO_WEBHOOK_SECRET).
     #[arg(long)]
     pub webhook_secret: Option<String>,
-    /// The operator's content policy (TOML, see docs/safety.md; default: built-in rules).
-    #[arg(long)]
-    pub policy: Option<PathBuf>,
+    /// The content policy on prompts and on generated frames.
+    #[command(flatten)]
+    pub safety: crate::safety::SafetyArgs,
 }
 
 impl ServerArgs {
@@ -145,11 +145,12 @@ pub fn serve(args: &ServerArgs, bind: &str) -> Result<()> {
         .parse()
         .with_context(|| format!("--bind '{bind}': expected HOST:PORT, e.g. 127.0.0.1:8080"))?;
     let model = args.load_model()?;
-    let publisher = crate::publish::publisher(&cfg.data_dir, &args.model_dir())?;
-    let policy = Some(crate::publish::policy(
-        args.policy.as_deref(),
+    let publisher = crate::publish::publisher(
+        &cfg.data_dir,
         &args.model_dir(),
-    )?);
+        args.safety.output_check()?,
+    )?;
+    let policy = Some(args.safety.prompt_policy(&args.model_dir())?);
     let rt = runtime()?;
     rt.block_on(async {
         let server = kino_server::start(&cfg, &model, publisher, policy).await?;
@@ -176,7 +177,11 @@ pub fn worker(args: &ServerArgs) -> Result<()> {
     init_logging();
     let cfg = args.config()?;
     let model = args.load_model()?;
-    let publisher = crate::publish::publisher(&cfg.data_dir, &args.model_dir())?;
+    let publisher = crate::publish::publisher(
+        &cfg.data_dir,
+        &args.model_dir(),
+        args.safety.output_check()?,
+    )?;
     let rt = runtime()?;
     rt.block_on(async {
         let (tx, rx) = tokio::sync::watch::channel(false);

@@ -431,6 +431,50 @@ fn generate_remix_extend_with_the_shipped_model() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--device tpu"));
     assert!(!Path::new(&p("x.mp4")).exists());
+
+    // The content policy on both ends: a refused prompt, and a clip that the output check
+    // refuses (threshold 0 refuses every clip). Neither writes a file.
+    let o = kino(&[
+        "generate",
+        "Darth Vader dances in the rain",
+        "-o",
+        &p("x.mp4"),
+    ]);
+    assert!(!o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("refused") && stderr.contains("content policy"),
+        "{stderr}"
+    );
+    let o = kino(&[
+        "generate",
+        prompt,
+        "--seconds",
+        "1",
+        "--steps",
+        "1",
+        "--nsfw-threshold",
+        "0",
+        "-o",
+        &p("x.mp4"),
+    ]);
+    assert!(!o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("blocked by the output check") && stderr.contains("Nothing was written"),
+        "{stderr}"
+    );
+    let o = kino(&[
+        "generate",
+        prompt,
+        "--nsfw-threshold",
+        "1.5",
+        "-o",
+        &p("x.mp4"),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--nsfw-threshold 1.5"));
+    assert!(!Path::new(&p("x.mp4")).exists());
 }
 
 /// `kino keys provenance`: init, show, refuse to overwrite, import an operator's files.

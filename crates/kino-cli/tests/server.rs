@@ -1,73 +1,13 @@
 //! `kino serve` and `kino worker` as processes: OpenAI's Python SDK as the client, a worker
 //! killed mid-job, files without a row swept at restart.
 
+mod common;
+
+use common::{create_key, free_port, kino, serve, Proc};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn kino(data: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kino"));
-    c.env("KINO_DATA_DIR", data).env("KINO_LOG", "warn");
-    c
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn create_key(data: &Path) -> String {
-    let out = kino(data)
-        .args(["keys", "create", "--name", "test"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn serve(data: &Path, port: u16, extra: &[&str]) -> Proc {
-    let child = kino(data)
-        .args([
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--steps",
-            "2",
-        ])
-        .args(extra)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let proc = Proc(child);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        if reqwest::blocking::get(format!("http://127.0.0.1:{port}/health"))
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return proc;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("kino serve did not come up on port {port}");
-}
 
 struct Client {
     base: String,
@@ -234,4 +174,65 @@ fn killed_worker_loses_nothing_and_restart_sweeps_orphans() {
         .path()
         .join(format!("files/videos/{id}/video.mp4"))
         .exists());
+}
+
+/// The output check in the worker: a clip it refuses (threshold 0 refuses every clip) fails
+/// the job with `moderation_blocked` and a reason, and nothing is stored.
+#[test]
+fn output_check_refuses_and_stores_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let key = create_key(data.path());
+    let port = free_port();
+    let _server = serve(data.path(), port, &["--nsfw-threshold", "0"]);
+    let client = Client {
+        base: format!("http://127.0.0.1:{port}"),
+        key,
+        http: reqwest::blocking::Client::new(),
+    };
+    let (s, v) = client.post(
+        "/v1/videos",
+        json!({"prompt": "A ball rolls across a table.", "seconds": "1", "steps": 1}),
+    );
+    assert_eq!(s, 200, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let v = loop {
+        let v = client.get(&format!("/v1/videos/{id}"));
+        if v["status"] == "failed" || v["status"] == "completed" {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "the job never finished: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(v["status"], "failed", "{v}");
+    assert_eq!(v["error"]["code"], "moderation_blocked", "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("output check"), "{message}");
+    let r = client
+        .http
+        .get(format!("{}/v1/videos/{id}/content", client.base))
+        .bearer_auth(&client.key)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let e: Value = serde_json::from_slice(&r.bytes().unwrap()).unwrap();
+    assert_eq!(e["error"]["code"], "video_not_ready", "{e}");
+    let files = walk(&data.path().join("files"));
+    assert!(files.is_empty(), "stored files: {files:?}");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

@@ -1,4 +1,4 @@
-//! Errors of policy loading and of the similarity layer.
+//! Errors of policy loading, of the similarity layer and of the output (frame) check.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -37,7 +37,8 @@ impl Location {
     }
 }
 
-/// Everything that can go wrong loading a policy or running its similarity layer.
+/// Everything that can go wrong loading a policy, running its similarity layer, or
+/// checking generated frames.
 #[derive(Debug, thiserror::Error)]
 pub enum SafetyError {
     #[error("cannot read policy file {}: {source}", path.display())]
@@ -70,6 +71,21 @@ pub enum SafetyError {
     },
     #[error("text encoder: {0}")]
     Encoder(String),
+    /// The NSFW image classifier's model cannot be read, is not an open_nsfw-shaped ONNX
+    /// model, or failed to run. `model` is the file's path (or `embedded ...`).
+    #[error("NSFW classifier model {model}: {message}")]
+    Classifier { model: String, message: String },
+    /// A frame handed to the output check is unusable (empty, too large, or its buffer
+    /// does not match its dimensions), or there were no frames. `frame` is its index in the
+    /// sequence given to `NsfwClassifier::check_frames`.
+    #[error("{}{message}", match frame { Some(i) => format!("frame {i}: "), None => "frames: ".to_string() })]
+    Frame {
+        frame: Option<usize>,
+        message: String,
+    },
+    /// An NSFW threshold outside 0..=1 (or NaN).
+    #[error("invalid NSFW threshold {value}: must be a probability in 0..=1")]
+    Threshold { value: f32 },
 }
 
 impl SafetyError {
@@ -80,7 +96,11 @@ impl SafetyError {
             | SafetyError::UnknownClass { location, .. }
             | SafetyError::Pattern { location, .. }
             | SafetyError::Value { location, .. } => Some(location),
-            SafetyError::Io { .. } | SafetyError::Encoder(_) => None,
+            SafetyError::Io { .. }
+            | SafetyError::Encoder(_)
+            | SafetyError::Classifier { .. }
+            | SafetyError::Frame { .. }
+            | SafetyError::Threshold { .. } => None,
         }
     }
 }

@@ -24,11 +24,31 @@
 //! ```
 //!
 //! The format of policy files and the measured quality are in `docs/safety.md`.
+//!
+//! **Output check.** After generation, before a clip is stored or returned,
+//! [`NsfwClassifier`] runs Yahoo's open_nsfw image classifier (BSD-2-Clause, ONNX,
+//! embedded in the binary, run on the CPU with tract) on up to [`NSFW_SAMPLE_FRAMES`]
+//! evenly spaced frames and refuses the clip when one scores at or above the threshold
+//! ([`DEFAULT_NSFW_THRESHOLD`]):
+//!
+//! ```no_run
+//! use kino_safety::{FrameVerdict, NsfwClassifier, DEFAULT_NSFW_THRESHOLD};
+//!
+//! let classifier = NsfwClassifier::embedded()?; // load once, share
+//! let frame = vec![90u8; 64 * 48 * 3]; // RGB, row-major
+//! let frames = [(64, 48, frame.as_slice())];
+//! match classifier.check_frames(frames, DEFAULT_NSFW_THRESHOLD)? {
+//!     FrameVerdict::Allowed { .. } => { /* store and return the clip */ }
+//!     FrameVerdict::Refused { frame, score } => eprintln!("frame {frame} scored {score}"),
+//! }
+//! # Ok::<(), kino_safety::SafetyError>(())
+//! ```
 
 mod class;
 mod config;
 mod error;
 pub mod eval;
+mod frames;
 mod pattern;
 mod rules;
 mod similarity;
@@ -41,6 +61,10 @@ use serde::Serialize;
 
 pub use class::Class;
 pub use error::{Location, SafetyError};
+pub use frames::{
+    nsfw_input_crop, sample_indices, FrameVerdict, NsfwClassifier, DEFAULT_NSFW_THRESHOLD,
+    NSFW_INPUT_SIZE, NSFW_SAMPLE_FRAMES,
+};
 pub use similarity::{MiniLmEncoder, SentenceEncoder};
 
 use config::Spec;

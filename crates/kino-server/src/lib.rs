@@ -14,6 +14,7 @@ pub mod db;
 pub mod ids;
 pub mod jobs;
 pub mod storage;
+pub mod web;
 pub mod webhooks;
 pub mod worker;
 

@@ -46,8 +46,13 @@ impl Default for WorkerConfig {
     }
 }
 
-/// Builds the finished file from a generated clip: the server passes provenance here.
+/// Checks a generated clip and builds the finished file from it: the server passes the
+/// output check and provenance here.
 pub trait Publisher: Send + Sync {
+    /// The content check on generated frames, before anything is stored: `Err(reason)`
+    /// refuses the clip and the job fails with `moderation_blocked` and that reason.
+    fn check_output(&self, video: &kino_media::VideoFrames) -> Result<(), String>;
+
     /// Encodes (and marks and signs) the clip; `source` is the parent clip for edits;
     /// `cameo` when it shows a registered character's likeness.
     fn publish(
@@ -64,6 +69,10 @@ pub trait Publisher: Send + Sync {
 pub struct PlainMp4;
 
 impl Publisher for PlainMp4 {
+    fn check_output(&self, _video: &kino_media::VideoFrames) -> Result<(), String> {
+        Ok(())
+    }
+
     fn publish(
         &self,
         _video_id: &str,
@@ -355,8 +364,24 @@ impl Worker {
             }
         }
 
-        // Encode, mark and sign; then the stills.
+        // The output check, before anything is stored.
         let publisher = self.publisher.clone();
+        let (publisher, generated) = tokio::task::spawn_blocking(move || {
+            let verdict = publisher.check_output(&generated.clip.video);
+            (publisher, generated, verdict)
+        })
+        .await
+        .map_err(|e| internal("the output check", &e))
+        .and_then(|(p, g, verdict)| match verdict {
+            Ok(()) => Ok((p, g)),
+            Err(message) => Err(JobError::Failed {
+                code: "moderation_blocked",
+                message,
+            }),
+        })?;
+        let mut generated = generated;
+
+        // Encode, mark and sign; then the stills.
         let id = row.id.clone();
         let kind = row.kind.clone();
         let files = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {

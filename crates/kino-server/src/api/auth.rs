@@ -21,11 +21,15 @@ impl FromRequestParts<AppState> for Caller {
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let secret = header
+        let bearer = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .map(str::trim)
             .unwrap_or("");
+        // The web app signs in once and sends the key as a SameSite=Strict, HttpOnly cookie,
+        // so that <video> and <img> can load content with Range requests.
+        let cookie = session_cookie(&parts.headers).unwrap_or_default();
+        let secret = if bearer.is_empty() { &cookie } else { bearer };
         if secret.is_empty() {
             return Err(ApiError::unauthorized(
                 "You didn't provide an API key. Send it in the Authorization header as 'Bearer KEY' (create one with `kino keys create`).",
@@ -45,6 +49,22 @@ impl FromRequestParts<AppState> for Caller {
         }
         Ok(Caller(key))
     }
+}
+
+/// Name of the web app's session cookie (it holds the API key).
+pub const SESSION_COOKIE: &str = "kino_key";
+
+/// The web app's session cookie, if the request carries one.
+pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 /// A token bucket per key: `per_minute` tokens, refilled continuously.

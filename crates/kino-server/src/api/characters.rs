@@ -104,6 +104,35 @@ pub async fn create(
     Ok(Json(character_json(&c)).into_response())
 }
 
+/// The characters the caller registered (kino's addition; OpenAI has no list).
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    let data: Vec<Value> = state
+        .db
+        .list_characters(&caller.0.id)
+        .await?
+        .iter()
+        .map(character_json)
+        .collect();
+    Ok(Json(json!({ "object": "list", "data": data })).into_response())
+}
+
+/// The character's reference frame (PNG), for its owner and those who may use it.
+pub async fn reference(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let c = visible(&state, &caller, &id).await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "image/png"),
+            (axum::http::header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        c.reference_frame,
+    )
+        .into_response())
+}
+
 /// The character, if `caller` owns it or may use it.
 async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Character> {
     match state.db.get_character(id).await? {

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod characters;
 pub mod error;
+pub mod prompts;
 pub mod request;
 pub mod videos;
 
@@ -58,9 +59,17 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/videos", post(videos::create).get(videos::list))
         .route("/v1/videos/edits", post(videos::edit))
-        .route("/v1/videos/characters", post(characters::create))
+        .route("/v1/prompts/plan", post(prompts::plan))
+        .route(
+            "/v1/videos/characters",
+            post(characters::create).get(characters::list),
+        )
         .route("/v1/videos/characters/{id}", get(characters::retrieve))
         .route("/v1/videos/characters/{id}/videos", get(characters::videos))
+        .route(
+            "/v1/videos/characters/{id}/reference",
+            get(characters::reference),
+        )
         .route(
             "/v1/videos/characters/{id}/videos/{video_id}",
             axum::routing::delete(characters::delete_video),
@@ -90,6 +99,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .route("/health", get(|| async { "ok" }))
+        .merge(crate::web::routes())
         .fallback(|| async {
             error::ApiError {
                 status: StatusCode::NOT_FOUND,

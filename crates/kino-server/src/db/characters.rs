@@ -112,6 +112,17 @@ impl Db {
         row.as_ref().map(from_row).transpose()
     }
 
+    /// The characters `owner` registered, newest first.
+    pub async fn list_characters(&self, owner: &str) -> Result<Vec<Character>> {
+        let rows = sqlx::query(
+            "SELECT * FROM characters WHERE owner = $1 ORDER BY created_at DESC, id DESC",
+        )
+        .bind(owner)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
     /// Whether `caller` may use `c` now (revoked characters: nobody).
     pub async fn may_use(&self, c: &Character, caller: &str) -> Result<bool> {
         if c.revoked_at.is_some() {

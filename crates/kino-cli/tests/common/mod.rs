@@ -1,0 +1,69 @@
+//! Helpers shared by the tests that run `kino serve` as a process.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn kino(data: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kino"));
+    c.env("KINO_DATA_DIR", data).env("KINO_LOG", "warn");
+    c
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn create_key(data: &Path) -> String {
+    let out = kino(data)
+        .args(["keys", "create", "--name", "test"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+pub fn serve(data: &Path, port: u16, extra: &[&str]) -> Proc {
+    let child = kino(data)
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--steps",
+            "2",
+        ])
+        .args(extra)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let proc = Proc(child);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if reqwest::blocking::get(format!("http://127.0.0.1:{port}/health"))
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return proc;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("kino serve did not come up on port {port}");
+}
