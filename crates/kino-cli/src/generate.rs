@@ -20,6 +20,7 @@ use std::time::Instant;
 use crate::plan::{parse_plan, read_prompt};
 use crate::progress;
 use crate::safety::OutputCheck;
+use kino_provenance::visible::VisibleMark;
 
 /// Sampling options shared by generate, remix and extend.
 #[derive(Args, Debug, Clone)]
@@ -59,6 +60,8 @@ pub struct SampleArgs {
     /// The content policy on the prompt and on the generated frames.
     #[command(flatten)]
     pub safety: crate::safety::SafetyArgs,
+    #[command(flatten)]
+    pub visible: crate::publish::VisibleMarkArgs,
 }
 
 /// Refuses a prompt the content policy does not allow, before any model is loaded.
@@ -205,6 +208,7 @@ fn finish(
     key: &ProvenanceKey,
     credentials: Credentials,
     check: &OutputCheck,
+    visible: Option<&VisibleMark>,
 ) -> Result<()> {
     let Generated {
         mut clip,
@@ -222,6 +226,11 @@ fn finish(
         );
     }
     times.add("output check", t.elapsed().as_secs_f64());
+    if let Some(mark) = visible {
+        if !mark.draw(&mut clip.video) {
+            eprintln!("note: the frames are too small for the visible mark; it was left out");
+        }
+    }
     let t = Instant::now();
     let stamped = stamp::write(
         out,
@@ -264,6 +273,7 @@ pub fn generate(
     let plan = parse_plan(&text)?;
     check_prompt(&text, args)?;
     let check = args.safety.output_check()?;
+    let visible = args.visible.mark()?;
     let mut opts = options(args, &plan)?;
     opts.seconds = seconds;
     if let Some(path) = image {
@@ -282,6 +292,7 @@ pub fn generate(
         &key,
         Credentials::created(model, version),
         &check,
+        visible.as_ref(),
     )
 }
 
@@ -303,6 +314,7 @@ fn from_clip(
     let plan = parse_plan(&text)?;
     check_prompt(&text, args)?;
     let check = args.safety.output_check()?;
+    let visible = args.visible.mark()?;
     let opts = options(args, &plan)?;
     let source =
         kino_media::read_mp4(clip).with_context(|| format!("reading {}", clip.display()))?;
@@ -311,7 +323,15 @@ fn from_clip(
     let (model, version) = model_identity(args.model.as_deref())?;
     let generated = run(&pipeline, &source, &plan, &opts)?;
     let credentials = Credentials::edited(model, version, Parent::File(clip.to_path_buf()));
-    finish(out, generated, started, &key, credentials, &check)
+    finish(
+        out,
+        generated,
+        started,
+        &key,
+        credentials,
+        &check,
+        visible.as_ref(),
+    )
 }
 
 pub fn remix(

@@ -9,10 +9,38 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::safety::OutputCheck;
+use kino_provenance::visible::{Corner, VisibleMark};
+
+/// The optional visible badge (the invisible watermark and the manifest are always there).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct VisibleMarkArgs {
+    /// Also draw a visible badge into every frame, in this corner (top-left, top-right,
+    /// bottom-left, bottom-right; bottom-right when the flag has no value).
+    #[arg(long, value_name = "CORNER", num_args = 0..=1, default_missing_value = "bottom-right")]
+    pub visible_mark: Option<String>,
+    /// The badge's text (A-Z, 0-9, space and · - . : / !).
+    #[arg(long, default_value = kino_provenance::visible::DEFAULT_LABEL)]
+    pub visible_mark_label: String,
+}
+
+impl VisibleMarkArgs {
+    pub fn mark(&self) -> Result<Option<VisibleMark>> {
+        let Some(corner) = &self.visible_mark else {
+            return Ok(None);
+        };
+        let corner: Corner = corner
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--visible-mark: {e}"))?;
+        let mark = VisibleMark::new(corner, &self.visible_mark_label)
+            .map_err(|e| anyhow::anyhow!("--visible-mark-label: {e}"))?;
+        Ok(Some(mark))
+    }
+}
 
 /// Watermarks with the video id, encodes and signs every stored clip.
 pub struct Provenance {
     check: OutputCheck,
+    visible: Option<VisibleMark>,
     key: ProvenanceKey,
     model: String,
     version: String,
@@ -43,6 +71,9 @@ impl Publisher for Provenance {
             ),
         };
         credentials.cameo = cameo;
+        if let Some(mark) = &self.visible {
+            mark.draw(&mut generated.clip.video);
+        }
         let stamped = kino_provenance::stamp::encode_with_id(
             &mut generated.clip,
             video_id,
@@ -58,11 +89,13 @@ pub fn publisher(
     data_dir: &Path,
     model_dir: &Path,
     check: OutputCheck,
+    visible: Option<VisibleMark>,
 ) -> Result<Arc<dyn Publisher>> {
     let key = crate::keys::load_or_init_provenance(data_dir)?;
     let (model, version) = crate::generate::model_identity(Some(model_dir))?;
     Ok(Arc::new(Provenance {
         check,
+        visible,
         key,
         model,
         version,

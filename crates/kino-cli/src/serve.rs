@@ -49,6 +49,8 @@ pub struct ServerArgs {
     /// The content policy on prompts and on generated frames.
     #[command(flatten)]
     pub safety: crate::safety::SafetyArgs,
+    #[command(flatten)]
+    pub visible: crate::publish::VisibleMarkArgs,
 }
 
 impl ServerArgs {
@@ -149,6 +151,7 @@ pub fn serve(args: &ServerArgs, bind: &str) -> Result<()> {
         &cfg.data_dir,
         &args.model_dir(),
         args.safety.output_check()?,
+        args.visible.mark()?,
     )?;
     let policy = Some(args.safety.prompt_policy(&args.model_dir())?);
     let rt = runtime()?;
@@ -181,6 +184,7 @@ pub fn worker(args: &ServerArgs) -> Result<()> {
         &cfg.data_dir,
         &args.model_dir(),
         args.safety.output_check()?,
+        args.visible.mark()?,
     )?;
     let rt = runtime()?;
     rt.block_on(async {

@@ -432,6 +432,63 @@ fn generate_remix_extend_with_the_shipped_model() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--device tpu"));
     assert!(!Path::new(&p("x.mp4")).exists());
 
+    // The visible mark, on request: a badge in the bottom-right corner, the invisible
+    // watermark and the manifest still there.
+    let o = kino(&[
+        "generate",
+        prompt,
+        "-o",
+        &p("m.mp4"),
+        "--seconds",
+        "1",
+        "--steps",
+        "2",
+        "--seed",
+        "3",
+        "--visible-mark",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let plain = kino_media::read_mp4(Path::new(&p("a.mp4"))).unwrap().video;
+    let marked = kino_media::read_mp4(Path::new(&p("m.mp4"))).unwrap().video;
+    let badge = kino_provenance::visible::VisibleMark::default()
+        .rect(128, 128)
+        .unwrap();
+    let (mut inside, mut outside) = ((0f64, 0usize), (0f64, 0usize));
+    for i in 0..plain.len() {
+        let (a, b) = (plain.frame_rgb(i).unwrap(), marked.frame_rgb(i).unwrap());
+        for y in 0..128u32 {
+            for x in 0..128u32 {
+                let k = ((y * 128 + x) * 3) as usize;
+                let d = (0..3)
+                    .map(|c| (f64::from(a[k + c]) - f64::from(b[k + c])).abs())
+                    .sum::<f64>()
+                    / 3.0;
+                let within = (badge.0..badge.0 + badge.2).contains(&x)
+                    && (badge.1..badge.1 + badge.3).contains(&y);
+                let acc = if within { &mut inside } else { &mut outside };
+                acc.0 += d;
+                acc.1 += 1;
+            }
+        }
+    }
+    let (inside, outside) = (inside.0 / inside.1 as f64, outside.0 / outside.1 as f64);
+    assert!(
+        inside > 25.0 && outside < 4.0,
+        "badge {inside:.1}, elsewhere {outside:.1}"
+    );
+    let (code, v) = verify_json(&data, Path::new(&p("m.mp4")));
+    assert_eq!(code, 0, "{v:#}");
+    let o = kino(&[
+        "generate",
+        prompt,
+        "--visible-mark",
+        "middle",
+        "-o",
+        &p("x.mp4"),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--visible-mark: corner 'middle'"));
+
     // The content policy on both ends: a refused prompt, and a clip that the output check
     // refuses (threshold 0 refuses every clip). Neither writes a file.
     let o = kino(&[

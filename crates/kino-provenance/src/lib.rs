@@ -8,7 +8,9 @@
 //!   and validating what a file carries ([`credentials::read_credentials`]).
 //! * [`stamp`]: both together, the way every kino clip is written: watermark the frames,
 //!   encode, sign.
+//! * [`visible`]: an optional visible badge ("AI · KINO") in a corner of every frame.
 
 pub mod credentials;
 pub mod stamp;
+pub mod visible;
 pub mod watermark;
