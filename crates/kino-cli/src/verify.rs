@@ -2,7 +2,9 @@
 //! credentials and kino's invisible watermark, with an exit code a script can branch on.
 
 use clap::Args;
-use kino_provenance::credentials::{read_credentials_bytes, CredentialsReport, CredentialsState};
+use kino_provenance::credentials::{
+    read_credentials_trusting, CredentialsReport, CredentialsState, TrustAnchors,
+};
 use kino_provenance::stamp;
 use kino_provenance::watermark::Detection;
 use serde_json::json;
@@ -21,9 +23,12 @@ Exit codes:
   5  content credentials valid, no kino watermark found
   6  neither content credentials nor a kino watermark
   7  both valid, but the watermark payload is not the one the manifest records
+  8  with --trust: credentials valid (and the watermark agrees, if found), but the signer
+     does not chain to any of the given trust anchors
 
 \"Valid\" means every C2PA check passed except trust: kino's own local key is self-signed
-and on no trust list, so the signer is reported untrusted.";
+and on no trust list, so the signer is reported untrusted unless --trust names its root
+(or the operator's CA).";
 
 #[derive(Args, Debug)]
 #[command(after_help = EXIT_CODES)]
@@ -33,6 +38,11 @@ pub struct VerifyArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Trust anchors: a PEM file of root certificates (your organisation's CA, or the root in
+    /// a kino data dir's provenance/cert_chain.pem). A valid signer that does not chain to
+    /// one of them exits 8.
+    #[arg(long, value_name = "PEM")]
+    pub trust: Option<PathBuf>,
 }
 
 /// The outcome, in exit-code order.
@@ -45,6 +55,7 @@ enum Verdict {
     CredentialsOnly = 5,
     Nothing = 6,
     Mismatch = 7,
+    Untrusted = 8,
 }
 
 impl Verdict {
@@ -63,6 +74,9 @@ impl Verdict {
             Verdict::Mismatch => {
                 "content credentials and watermark disagree: the manifest records another clip"
             }
+            Verdict::Untrusted => {
+                "content credentials valid, but the signer is not one of the trusted anchors"
+            }
         }
     }
 
@@ -75,6 +89,7 @@ impl Verdict {
             Verdict::CredentialsOnly => "credentials_only",
             Verdict::Nothing => "nothing",
             Verdict::Mismatch => "mismatch",
+            Verdict::Untrusted => "untrusted",
         }
     }
 }
@@ -118,7 +133,14 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
         Ok(b) => b,
         Err(e) => return fail(format!("reading {name}: {e}")),
     };
-    let c2pa = match read_credentials_bytes(&bytes, &name) {
+    let anchors = match &args.trust {
+        None => None,
+        Some(path) => match TrustAnchors::from_file(path) {
+            Ok(a) => Some(a),
+            Err(e) => return fail(format!("--trust: {e}")),
+        },
+    };
+    let c2pa = match read_credentials_trusting(&bytes, &name, anchors.as_ref()) {
         Ok(r) => r,
         Err(e) => return fail(e.to_string()),
     };
@@ -129,7 +151,13 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
         },
         Err(e) => Mark::Unchecked(format!("the video could not be decoded: {e}")),
     };
-    let v = verdict(&c2pa, &mark);
+    let mut v = verdict(&c2pa, &mark);
+    if anchors.is_some()
+        && !c2pa.trusted
+        && matches!(v, Verdict::Verified | Verdict::CredentialsOnly)
+    {
+        v = Verdict::Untrusted;
+    }
     if args.json {
         println!("{}", to_json(&name, &c2pa, &mark, v));
     } else {

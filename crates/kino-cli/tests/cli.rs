@@ -478,6 +478,38 @@ fn generate_remix_extend_with_the_shipped_model() {
     );
     let (code, v) = verify_json(&data, Path::new(&p("m.mp4")));
     assert_eq!(code, 0, "{v:#}");
+    // --trust: the data dir's own root makes the signer trusted; another root does not
+    // (exit 8); a file that is not a certificate bundle is an error naming it.
+    let root_of = |data: &Path| {
+        let chain = std::fs::read_to_string(data.join("provenance/cert_chain.pem")).unwrap();
+        let last = chain.rsplit("-----BEGIN CERTIFICATE-----").next().unwrap();
+        format!("-----BEGIN CERTIFICATE-----{last}")
+    };
+    std::fs::write(p("root.pem"), root_of(&data)).unwrap();
+    let trust = |anchor: &str| {
+        let o = kino(&["verify", &p("m.mp4"), "--json", "--trust", anchor]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        (
+            o.status.code(),
+            v,
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    let (code, v, err) = trust(&p("root.pem"));
+    assert_eq!(code, Some(0), "{v:#} {err}");
+    assert_eq!(v["c2pa"]["trusted"], true, "{v:#}");
+    let other = dir.path().join("other");
+    let o = kino_with_data(&other, &["keys", "provenance", "init"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::write(p("other-root.pem"), root_of(&other)).unwrap();
+    let (code, v, _) = trust(&p("other-root.pem"));
+    assert_eq!(code, Some(8), "{v:#}");
+    assert_eq!(v["verdict"], "untrusted");
+    assert_eq!(v["c2pa"]["trusted"], false);
+    std::fs::write(p("junk.pem"), "not a certificate").unwrap();
+    let (code, _, err) = trust(&p("junk.pem"));
+    assert_eq!(code, Some(1));
+    assert!(err.contains("junk.pem"), "{err}");
     let o = kino(&[
         "generate",
         prompt,

@@ -27,8 +27,8 @@ mod sign;
 pub use key::{KeyInfo, ProvenanceKey, CERT_CHAIN_FILE, KEY_DIR, PRIVATE_KEY_FILE};
 pub use mp4::{top_level_boxes, Mp4Box};
 pub use read::{
-    read_credentials, read_credentials_bytes, ActionReport, CredentialsReport, CredentialsState,
-    IngredientReport,
+    read_credentials, read_credentials_bytes, read_credentials_trusting, ActionReport,
+    CredentialsReport, CredentialsState, IngredientReport, TrustAnchors,
 };
 pub use sign::{sign_mp4, sign_mp4_bytes};
 

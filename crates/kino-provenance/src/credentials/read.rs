@@ -122,10 +122,67 @@ pub fn read_credentials(path: &Path) -> Result<CredentialsReport> {
 
 /// [`read_credentials`] over bytes in memory; `name` labels errors.
 pub fn read_credentials_bytes(bytes: &[u8], name: &str) -> Result<CredentialsReport> {
+    read_credentials_trusting(bytes, name, None)
+}
+
+/// Trust anchors for [`read_credentials_trusting`]: root certificates (a PEM bundle) whose
+/// chains count as trusted, e.g. an operator's own CA or kino's local root.
+#[derive(Debug, Clone)]
+pub struct TrustAnchors {
+    pem: String,
+}
+
+impl TrustAnchors {
+    /// Reads a PEM bundle of one or more certificates; errors name the file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| CredentialsError::io(path, e))?;
+        Self::from_pem(&text).map_err(|why| CredentialsError::key(path, why))
+    }
+
+    /// A PEM bundle in memory.
+    pub fn from_pem(pem: &str) -> std::result::Result<Self, String> {
+        let mut count = 0;
+        for block in x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes()) {
+            let block = block.map_err(|e| format!("not a PEM certificate bundle: {e}"))?;
+            if block.label != "CERTIFICATE" {
+                return Err(format!(
+                    "holds a {} block; trust anchors are certificates only",
+                    block.label
+                ));
+            }
+            block
+                .parse_x509()
+                .map_err(|e| format!("certificate {} does not parse: {e}", count + 1))?;
+            count += 1;
+        }
+        if count == 0 {
+            return Err("no certificate in it (expected -----BEGIN CERTIFICATE-----)".into());
+        }
+        Ok(TrustAnchors {
+            pem: pem.to_string(),
+        })
+    }
+}
+
+/// [`read_credentials_bytes`], counting a signer as trusted when its chain ends at one of
+/// `anchors` ([`CredentialsReport::trusted`]).
+pub fn read_credentials_trusting(
+    bytes: &[u8],
+    name: &str,
+    anchors: Option<&TrustAnchors>,
+) -> Result<CredentialsReport> {
     mp4::top_level_boxes(bytes, name)?;
-    let read = std::panic::catch_unwind(|| {
-        Reader::from_context(Context::new()).with_stream("video/mp4", Cursor::new(bytes))
-    });
+    let context = match anchors {
+        None => Context::new(),
+        Some(a) => Context::new()
+            .with_settings(serde_json::json!({ "trust": { "user_anchors": a.pem } }))
+            .map_err(|e| CredentialsError::C2pa(format!("trust anchors: {e}")))?,
+    };
+    // The context and reader are new and dropped here, so no broken state outlives a caught
+    // panic.
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        Reader::from_context(context).with_stream("video/mp4", Cursor::new(bytes))
+    }));
     let reader = match read {
         Err(_) => {
             return Err(CredentialsError::Malformed {
