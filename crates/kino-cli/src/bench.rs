@@ -41,6 +41,22 @@ pub enum BenchCommand {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// The procedural world's speed: per-stage time of one clip on one thread, then a
+    /// dataset written to disk (clips/s, all cores unless --threads).
+    World {
+        /// Clips in the dataset.
+        #[arg(long, default_value_t = 500)]
+        count: usize,
+        /// Where to write it (default: a temporary folder, removed afterwards).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Worker threads (0 = all cores).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Generate a clip end to end (model load, text, DiT steps, VAE decode, vocoder, MP4)
     /// and report wall time per stage and peak memory.
     Generate {
@@ -86,6 +102,12 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             train,
             device,
         } => dit(seconds, size, batch, repeats, train, &device),
+        BenchCommand::World {
+            count,
+            out,
+            threads,
+            json,
+        } => world(count, out, threads, json),
         BenchCommand::Generate {
             prompt,
             seconds,
@@ -95,6 +117,91 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             device,
         } => generate(&prompt, seconds, steps, model, json, &device),
     }
+}
+
+fn world(count: usize, out: Option<std::path::PathBuf>, threads: usize, json: bool) -> Result<()> {
+    let mut opts = kino_world::DatasetOptions {
+        threads,
+        ..Default::default()
+    };
+    // Per stage, one thread, the first 40 seeds of the dataset's clips.
+    const PROBE: u64 = 40;
+    let mut t = [0.0f64; 4];
+    for seed in 0..PROBE {
+        let spec = kino_world::SceneSpec::random(seed, &opts.random)?;
+        let a = Instant::now();
+        let sim = kino_world::simulate(&spec);
+        let b = Instant::now();
+        let video = kino_world::render(&spec, &sim)?;
+        let c = Instant::now();
+        let audio = kino_world::sound(&spec, &sim, spec.sample_rate)?;
+        let d = Instant::now();
+        let truth = kino_world::GroundTruth::new(&spec, &sim);
+        let caps = kino_world::captions(&spec, &truth, seed);
+        let e = Instant::now();
+        std::hint::black_box((video.len(), audio.frames(), caps.len()));
+        for (k, (x, y)) in [(a, b), (b, c), (c, d), (d, e)].iter().enumerate() {
+            t[k] += (*y - *x).as_secs_f64() * 1000.0 / PROBE as f64;
+        }
+    }
+    let scratch = out.is_none();
+    let dir = out.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("kino-bench-world-{}", std::process::id()))
+    });
+    opts.threads = threads;
+    let summary = kino_world::write_dataset(&dir, count, 1000, &opts);
+    let bytes: u64 = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0);
+    if scratch {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let summary = summary?;
+    let r = &opts.random;
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if json {
+        let report = serde_json::json!({
+            "clip": { "width": r.width, "height": r.height, "seconds": r.duration_s, "fps": r.fps },
+            "one_thread_ms": { "simulate": t[0], "render": t[1], "sound": t[2], "truth_captions": t[3] },
+            "dataset": {
+                "clips": summary.count,
+                "seconds": summary.seconds,
+                "clips_per_s": summary.clips_per_s,
+                "shards": summary.shards.len(),
+                "bytes": bytes,
+                "threads": if threads == 0 { cores } else { threads },
+                "cores": cores,
+            },
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "world clip {}x{}, {} s at {} fps",
+            r.width, r.height, r.duration_s, r.fps
+        );
+        println!(
+            "one thread, per clip: simulate {:.2} ms, render {:.2} ms, sound {:.2} ms, truth+captions {:.2} ms",
+            t[0], t[1], t[2], t[3]
+        );
+        println!(
+            "dataset: {} clips in {:.2} s = {:.1} clips/s ({} shards, {:.1} MB, {} threads on {} cores)",
+            summary.count,
+            summary.seconds,
+            summary.clips_per_s,
+            summary.shards.len(),
+            bytes as f64 / 1e6,
+            if threads == 0 { cores } else { threads },
+            cores
+        );
+    }
+    Ok(())
 }
 
 /// Peak resident memory of this process (Linux), in bytes.

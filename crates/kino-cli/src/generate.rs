@@ -219,12 +219,13 @@ fn finish(
         bail!("the pipeline made no audio");
     }
     let t = Instant::now();
-    if let Err(reason) = check.check(&clip.video) {
-        bail!(
+    let nsfw = match check.check(&clip.video) {
+        Ok(score) => score,
+        Err(reason) => bail!(
             "refused: {reason} Nothing was written to {}.",
             out.display()
-        );
-    }
+        ),
+    };
     times.add("output check", t.elapsed().as_secs_f64());
     if let Some(mark) = visible {
         if !mark.draw(&mut clip.video) {
@@ -255,7 +256,7 @@ fn finish(
         times.to_text()
     );
     eprintln!(
-        "signed (C2PA) and watermarked: {} (clip id {})",
+        "signed (C2PA) and watermarked: {} (clip id {}); output check passed (highest NSFW score {nsfw:.2})",
         stamped.watermark.payload, stamped.watermark.clip_id
     );
     Ok(())

@@ -48,7 +48,7 @@ pub struct Provenance {
 
 impl Publisher for Provenance {
     fn check_output(&self, video: &kino_media::VideoFrames) -> std::result::Result<(), String> {
-        self.check.check(video)
+        self.check.check(video).map(|_| ())
     }
 
     fn publish(

@@ -79,9 +79,9 @@ pub struct OutputCheck {
 }
 
 impl OutputCheck {
-    /// `Err(reason)` when the clip is refused (the reason is for the user); an error of the
-    /// check itself also refuses (it fails closed).
-    pub fn check(&self, video: &VideoFrames) -> std::result::Result<(), String> {
+    /// `Ok(highest score)` when the clip may be kept, `Err(reason)` when it is refused (the
+    /// reason is for the user); an error of the check itself also refuses (it fails closed).
+    pub fn check(&self, video: &VideoFrames) -> std::result::Result<f32, String> {
         let (w, h) = (video.width(), video.height());
         // Sample here so only the frames the classifier scores are converted to RGB.
         let picked = kino_safety::sample_indices(video.len());
@@ -96,7 +96,7 @@ impl OutputCheck {
                 format!("The output check could not run, so the clip was not kept: {e}")
             })?;
         match verdict {
-            kino_safety::FrameVerdict::Allowed { .. } => Ok(()),
+            kino_safety::FrameVerdict::Allowed { max_score, .. } => Ok(max_score),
             kino_safety::FrameVerdict::Refused { frame, score } => {
                 let index = picked.get(frame).copied().unwrap_or(frame);
                 Err(format!(
