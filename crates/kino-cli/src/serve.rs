@@ -54,6 +54,20 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
+    /// What every stored clip goes through: the output check, the optional visible mark,
+    /// the watermark and the C2PA signature.
+    fn publisher(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> Result<std::sync::Arc<dyn kino_server::worker::Publisher>> {
+        crate::publish::publisher(
+            data_dir,
+            &self.model_dir(),
+            self.safety.output_check()?,
+            self.visible.mark()?,
+        )
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.data_dir
             .clone()
@@ -147,12 +161,7 @@ pub fn serve(args: &ServerArgs, bind: &str) -> Result<()> {
         .parse()
         .with_context(|| format!("--bind '{bind}': expected HOST:PORT, e.g. 127.0.0.1:8080"))?;
     let model = args.load_model()?;
-    let publisher = crate::publish::publisher(
-        &cfg.data_dir,
-        &args.model_dir(),
-        args.safety.output_check()?,
-        args.visible.mark()?,
-    )?;
+    let publisher = args.publisher(&cfg.data_dir)?;
     let policy = Some(args.safety.prompt_policy(&args.model_dir())?);
     let rt = runtime()?;
     rt.block_on(async {
@@ -180,12 +189,7 @@ pub fn worker(args: &ServerArgs) -> Result<()> {
     init_logging();
     let cfg = args.config()?;
     let model = args.load_model()?;
-    let publisher = crate::publish::publisher(
-        &cfg.data_dir,
-        &args.model_dir(),
-        args.safety.output_check()?,
-        args.visible.mark()?,
-    )?;
+    let publisher = args.publisher(&cfg.data_dir)?;
     let rt = runtime()?;
     rt.block_on(async {
         let (tx, rx) = tokio::sync::watch::channel(false);

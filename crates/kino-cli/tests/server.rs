@@ -16,6 +16,13 @@ struct Client {
 }
 
 impl Client {
+    fn new(port: u16, key: String) -> Self {
+        Client {
+            base: format!("http://127.0.0.1:{port}"),
+            key,
+            http: reqwest::blocking::Client::new(),
+        }
+    }
     fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let r = self
             .http
@@ -99,11 +106,7 @@ fn killed_worker_loses_nothing_and_restart_sweeps_orphans() {
     let port = free_port();
     // API only; jobs run in separate worker processes.
     let server = serve(data.path(), port, &["--workers", "0"]);
-    let client = Client {
-        base: format!("http://127.0.0.1:{port}"),
-        key,
-        http: reqwest::blocking::Client::new(),
-    };
+    let client = Client::new(port, key);
     let (s, v) = client.post(
         "/v1/videos",
         json!({"prompt": "A ball rolls across a table at dusk.", "seconds": "4", "size": "128x128", "steps": 30}),
@@ -184,11 +187,7 @@ fn output_check_refuses_and_stores_nothing() {
     let key = create_key(data.path());
     let port = free_port();
     let _server = serve(data.path(), port, &["--nsfw-threshold", "0"]);
-    let client = Client {
-        base: format!("http://127.0.0.1:{port}"),
-        key,
-        http: reqwest::blocking::Client::new(),
-    };
+    let client = Client::new(port, key);
     let (s, v) = client.post(
         "/v1/videos",
         json!({"prompt": "A ball rolls across a table.", "seconds": "1", "steps": 1}),
