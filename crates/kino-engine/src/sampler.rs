@@ -21,6 +21,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlowSchedule {
     sigmas: Vec<f64>,
+    /// The timestep the network is given at each step (N of them), in diffusion units
+    /// (0..1000).
+    timesteps: Vec<f64>,
 }
 
 impl FlowSchedule {
@@ -44,7 +47,71 @@ impl FlowSchedule {
             })
             .collect();
         sigmas.push(0.0);
-        Self { sigmas }
+        let timesteps = sigmas[..steps].iter().map(|s| s * 1000.0).collect();
+        Self { sigmas, timesteps }
+    }
+
+    /// The schedule of diffusers' `UniPCMultistepScheduler` with `use_flow_sigmas=True` and
+    /// `final_sigmas_type="zero"` (the scheduler Wan's diffusers folders ship): σ linear from 1
+    /// to 1/1000 over `steps + 1` points, the last dropped, shifted by `flow_shift`, a σ of
+    /// exactly 1 nudged to 1 - 1e-6; the network gets `int(1000 σ)`. σ values are rounded to
+    /// f32 as the reference stores them.
+    pub fn diffusers_unipc(steps: usize, flow_shift: f64) -> Self {
+        let steps = steps.max(1);
+        let train = 1000.0;
+        let mut sigmas: Vec<f64> = (0..steps)
+            .map(|i| {
+                let s = 1.0 - (1.0 - 1.0 / train) * i as f64 / steps as f64;
+                shift_sigma(s, flow_shift)
+            })
+            .collect();
+        if (sigmas[0] - 1.0).abs() < 1e-6 {
+            sigmas[0] -= 1e-6;
+        }
+        let timesteps = sigmas.iter().map(|s| (s * train).trunc()).collect();
+        let mut sigmas: Vec<f64> = sigmas.iter().map(|&s| s as f32 as f64).collect();
+        sigmas.push(0.0);
+        Self { sigmas, timesteps }
+    }
+
+    /// The schedule of diffusers' `FlowMatchEulerDiscreteScheduler` (static `shift`): the
+    /// timesteps run linearly from σ_max to σ_min of the shifted training schedule and are
+    /// then shifted again (the reference applies the shift twice); the network gets `1000 σ`.
+    pub fn diffusers_euler(steps: usize, shift: f64) -> Self {
+        let steps = steps.max(1);
+        let train = 1000.0f64;
+        let f32_round = |x: f64| x as f32 as f64;
+        let sigma_max = f32_round(shift_sigma(1.0, shift));
+        let sigma_min = f32_round(shift_sigma(f32_round(1.0 / train), shift));
+        let sigmas: Vec<f64> = (0..steps)
+            .map(|i| {
+                let t = if steps == 1 {
+                    sigma_max * train
+                } else {
+                    sigma_max * train
+                        + (sigma_min - sigma_max) * train * i as f64 / (steps - 1) as f64
+                };
+                f32_round(shift_sigma(t / train, shift))
+            })
+            .collect();
+        let timesteps = sigmas.iter().map(|s| f32_round(s * train)).collect();
+        let mut sigmas = sigmas;
+        sigmas.push(0.0);
+        Self { sigmas, timesteps }
+    }
+
+    /// The diffusers schedule a solver samples with (UniPC or Euler), see
+    /// [`Self::diffusers_unipc`] and [`Self::diffusers_euler`].
+    pub fn diffusers(solver: Solver, steps: usize, shift: f64) -> Self {
+        match solver {
+            Solver::UniPc => Self::diffusers_unipc(steps, shift),
+            Solver::Euler => Self::diffusers_euler(steps, shift),
+        }
+    }
+
+    /// The network's timestep at each step (N of them), in diffusion units (0..1000).
+    pub fn timesteps(&self) -> &[f64] {
+        &self.timesteps
     }
 
     /// σ values (N + 1 of them, the last is 0).
