@@ -2,6 +2,7 @@
 
 mod bench;
 mod data_dir;
+mod dev;
 mod device;
 mod eval;
 mod generate;
@@ -71,6 +72,9 @@ enum Command {
     /// List and verify model folders.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Developer tools: run one network of a model folder on saved inputs.
+    #[command(subcommand)]
+    Dev(dev::DevCommand),
     /// Train a model from a recipe on procedural-world clips (resumable).
     Train {
         /// Recipe name: tiny (kino-tiny) or smoke (minutes, for checks).
@@ -178,6 +182,7 @@ fn main() -> ExitCode {
             sample,
         } => generate::extend(&clip, &prompt, seconds, &output, &sample),
         Command::Models(cmd) => models::run(cmd),
+        Command::Dev(cmd) => dev::run(cmd),
         Command::Train {
             recipe,
             run,

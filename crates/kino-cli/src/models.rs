@@ -12,7 +12,9 @@ pub enum ModelsCommand {
         /// Folders to look in (a model folder, or a folder of model folders).
         dirs: Vec<PathBuf>,
     },
-    /// Check a model folder completely: files, sizes, SHA-256, tensor names, shapes, dtypes.
+    /// Check a model folder completely: files, sizes, SHA-256, tensor names, shapes, dtypes
+    /// (a diffusers folder such as Wan's: headers, shards, and every key and shape each
+    /// network needs).
     Verify {
         dir: PathBuf,
         /// Print JSON.
@@ -75,6 +77,33 @@ pub fn run(cmd: ModelsCommand) -> Result<()> {
                     }
                     Err(e) => println!("{:<16} BROKEN: {e}", dir.display()),
                 }
+            }
+            Ok(())
+        }
+        ModelsCommand::Verify { dir, json }
+            if kino_models::diffusers_folder::DiffusersFolder::is_diffusers_folder(&dir) =>
+        {
+            let report = kino_engine::wan::verify_folder(&dir)
+                .with_context(|| format!("verifying {}", dir.display()))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "{}: diffusers folder, every network built against its headers",
+                    dir.display()
+                );
+                for c in &report {
+                    println!(
+                        "  {:<14} {:<32} {:>3} files {:>10.1} MB {:>6} tensors  {}",
+                        c.name,
+                        c.class,
+                        c.files,
+                        c.bytes as f64 / 1e6,
+                        c.tensors,
+                        c.dtypes.join(",")
+                    );
+                }
+                println!("ok");
             }
             Ok(())
         }

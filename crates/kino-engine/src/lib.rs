@@ -4,6 +4,7 @@
 //!   (`generate`, `remix`, `extend`), options, progress and errors.
 //! - [`sampler`]: flow-matching schedules and solvers (Euler, UniPC) shared by every family.
 //! - [`twin`]: kino's own family (text encoder + video/audio VAEs + vocoder + twin DiT).
+//! - [`wan`]: Wan 2.1 / 2.2 from their diffusers folders.
 //! - [`train`]: the training recipes and loop behind `kino train`.
 //! - [`noise`]: seeded Gaussian noise, identical on every machine.
 
@@ -12,5 +13,6 @@ pub mod pipeline;
 pub mod sampler;
 pub mod train;
 pub mod twin;
+pub mod wan;
 
 pub use pipeline::{EngineError, GenerateOptions, Generated, NoProgress, Pipeline, Progress};

@@ -53,10 +53,16 @@ fn schedules_and_steps_match_diffusers() {
         let want_ts = to_vec(&t[&format!("{name}.timesteps")]);
         assert_eq!(schedule.sigmas().len(), want_sigmas.len(), "{name}");
         for (i, (g, w)) in schedule.sigmas().iter().zip(&want_sigmas).enumerate() {
-            assert!((*g as f32 - w).abs() <= 1e-6, "{name} sigma {i}: {g} vs {w}");
+            assert!(
+                (*g as f32 - w).abs() <= 1e-6,
+                "{name} sigma {i}: {g} vs {w}"
+            );
         }
         for (i, (g, w)) in schedule.timesteps().iter().zip(&want_ts).enumerate() {
-            assert!((*g as f32 - w).abs() <= 1e-3, "{name} timestep {i}: {g} vs {w}");
+            assert!(
+                (*g as f32 - w).abs() <= 1e-3,
+                "{name} timestep {i}: {g} vs {w}"
+            );
         }
 
         let mut state = SolverState::new(solver, &schedule);

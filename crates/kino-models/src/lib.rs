@@ -10,10 +10,13 @@
 
 pub mod audio_vae;
 pub mod causal_conv;
+pub mod diffusers_folder;
 pub mod dit;
 pub mod folder;
 pub mod mel;
 pub mod text_encoder;
+pub mod umt5;
 pub mod video_vae;
 pub mod vocoder;
 pub mod wan_transformer;
+pub mod wan_vae;
