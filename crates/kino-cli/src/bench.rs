@@ -220,7 +220,7 @@ fn generate(
     json: bool,
     device: &str,
 ) -> Result<()> {
-    use kino_engine::pipeline::{GenerateOptions, NoProgress, Pipeline};
+    use kino_engine::pipeline::{GenerateOptions, NoProgress};
     let started = Instant::now();
     let pipeline = crate::generate::load_pipeline(model.as_deref(), device)?;
     let load_s = started.elapsed().as_secs_f64();

@@ -148,7 +148,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         "--count {}: must be 1..=10000",
         args.count
     );
-    let pipeline = crate::generate::load_pipeline(args.model.as_deref(), &args.device)?;
+    let pipeline = crate::generate::load_twin(args.model.as_deref(), &args.device)?;
     let (width, height) = pipeline.model.size;
     let fps = pipeline.model.fps;
     if let Some(dir) = &args.out {

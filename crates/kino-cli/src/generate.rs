@@ -10,6 +10,8 @@ use indicatif::ProgressBar;
 use kino_engine::pipeline::{GenerateOptions, Generated, Pipeline, Progress};
 use kino_engine::sampler::Solver;
 use kino_engine::twin::{TwinModel, TwinPipeline};
+use kino_engine::wan::WanModel;
+use kino_models::diffusers_folder::DiffusersFolder;
 use kino_models::folder::ModelFolder;
 use kino_provenance::credentials::{Credentials, Parent, ProvenanceKey};
 use kino_provenance::stamp;
@@ -81,7 +83,34 @@ pub fn default_model_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/kino-tiny")
 }
 
-pub fn load_pipeline(model: Option<&Path>, device: &str) -> Result<TwinPipeline> {
+/// Any pipeline kino runs, ready to share between threads.
+pub type DynPipeline = Box<dyn Pipeline + Send + Sync>;
+
+/// Loads the model a folder holds: a kino model (`kino-model.json`) or a Wan diffusers
+/// folder (`model_index.json`).
+pub fn load_pipeline(model: Option<&Path>, device: &str) -> Result<DynPipeline> {
+    let dir = model
+        .map(Path::to_path_buf)
+        .unwrap_or_else(default_model_dir);
+    if DiffusersFolder::is_diffusers_folder(&dir) {
+        let device = crate::device::parse(device)?;
+        // CPU matmuls are f32 in candle; on a GPU the checkpoints' own bf16.
+        let dtype = if device.is_cpu() {
+            candle_core::DType::F32
+        } else {
+            candle_core::DType::BF16
+        };
+        let spinner = progress::spinner("loading model");
+        let model = WanModel::load(&dir, dtype, &device)
+            .with_context(|| format!("loading {}", dir.display()))?;
+        spinner.finish_and_clear();
+        return Ok(Box::new(model));
+    }
+    Ok(Box::new(load_twin(model, device)?))
+}
+
+/// Loads a kino model folder (the default: the shipped kino-tiny).
+pub fn load_twin(model: Option<&Path>, device: &str) -> Result<TwinPipeline> {
     let device = crate::device::parse(device)?;
     let dir = model
         .map(Path::to_path_buf)
@@ -183,6 +212,9 @@ pub fn model_identity(model: Option<&Path>) -> Result<(String, String)> {
     let dir = model
         .map(Path::to_path_buf)
         .unwrap_or_else(default_model_dir);
+    if DiffusersFolder::is_diffusers_folder(&dir) {
+        return diffusers_identity(&dir);
+    }
     let folder = ModelFolder::open(&dir)
         .with_context(|| format!("opening model folder {}", dir.display()))?;
     let m = folder.manifest();
@@ -198,6 +230,45 @@ pub fn model_identity(model: Option<&Path>) -> Result<(String, String)> {
         .map(|b| format!("{b:02x}"))
         .collect();
     Ok((m.name.clone(), format!("{} weights {digest}", m.family)))
+}
+
+/// A diffusers folder's name and version: its pipeline class and a digest of every
+/// component's config and weight file names and sizes (hashing tens of GB of weights on every
+/// run would take minutes).
+fn diffusers_identity(dir: &Path) -> Result<(String, String)> {
+    let folder = DiffusersFolder::open(dir)?;
+    let mut h = Sha256::new();
+    for (name, _) in folder.components() {
+        let c = folder.component(&name)?;
+        h.update(name.as_bytes());
+        h.update(c.config_json().as_bytes());
+        for w in &c.weights {
+            h.update(
+                w.file_name()
+                    .map(|n| n.as_encoded_bytes())
+                    .unwrap_or_default(),
+            );
+            h.update(
+                std::fs::metadata(w)
+                    .map(|m| m.len())
+                    .unwrap_or(0)
+                    .to_le_bytes(),
+            );
+        }
+    }
+    let digest: String = h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "diffusers model".into());
+    Ok((
+        name,
+        format!("{} weights {digest}", folder.pipeline_class()),
+    ))
 }
 
 /// Checks the frames, then watermarks, encodes, signs and writes the clip.
@@ -304,7 +375,7 @@ fn from_clip(
     out: &Path,
     args: &SampleArgs,
     run: impl FnOnce(
-        &TwinPipeline,
+        &dyn Pipeline,
         &kino_media::Clip,
         &kino_prompt::ShotPlan,
         &GenerateOptions,
@@ -322,7 +393,7 @@ fn from_clip(
     let key = crate::keys::load_or_init_provenance(&args.data.resolve())?;
     let pipeline = load_pipeline(args.model.as_deref(), &args.device)?;
     let (model, version) = model_identity(args.model.as_deref())?;
-    let generated = run(&pipeline, &source, &plan, &opts)?;
+    let generated = run(pipeline.as_ref(), &source, &plan, &opts)?;
     let credentials = Credentials::edited(model, version, Parent::File(clip.to_path_buf()));
     finish(
         out,

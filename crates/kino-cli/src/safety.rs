@@ -30,6 +30,16 @@ impl SafetyArgs {
             Some(f) => kino_safety::Policy::from_file(f)?,
             None => kino_safety::Policy::default(),
         };
+        // A diffusers folder (Wan) has no kino sentence encoder; the policy's similarity
+        // check uses the shipped model's.
+        let shipped;
+        let model_dir =
+            if kino_models::diffusers_folder::DiffusersFolder::is_diffusers_folder(model_dir) {
+                shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/kino-tiny");
+                shipped.as_path()
+            } else {
+                model_dir
+            };
         let policy = match policy.clone().with_model_dir(model_dir) {
             Ok(p) => p,
             Err(e) => {

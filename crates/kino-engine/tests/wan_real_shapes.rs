@@ -60,7 +60,12 @@ fn tensors_of(net: &Value) -> BTreeMap<String, Vec<u64>> {
         .unwrap()
         .iter()
         .map(|(k, v)| {
-            let shape = v.as_array().unwrap().iter().map(|d| d.as_u64().unwrap()).collect();
+            let shape = v
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap())
+                .collect();
             (k.clone(), shape)
         })
         .collect()
@@ -142,9 +147,18 @@ fn released_wan_folders_verify_with_their_real_shapes() {
             .filter(|c| c.class == "WanTransformer3DModel" && c.name == "transformer")
             .map(|c| c.bytes / 2)
             .sum();
-        eprintln!("{model}: transformer ~{:.2} B parameters", params as f64 / 1e9);
+        eprintln!(
+            "{model}: transformer ~{:.2} B parameters",
+            params as f64 / 1e9
+        );
         let names: Vec<&str> = report.iter().map(|c| c.name.as_str()).collect();
-        for want in ["scheduler", "text_encoder", "tokenizer", "transformer", "vae"] {
+        for want in [
+            "scheduler",
+            "text_encoder",
+            "tokenizer",
+            "transformer",
+            "vae",
+        ] {
             assert!(names.contains(&want), "{model}: {names:?}");
         }
     }

@@ -101,6 +101,33 @@ pub fn load_model(
     device: &candle_core::Device,
     steps: usize,
 ) -> anyhow::Result<LoadedModel> {
+    if kino_models::diffusers_folder::DiffusersFolder::is_diffusers_folder(dir) {
+        // A Wan diffusers folder: f32 on the CPU, the checkpoints' bf16 on a GPU.
+        let dtype = if device.is_cpu() {
+            candle_core::DType::F32
+        } else {
+            candle_core::DType::BF16
+        };
+        let model = kino_engine::wan::WanModel::load(dir, dtype, device)
+            .with_context(|| format!("loading {}", dir.display()))?;
+        let multiple =
+            model.vae().config().scale_factor_spatial * model.transformer().config().patch_size[1];
+        let info = ModelInfo {
+            name: dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "wan".into()),
+            size: (832, 480),
+            size_multiple: multiple as u32,
+            max_side: 1280,
+            max_seconds: 10,
+            steps,
+        };
+        return Ok(LoadedModel {
+            pipeline: Arc::new(model),
+            info,
+        });
+    }
     let folder = ModelFolder::open(dir)
         .with_context(|| format!("opening model folder {}", dir.display()))?;
     let model = TwinModel::load(&folder, device)?;
