@@ -146,7 +146,7 @@ fn dev_forward_matches_diffusers() {
     );
 }
 
-//// The tiny parity folder plus a random umT5 encoder (d_model = the transformer's text_dim)
+/// The tiny parity folder plus a random umT5 encoder (d_model = the transformer's text_dim)
 /// and the fixture tokenizer, so the whole text -> video path runs.
 fn folder_with_text_encoder(root: &Path) -> PathBuf {
     let dir = root.join("tiny-wan");
