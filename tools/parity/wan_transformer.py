@@ -24,10 +24,38 @@ layout for a variant that covers the other branches: a temporal patch of 2 (patc
 latents (1, 4, 4, 8, 8)), head dim 12 (rotary split 4/4/4) and cross_attn_norm False (no
 norm2).
 
+A third file, tools/parity/fixtures/wan_transformer_i2v.safetensors, covers the image branch of
+Wan 2.1 image-to-video (write_i2v_case; write_case and the two files above are unchanged):
+`image_dim` and `added_kv_proj_dim` set, so `condition_embedder.image_embedder` (LayerNorm, GELU
+MLP, LayerNorm) and the cross-attention's image keys/values (`attn2.add_k_proj`, `add_v_proj`,
+`norm_added_k`) exist, and in_channels = 2 * 4 + 4 = 12 as I2V uses (noisy latents, the frame
+mask's 4 channels, the conditioning latents; 36 for the real 16-channel latents). diffusers
+splits the cross-attention context at `len - 512` (the text is always padded to 512 tokens), so
+the text input has exactly 512 tokens. Layout:
+
+  <diffusers state_dict key>            the I2V model's weights
+  flf2v.<diffusers state_dict key>      a second, smaller model with pos_embed_seq_len set (the
+                                        Wan 2.1 FLF2V variant: first- and last-frame image states)
+  __input.hidden_states                 (1, 12, 3, 8, 8) f32
+  __input.encoder_hidden_states         (1, 512, 8) f32 text states (shared by both models)
+  __input.encoder_hidden_states_image   (1, 5, 24) f32 CLIP-like image states
+  __input.timestep.t{T}                 (1,) f32, for T in I2V_TIMESTEPS
+  __expected.t{T}                       (1, 4, 3, 8, 8) f32
+  __input.flf2v.encoder_hidden_states_image  (2, 5, 24): first and last frame, 2 * 5 = pos_embed_seq_len
+  __expected.flf2v.t{T}                 (1, 4, 3, 8, 8) f32, the FLF2V model's output
+
+Metadata: "config", "config_flf2v", "timesteps", "diffusers", "torch", "reference".
+
   pip install torch diffusers==0.42.1 transformers safetensors
-  python3 tools/parity/wan_transformer.py
+  python3 tools/parity/wan_transformer.py              # all three files
+  python3 tools/parity/wan_transformer.py --only i2v   # only wan_transformer_i2v.safetensors
+
+The tensors are reproducible run to run; the order of the metadata keys in the file header is
+not (safetensors writes them from a hash map), so rewriting a fixture can change its bytes
+without changing its content. Use --only to leave the other files untouched.
 """
 
+import argparse
 import json
 from pathlib import Path
 
@@ -73,13 +101,55 @@ CONFIG_PT2 = dict(
 LATENT_SHAPE_PT2 = (1, 4, 4, 8, 8)
 TEXT_SHAPE_PT2 = (1, 5, 24)
 
+# Wan 2.1 image-to-video: the CLIP image branch. added_kv_proj_dim must equal the inner dim
+# (2 x 16 = 32): the image embedder maps image_dim to it before add_k_proj / add_v_proj.
+CONFIG_I2V = dict(
+    CONFIG,
+    in_channels=2 * 4 + 4,
+    out_channels=4,
+    text_dim=8,
+    freq_dim=16,
+    ffn_dim=32,
+    image_dim=24,
+    added_kv_proj_dim=32,
+)
+# Wan 2.1 FLF2V: the image states of the first and the last frame get a learned position
+# embedding of 2 * 5 tokens. One layer, 2 heads of 6 (rotary 2/2/2), inner dim 12.
+CONFIG_FLF2V = dict(
+    CONFIG_I2V,
+    attention_head_dim=6,
+    num_layers=1,
+    added_kv_proj_dim=12,
+    pos_embed_seq_len=2 * 5,
+)
+I2V_TIMESTEPS = [999, 10]
+LATENT_SHAPE_I2V = (1, 12, 3, 8, 8)
+# diffusers hard-codes 512 text tokens in the cross-attention's image/text split.
+TEXT_SHAPE_I2V = (1, 512, 8)
+IMAGE_SHAPE_I2V = (1, 5, 24)
+IMAGE_SHAPE_FLF2V = (2, 5, 24)
+
 
 def main() -> None:
-    fixtures = Path(__file__).resolve().parents[2] / "tools" / "parity" / "fixtures"
-    write_case(CONFIG, LATENT_SHAPE, TEXT_SHAPE, fixtures / "wan_transformer.safetensors")
-    write_case(
-        CONFIG_PT2, LATENT_SHAPE_PT2, TEXT_SHAPE_PT2, fixtures / "wan_transformer_pt2.safetensors"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--only",
+        choices=["t2v", "i2v"],
+        help="write only the text-to-video fixtures (wan_transformer.safetensors, "
+        "wan_transformer_pt2.safetensors) or only wan_transformer_i2v.safetensors",
     )
+    args = parser.parse_args()
+    fixtures = Path(__file__).resolve().parents[2] / "tools" / "parity" / "fixtures"
+    if args.only != "i2v":
+        write_case(CONFIG, LATENT_SHAPE, TEXT_SHAPE, fixtures / "wan_transformer.safetensors")
+        write_case(
+            CONFIG_PT2,
+            LATENT_SHAPE_PT2,
+            TEXT_SHAPE_PT2,
+            fixtures / "wan_transformer_pt2.safetensors",
+        )
+    if args.only != "t2v":
+        write_i2v_case(fixtures / "wan_transformer_i2v.safetensors")
 
 
 def write_case(config: dict, latent_shape: tuple, text_shape: tuple, out: Path) -> None:
@@ -159,6 +229,80 @@ def write_case(config: dict, latent_shape: tuple, text_shape: tuple, out: Path) 
         f"wrote {out.relative_to(repo)}: {len(state)} weights ({n_params} parameters), "
         f"{out.stat().st_size} bytes"
     )
+
+
+def perturbed_model(config: dict) -> WanTransformer3DModel:
+    """A diffusers model from `config` with noise added to every parameter (as write_case)."""
+    model = WanTransformer3DModel(**config).eval()
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return model
+
+
+def write_i2v_case(out: Path) -> None:
+    """The image-to-video fixture (see the module docstring); separate from write_case so the
+    text-to-video fixtures stay byte-identical."""
+    repo = Path(__file__).resolve().parents[2]
+    torch.manual_seed(0)
+    model = perturbed_model(CONFIG_I2V)
+    flf2v = perturbed_model(CONFIG_FLF2V)
+    for m in (model, flf2v):
+        attn2 = m.blocks[0].attn2
+        assert attn2.add_k_proj is not None and attn2.norm_added_k is not None
+        assert m.condition_embedder.image_embedder is not None
+    assert model.condition_embedder.image_embedder.pos_embed is None
+    assert flf2v.condition_embedder.image_embedder.pos_embed is not None
+
+    hidden_states = torch.randn(LATENT_SHAPE_I2V, dtype=torch.float32)
+    encoder_hidden_states = torch.randn(TEXT_SHAPE_I2V, dtype=torch.float32)
+    image = torch.randn(IMAGE_SHAPE_I2V, dtype=torch.float32)
+    image_flf2v = torch.randn(IMAGE_SHAPE_FLF2V, dtype=torch.float32)
+
+    tensors: dict[str, torch.Tensor] = {}
+    for prefix, m in (("", model), ("flf2v.", flf2v)):
+        for key, value in m.state_dict().items():
+            assert not key.startswith("__"), key
+            tensors[prefix + key] = value.detach().to(torch.float32).contiguous()
+    tensors["__input.hidden_states"] = hidden_states.contiguous()
+    tensors["__input.encoder_hidden_states"] = encoder_hidden_states.contiguous()
+    tensors["__input.encoder_hidden_states_image"] = image.contiguous()
+    tensors["__input.flf2v.encoder_hidden_states_image"] = image_flf2v.contiguous()
+
+    with torch.no_grad():
+        for t in I2V_TIMESTEPS:
+            timestep = torch.tensor([float(t)], dtype=torch.float32)
+            tensors[f"__input.timestep.t{t}"] = timestep.contiguous()
+            for name, m, img in (("", model, image), ("flf2v.", flf2v, image_flf2v)):
+                sample = m(
+                    hidden_states=hidden_states,
+                    timestep=timestep,
+                    encoder_hidden_states=encoder_hidden_states,
+                    encoder_hidden_states_image=img,
+                    return_dict=False,
+                )[0]
+                assert sample.shape == (1, 4, 3, 8, 8), sample.shape
+                tensors[f"__expected.{name}t{t}"] = sample.to(torch.float32).contiguous()
+                print(f"{name or 'i2v.'}t={t}: max |out| {sample.abs().max():.4f}")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file(
+        tensors,
+        str(out),
+        metadata={
+            "config": json.dumps(dict(model.config)),
+            "config_flf2v": json.dumps(dict(flf2v.config)),
+            "timesteps": json.dumps(I2V_TIMESTEPS),
+            "diffusers": diffusers.__version__,
+            "torch": torch.__version__,
+            "reference": f"diffusers {diffusers.__version__} WanTransformer3DModel (image-to-video), "
+            f"torch {torch.__version__}, CPU f32, torch.manual_seed(0)",
+        },
+    )
+    out.chmod(0o644)
+    n_params = sum(p.numel() for m in (model, flf2v) for p in m.parameters())
+    print(f"wrote {out.relative_to(repo)}: {n_params} parameters, {out.stat().st_size} bytes")
 
 
 if __name__ == "__main__":

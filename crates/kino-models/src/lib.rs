@@ -7,9 +7,11 @@
 //! - [`mel`], [`audio_vae`], [`vocoder`]: log-mel front end, audio autoencoder, waveform back end.
 //! - [`dit`]: the twin-stream (video + audio) diffusion transformer.
 //! - [`folder`]: the on-disk model folder (`kino-model.json` + safetensors) and its checks.
+//! - [`clip_vision`]: CLIP ViT image encoder and image preprocessing (Wan 2.1 image-to-video).
 
 pub mod audio_vae;
 pub mod causal_conv;
+pub mod clip_vision;
 pub mod diffusers_folder;
 pub mod dit;
 pub mod folder;

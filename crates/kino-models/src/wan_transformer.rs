@@ -8,8 +8,9 @@
 //!   `WanTimeTextImageEmbedding`). This file is an independent candle implementation of
 //!   the same network.
 //! - Checkpoints: the `transformer/` folder of the `Wan-AI/Wan2.1-T2V-1.3B-Diffusers`,
-//!   `Wan-AI/Wan2.1-T2V-14B-Diffusers`, `Wan-AI/Wan2.2-T2V-A14B-Diffusers` (`transformer/` and
-//!   `transformer_2/`) and `Wan-AI/Wan2.2-TI2V-5B-Diffusers` repositories. The `vb.pp(..)`
+//!   `Wan-AI/Wan2.1-T2V-14B-Diffusers`, `Wan-AI/Wan2.1-I2V-14B-480P-Diffusers`,
+//!   `Wan-AI/Wan2.1-I2V-14B-720P-Diffusers`, `Wan-AI/Wan2.2-T2V-A14B-Diffusers` (`transformer/`
+//!   and `transformer_2/`) and `Wan-AI/Wan2.2-TI2V-5B-Diffusers` repositories. The `vb.pp(..)`
 //!   paths below are the diffusers state-dict keys, unchanged, so those files load as they are.
 //!
 //! The network, per forward call:
@@ -17,19 +18,31 @@
 //!    one matmul (`patch_embedding.{weight,bias}`);
 //! 2. sinusoidal timestep features (cos first) -> `time_embedder` MLP -> `temb`, and
 //!    `time_proj(silu(temb))` -> six modulation vectors per block; text states go through
-//!    `text_embedder` (linear, tanh-GELU, linear);
+//!    `text_embedder` (linear, tanh-GELU, linear); image-to-video checkpoints also pass the
+//!    CLIP image states through `image_embedder` (LayerNorm, GELU MLP, LayerNorm; plus a
+//!    learned position embedding in FLF2V checkpoints);
 //! 3. `num_layers` blocks of: AdaLN self-attention (QK RMS-norm across heads, 3D RoPE),
-//!    cross-attention to the text (affine LayerNorm before it), AdaLN tanh-GELU FFN;
+//!    cross-attention to the text (affine LayerNorm before it) — in image-to-video checkpoints
+//!    plus a second attention of the same queries to the image tokens (`add_k_proj`,
+//!    `add_v_proj`, `norm_added_k`), the two results summed before `to_out` — and an AdaLN
+//!    tanh-GELU FFN;
 //! 4. AdaLN output norm, `proj_out`, un-patchify to `(B, out_channels, F, H, W)`.
 //!
 //! Timesteps are either one per sample, `(B,)` (Wan 2.1, Wan 2.2 A14B), or one per latent
 //! token, `(B, seq_len)` (Wan 2.2 TI2V-5B's "expanded" timesteps, where the conditioning
 //! frame is at t = 0).
 //!
+//! Image-to-video (Wan 2.1 I2V, FLF2V): [`WanTransformer::forward_with_image`] takes the CLIP
+//! image encoder's penultimate hidden states (`crate::clip_vision`) besides the text states.
+//! diffusers concatenates image and text tokens into one `encoder_hidden_states` and splits
+//! them again in every cross-attention at `len - 512`, which assumes the text is padded to 512
+//! tokens (as `WanImageToVideoPipeline` always does); here the two are passed and kept
+//! separately, which gives the same result whenever the text has 512 tokens.
+//!
 //! Parity with diffusers is checked by `tests/wan_transformer_parity.rs` against
-//! `tools/parity/fixtures/wan_transformer.safetensors` (written by
-//! `tools/parity/wan_transformer.py`). Image-to-video checkpoints (`image_dim`,
-//! `added_kv_proj_dim`: the CLIP image branch) are not implemented and are refused.
+//! `tools/parity/fixtures/wan_transformer.safetensors`, `wan_transformer_pt2.safetensors` and
+//! (image-to-video) `wan_transformer_i2v.safetensors`, written by
+//! `tools/parity/wan_transformer.py`.
 
 use std::path::Path;
 
@@ -70,16 +83,21 @@ pub struct WanTransformerConfig {
     #[serde(default)]
     pub qk_norm: Option<String>,
     pub eps: f64,
-    /// CLIP image width of image-to-video checkpoints; not supported (must be `None`).
+    /// Width of the CLIP image states of image-to-video checkpoints (1280 for Wan 2.1 I2V);
+    /// `None` for text-to-video. Set together with `added_kv_proj_dim`.
     #[serde(default)]
     pub image_dim: Option<usize>,
-    /// Image key/value width of image-to-video checkpoints; not supported (must be `None`).
+    /// Input width of the cross-attention's image key/value projections (`add_k_proj`,
+    /// `add_v_proj`) of image-to-video checkpoints; the image embedder outputs `inner_dim`
+    /// wide tokens, so this must equal [`Self::inner_dim`] when set.
     #[serde(default)]
     pub added_kv_proj_dim: Option<usize>,
     /// Positions per axis covered by the rotary tables.
     #[serde(default = "default_rope_max_seq_len")]
     pub rope_max_seq_len: usize,
-    /// Image position embedding length (FLF2V checkpoints); not supported (must be `None`).
+    /// Length of the learned position embedding added to the image states (FLF2V
+    /// checkpoints: 2 x 257, the first and the last frame's CLIP tokens side by side);
+    /// `None` otherwise. Needs `image_dim`.
     #[serde(default)]
     pub pos_embed_seq_len: Option<usize>,
 }
@@ -139,6 +157,40 @@ impl WanTransformerConfig {
         Self::wan(40, 13824, 40, 16)
     }
 
+    /// Wan 2.1 image-to-video 14B, 480P and 720P (the two checkpoints share the shape): the
+    /// 14B text-to-video shape plus the CLIP image branch (`image_dim` 1280, `added_kv_proj_dim`
+    /// 5120), 36 input channels (16 noisy latent channels, 4 frame-mask channels, 16
+    /// conditioning latent channels), 16 output channels.
+    ///
+    /// <https://huggingface.co/Wan-AI/Wan2.1-I2V-14B-480P-Diffusers/blob/main/transformer/config.json>;
+    /// also diffusers `scripts/convert_wan_to_diffusers.py`, model types `Wan-I2V-14B-480p` and
+    /// `Wan-I2V-14B-720p`.
+    pub fn wan2_1_i2v_14b() -> Self {
+        Self {
+            in_channels: 36,
+            out_channels: Some(16),
+            image_dim: Some(1280),
+            added_kv_proj_dim: Some(5120),
+            ..Self::wan(40, 13824, 40, 16)
+        }
+    }
+
+    /// Wan 2.1 first-last-frame-to-video 14B: the I2V 14B shape with a learned position
+    /// embedding over the two frames' 2 x 257 CLIP tokens (`pos_embed_seq_len` 514).
+    ///
+    /// diffusers `scripts/convert_wan_to_diffusers.py`, model type `Wan-FLF2V-14B-720P`.
+    pub fn wan2_1_flf2v_14b() -> Self {
+        Self {
+            pos_embed_seq_len: Some(2 * 257),
+            ..Self::wan2_1_i2v_14b()
+        }
+    }
+
+    /// Whether this is an image-to-video checkpoint (it has the CLIP image branch).
+    pub fn has_image_branch(&self) -> bool {
+        self.image_dim.is_some()
+    }
+
     /// Wan 2.2 text/image-to-video 5B: 24 heads x 128 (3072 wide), 30 layers, FFN 14336,
     /// 48 latent channels (the Wan 2.2 VAE); takes per-token timesteps `(B, seq_len)`.
     ///
@@ -175,7 +227,7 @@ impl WanTransformerConfig {
         [self.attention_head_dim - 2 * hw, hw, hw]
     }
 
-    /// Checks the invariants the layers rely on, and refuses what is not implemented.
+    /// Checks the invariants the layers rely on.
     pub fn validate(&self) -> Result<()> {
         let check = |ok: bool, what: &str| {
             if ok {
@@ -217,10 +269,20 @@ impl WanTransformerConfig {
             "qk_norm must be \"rms_norm_across_heads\"",
         )?;
         check(
-            self.image_dim.is_none()
-                && self.added_kv_proj_dim.is_none()
-                && self.pos_embed_seq_len.is_none(),
-            "image-to-video checkpoints (image_dim, added_kv_proj_dim, pos_embed_seq_len) are not supported yet",
+            self.image_dim.is_some() == self.added_kv_proj_dim.is_some(),
+            "image_dim and added_kv_proj_dim must be set together (the image branch of image-to-video checkpoints)",
+        )?;
+        check(self.image_dim != Some(0), "image_dim must be positive")?;
+        check(
+            self.added_kv_proj_dim
+                .is_none_or(|d| d == self.inner_dim()),
+            "added_kv_proj_dim must equal num_attention_heads * attention_head_dim (the image embedder's output width)",
+        )?;
+        check(
+            self.pos_embed_seq_len.is_none()
+                || (self.image_dim.is_some()
+                    && self.pos_embed_seq_len.is_some_and(|n| n > 0 && n.is_multiple_of(2))),
+            "pos_embed_seq_len needs image_dim and must be even and positive (two frames' image tokens)",
         )?;
         Ok(())
     }
@@ -384,8 +446,19 @@ pub fn chunked_attention(q: &Tensor, k: &Tensor, v: &Tensor, chunk: usize) -> Re
     Tensor::cat(&outs, 2)
 }
 
-/// diffusers' `WanAttention` (without the image branch): `to_q/to_k/to_v`, RMS norm of q and
-/// k across all heads, optional RoPE, softmax attention, `to_out.0`.
+/// The image keys and values of an image-to-video cross-attention: `add_k_proj`,
+/// `add_v_proj` and the RMS norm of the keys across all heads, `norm_added_k`.
+#[derive(Debug, Clone)]
+struct AddedKv {
+    add_k_proj: Linear,
+    add_v_proj: Linear,
+    norm_added_k: RmsNorm,
+}
+
+/// diffusers' `WanAttention`: `to_q/to_k/to_v`, RMS norm of q and k across all heads,
+/// optional RoPE, softmax attention, `to_out.0`; in the cross-attention of image-to-video
+/// checkpoints also a second softmax attention of the same queries to the image tokens
+/// ([`AddedKv`]), added to the text attention before `to_out.0`.
 #[derive(Debug, Clone)]
 struct WanAttention {
     to_q: Linear,
@@ -394,12 +467,27 @@ struct WanAttention {
     to_out: Linear,
     norm_q: RmsNorm,
     norm_k: RmsNorm,
+    added_kv: Option<AddedKv>,
     heads: usize,
 }
 
 impl WanAttention {
-    fn new(cfg: &WanTransformerConfig, vb: VarBuilder) -> Result<Self> {
+    /// `added_kv_dim`: the input width of the image keys/values, or `None` (self-attention,
+    /// text-to-video cross-attention).
+    fn new(
+        cfg: &WanTransformerConfig,
+        added_kv_dim: Option<usize>,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let dim = cfg.inner_dim();
+        let added_kv = match added_kv_dim {
+            Some(kv_dim) => Some(AddedKv {
+                add_k_proj: linear(kv_dim, dim, vb.pp("add_k_proj"))?,
+                add_v_proj: linear(kv_dim, dim, vb.pp("add_v_proj"))?,
+                norm_added_k: RmsNorm::new(dim, cfg.eps, vb.pp("norm_added_k"))?,
+            }),
+            None => None,
+        };
         Ok(Self {
             to_q: linear(dim, dim, vb.pp("to_q"))?,
             to_k: linear(dim, dim, vb.pp("to_k"))?,
@@ -407,6 +495,7 @@ impl WanAttention {
             to_out: linear(dim, dim, vb.pp("to_out").pp("0"))?,
             norm_q: RmsNorm::new(dim, cfg.eps, vb.pp("norm_q"))?,
             norm_k: RmsNorm::new(dim, cfg.eps, vb.pp("norm_k"))?,
+            added_kv,
             heads: cfg.num_attention_heads,
         })
     }
@@ -419,11 +508,14 @@ impl WanAttention {
             .contiguous()
     }
 
-    /// Self-attention when `context` is `None` (with `rope`), cross-attention otherwise.
+    /// Self-attention when `context` is `None` (with `rope`), cross-attention otherwise;
+    /// `image`: the embedded image tokens `(B, S, added_kv_dim)`, given exactly when this
+    /// attention has image keys/values.
     fn forward(
         &self,
         x: &Tensor,
         context: Option<&Tensor>,
+        image: Option<&Tensor>,
         rope: Option<&WanRope>,
         chunk: usize,
     ) -> Result<Tensor> {
@@ -437,6 +529,19 @@ impl WanAttention {
             None => (q, k),
         };
         let out = chunked_attention(&q, &k, &v, chunk)?;
+        let out = match (&self.added_kv, image) {
+            (None, None) => out,
+            (Some(added), Some(image)) => {
+                let k_img = added
+                    .norm_added_k
+                    .forward(&added.add_k_proj.forward(image)?)?;
+                let k_img = self.split_heads(&k_img)?;
+                let v_img = self.split_heads(&added.add_v_proj.forward(image)?)?;
+                (out + chunked_attention(&q, &k_img, &v_img, chunk)?)?
+            }
+            (Some(_), None) => candle_core::bail!("Wan attention: image tokens missing"),
+            (None, Some(_)) => candle_core::bail!("Wan attention: no image keys/values"),
+        };
         let out = out.transpose(1, 2)?.reshape((b, n, d))?;
         self.to_out.forward(&out)
     }
@@ -490,13 +595,13 @@ impl WanTransformerBlock {
         let device = vb.device().clone();
         Ok(Self {
             norm1: LayerNorm32::plain(dim, cfg.eps, &device)?,
-            attn1: WanAttention::new(cfg, vb.pp("attn1"))?,
+            attn1: WanAttention::new(cfg, None, vb.pp("attn1"))?,
             norm2: if cfg.cross_attn_norm {
                 Some(LayerNorm32::affine(dim, cfg.eps, vb.pp("norm2"))?)
             } else {
                 None
             },
-            attn2: WanAttention::new(cfg, vb.pp("attn2"))?,
+            attn2: WanAttention::new(cfg, cfg.added_kv_proj_dim, vb.pp("attn2"))?,
             norm3: LayerNorm32::plain(dim, cfg.eps, &device)?,
             ffn: FeedForward::new(dim, cfg.ffn_dim, vb.pp("ffn"))?,
             scale_shift_table: vb
@@ -505,12 +610,14 @@ impl WanTransformerBlock {
         })
     }
 
-    /// `x`: `(B, N, dim)`; `text`: `(B, L, dim)`; `time`: `(B, S, 6, dim)` f32 with `S` 1
-    /// (one timestep per sample) or N (one per token).
+    /// `x`: `(B, N, dim)`; `text`: `(B, L, dim)`; `image`: `(B, S_img, dim)` embedded image
+    /// tokens (image-to-video checkpoints only); `time`: `(B, S, 6, dim)` f32 with `S` 1 (one
+    /// timestep per sample) or N (one per token).
     fn forward(
         &self,
         x: &Tensor,
         text: &Tensor,
+        image: Option<&Tensor>,
         time: &Tensor,
         rope: &WanRope,
         chunk: usize,
@@ -523,16 +630,16 @@ impl WanTransformerBlock {
 
         // 1. Self-attention.
         let h = modulate(&self.norm1.forward(x)?, &shift_msa, &scale_msa)?.to_dtype(dtype)?;
-        let h = self.attn1.forward(&h, None, Some(rope), chunk)?;
+        let h = self.attn1.forward(&h, None, None, Some(rope), chunk)?;
         let x = (x.to_dtype(DType::F32)? + h.to_dtype(DType::F32)?.broadcast_mul(&gate_msa)?)?
             .to_dtype(dtype)?;
 
-        // 2. Cross-attention to the text.
+        // 2. Cross-attention to the text (and the image).
         let h = match &self.norm2 {
             Some(norm) => norm.forward(&x)?.to_dtype(dtype)?,
             None => x.clone(),
         };
-        let x = (&x + self.attn2.forward(&h, Some(text), None, chunk)?)?;
+        let x = (&x + self.attn2.forward(&h, Some(text), image, None, chunk)?)?;
 
         // 3. Feed-forward.
         let h = modulate(&self.norm3.forward(&x)?, &c_shift, &c_scale)?.to_dtype(dtype)?;
@@ -558,7 +665,60 @@ pub fn timestep_features(t: &Tensor, dim: usize) -> Result<Tensor> {
     Tensor::cat(&[args.cos()?, args.sin()?], 1)
 }
 
-/// diffusers' `WanTimeTextImageEmbedding` without the image embedder.
+/// diffusers' `WanImageEmbedding` (`condition_embedder.image_embedder`): an optional learned
+/// position embedding (FLF2V), then `FP32LayerNorm` (affine, eps 1e-5), a GELU (erf) MLP
+/// `image_dim -> image_dim -> inner_dim` (`ff.net.0.proj`, `ff.net.2`), `FP32LayerNorm`.
+#[derive(Debug, Clone)]
+struct ImageEmbedder {
+    norm1: LayerNorm32,
+    ff_in: Linear,
+    ff_out: Linear,
+    norm2: LayerNorm32,
+    /// `(1, pos_embed_seq_len, image_dim)`.
+    pos_embed: Option<Tensor>,
+    image_dim: usize,
+}
+
+/// torch's `nn.LayerNorm` default eps, which `WanImageEmbedding`'s norms keep.
+const IMAGE_NORM_EPS: f64 = 1e-5;
+
+impl ImageEmbedder {
+    fn new(image_dim: usize, cfg: &WanTransformerConfig, vb: VarBuilder) -> Result<Self> {
+        let dim = cfg.inner_dim();
+        let net = vb.pp("ff").pp("net");
+        let pos_embed = match cfg.pos_embed_seq_len {
+            Some(len) => Some(vb.get((1, len, image_dim), "pos_embed")?),
+            None => None,
+        };
+        Ok(Self {
+            norm1: LayerNorm32::affine(image_dim, IMAGE_NORM_EPS, vb.pp("norm1"))?,
+            ff_in: linear(image_dim, image_dim, net.pp("0").pp("proj"))?,
+            ff_out: linear(image_dim, dim, net.pp("2"))?,
+            norm2: LayerNorm32::affine(dim, IMAGE_NORM_EPS, vb.pp("norm2"))?,
+            pos_embed,
+            image_dim,
+        })
+    }
+
+    /// `(B', S, image_dim)` -> `(B', S, dim)`; with a position embedding, consecutive pairs
+    /// of samples (first frame, last frame) are joined first, `(B', S, image_dim)` ->
+    /// `(B' / 2, 2 S, image_dim)`, as diffusers' `view(-1, 2 * seq_len, embed_dim)` does.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dtype = x.dtype();
+        let x = match &self.pos_embed {
+            Some(pos) => {
+                let (b, s, d) = x.dims3()?;
+                x.reshape((b / 2, 2 * s, d))?.broadcast_add(pos)?
+            }
+            None => x.clone(),
+        };
+        let h = self.norm1.forward(&x)?.to_dtype(dtype)?;
+        let h = self.ff_out.forward(&self.ff_in.forward(&h)?.gelu_erf()?)?;
+        self.norm2.forward(&h)?.to_dtype(dtype)
+    }
+}
+
+/// diffusers' `WanTimeTextImageEmbedding`.
 #[derive(Debug, Clone)]
 struct ConditionEmbedder {
     time_linear_1: Linear,
@@ -566,6 +726,7 @@ struct ConditionEmbedder {
     time_proj: Linear,
     text_linear_1: Linear,
     text_linear_2: Linear,
+    image_embedder: Option<ImageEmbedder>,
     freq_dim: usize,
 }
 
@@ -574,7 +735,12 @@ impl ConditionEmbedder {
         let dim = cfg.inner_dim();
         let time = vb.pp("time_embedder");
         let text = vb.pp("text_embedder");
+        let image_embedder = match cfg.image_dim {
+            Some(image_dim) => Some(ImageEmbedder::new(image_dim, cfg, vb.pp("image_embedder"))?),
+            None => None,
+        };
         Ok(Self {
+            image_embedder,
             time_linear_1: linear(cfg.freq_dim, dim, time.pp("linear_1"))?,
             time_linear_2: linear(dim, dim, time.pp("linear_2"))?,
             time_proj: linear(dim, 6 * dim, vb.pp("time_proj"))?,
@@ -601,7 +767,8 @@ impl ConditionEmbedder {
     }
 }
 
-/// diffusers' `WanTransformer3DModel` (text-to-video).
+/// diffusers' `WanTransformer3DModel`: text-to-video, and image-to-video when the config has
+/// the image branch (`image_dim`, `added_kv_proj_dim`).
 #[derive(Debug, Clone)]
 pub struct WanTransformer {
     /// `(inner_dim, in_channels * pt * ph * pw)`: the Conv3d kernel flattened.
@@ -689,6 +856,55 @@ impl WanTransformer {
         &self.device
     }
 
+    /// Checks the image states against the config and the batch size `b` and runs the image
+    /// embedder: `(B_img, S, image_dim)` -> `(b, S', dim)`, or `None` for a text-to-video
+    /// checkpoint without image states.
+    fn embed_image(&self, image: Option<&Tensor>, b: usize) -> Result<Option<Tensor>> {
+        let embedder = match (&self.condition_embedder.image_embedder, image) {
+            (None, None) => return Ok(None),
+            (Some(embedder), Some(_)) => embedder,
+            (Some(_), None) => candle_core::bail!(
+                "Wan transformer: this image-to-video checkpoint needs encoder_hidden_states_image (the CLIP image states)"
+            ),
+            (None, Some(_)) => candle_core::bail!(
+                "Wan transformer: this checkpoint has no image branch (image_dim is not set); it takes no encoder_hidden_states_image"
+            ),
+        };
+        let image = image.expect("checked above");
+        let (bi, s, d) = image.dims3()?;
+        if d != embedder.image_dim {
+            candle_core::bail!(
+                "Wan transformer: encoder_hidden_states_image is ({bi}, {s}, {d}), expected width {}",
+                embedder.image_dim
+            )
+        }
+        // Samples after the FLF2V pairing of first and last frame.
+        let per_sample = match self.cfg.pos_embed_seq_len {
+            Some(len) => {
+                if 2 * s != len || !bi.is_multiple_of(2) {
+                    candle_core::bail!(
+                        "Wan transformer: encoder_hidden_states_image is ({bi}, {s}, {d}); with pos_embed_seq_len {len} it must be (2 B, {}, {d}), first and last frame of each sample in consecutive rows",
+                        len / 2
+                    )
+                }
+                bi / 2
+            }
+            None => bi,
+        };
+        if per_sample != b && per_sample != 1 {
+            candle_core::bail!(
+                "Wan transformer: encoder_hidden_states_image has {per_sample} sample(s) for a batch of {b}"
+            )
+        }
+        let embedded = embedder.forward(&image.to_dtype(self.dtype)?)?;
+        if per_sample == b {
+            Ok(Some(embedded))
+        } else {
+            let (_, s, dim) = embedded.dims3()?;
+            Ok(Some(embedded.broadcast_as((b, s, dim))?.contiguous()?))
+        }
+    }
+
     /// `(B, C, F, H, W)` -> `(B, F' H' W', C pt ph pw)` tokens in (frame, row, column)
     /// order, each the flattened `(C, pt, ph, pw)` patch, as the Conv3d kernel reads it.
     fn patchify(&self, x: &Tensor) -> Result<Tensor> {
@@ -711,7 +927,8 @@ impl WanTransformer {
             .reshape((b, c, gf * pt, gh * ph, gw * pw))
     }
 
-    /// One denoising call.
+    /// One denoising call of a text-to-video checkpoint: [`Self::forward_with_image`] without
+    /// image states. An image-to-video checkpoint refuses this (it needs the image states).
     ///
     /// - `hidden_states`: `(B, in_channels, F, H, W)` noisy latents; F, H, W multiples of the
     ///   patch size.
@@ -727,6 +944,33 @@ impl WanTransformer {
         hidden_states: &Tensor,
         timestep: &Tensor,
         encoder_hidden_states: &Tensor,
+    ) -> Result<Tensor> {
+        self.forward_with_image(hidden_states, timestep, encoder_hidden_states, None)
+    }
+
+    /// One denoising call, diffusers' `WanTransformer3DModel.forward` with
+    /// `encoder_hidden_states_image`.
+    ///
+    /// `hidden_states`, `timestep` and `encoder_hidden_states` are as in [`Self::forward`];
+    /// for Wan 2.1 I2V `hidden_states` has 36 channels: the noisy latents, the 4 frame-mask
+    /// channels and the conditioning latents, concatenated by the pipeline.
+    ///
+    /// `encoder_hidden_states_image`: the CLIP image states, `(B_img, S, image_dim)` — for
+    /// Wan 2.1 the penultimate hidden states of the folder's `image_encoder/`
+    /// (`crate::clip_vision`), `(1, 257, 1280)` per image. Required by image-to-video
+    /// checkpoints, refused by text-to-video ones. `B_img` is B, or 1 (shared by the whole
+    /// batch). With `pos_embed_seq_len` (FLF2V) each sample has two images, first and last
+    /// frame, in consecutive rows: `B_img` is 2 B (or 2), and `2 S = pos_embed_seq_len`.
+    ///
+    /// The text and image tokens are attended to separately and the results summed, as in
+    /// diffusers; diffusers finds the boundary between them by assuming 512 text tokens, so
+    /// the two agree when `encoder_hidden_states` has 512 tokens (the pipeline pads to 512).
+    pub fn forward_with_image(
+        &self,
+        hidden_states: &Tensor,
+        timestep: &Tensor,
+        encoder_hidden_states: &Tensor,
+        encoder_hidden_states_image: Option<&Tensor>,
     ) -> Result<Tensor> {
         let (b, c, f, h, w) = hidden_states.dims5()?;
         let [pt, ph, pw] = self.cfg.patch_size;
@@ -767,12 +1011,20 @@ impl WanTransformer {
         let text = self
             .condition_embedder
             .text(&encoder_hidden_states.to_dtype(self.dtype)?)?;
+        let image = self.embed_image(encoder_hidden_states_image, b)?;
 
         let rope = WanRope::new(&self.cfg, grid, &self.device)?;
         let tokens = self.patchify(&hidden_states.to_dtype(self.dtype)?)?;
         let mut x = self.patch_embedding.forward(&tokens)?;
         for block in &self.blocks {
-            x = block.forward(&x, &text, &time, &rope, self.attention_chunk)?;
+            x = block.forward(
+                &x,
+                &text,
+                image.as_ref(),
+                &time,
+                &rope,
+                self.attention_chunk,
+            )?;
         }
 
         let table = self.scale_shift_table.unsqueeze(0)?;

@@ -252,10 +252,12 @@ fn presets_and_bad_inputs() {
         WanTransformerConfig::from_diffusers_json(json).unwrap(),
         WanTransformerConfig::wan2_1_t2v_1_3b()
     );
-    // Image-to-video is refused, not silently mis-run.
+    // Image-to-video configs are accepted (tests below); a half-set image branch is refused.
     let mut i2v = WanTransformerConfig::wan2_1_t2v_14b();
     i2v.image_dim = Some(1280);
     i2v.added_kv_proj_dim = Some(5120);
+    i2v.validate().unwrap();
+    i2v.added_kv_proj_dim = None;
     assert!(i2v.validate().unwrap_err().to_string().contains("image"));
 
     let (fx, meta) = fixture(MAIN);
@@ -303,4 +305,319 @@ fn presets_and_bad_inputs() {
         .forward(&x2, &Tensor::new(&[10f32], &dev).unwrap(), &text2)
         .unwrap();
     assert!(rel_err(&shared.narrow(0, 1, 1).unwrap(), &one) < 1e-5);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Image-to-video (Wan 2.1 I2V / FLF2V): tools/parity/fixtures/wan_transformer_i2v.safetensors.
+
+/// The image-to-video fixture: a tiny I2V model (image_dim 24, added_kv_proj_dim 32, 12 input
+/// channels = 2 x 4 + 4) under the diffusers keys, and a tiny FLF2V model (pos_embed_seq_len
+/// 10) under `flf2v.`; 512 text tokens, as diffusers' image/text split requires.
+const I2V: &str = "wan_transformer_i2v.safetensors";
+
+fn i2v_config(meta: &serde_json::Value, key: &str) -> WanTransformerConfig {
+    WanTransformerConfig::from_diffusers_json(meta[key].as_str().expect("config metadata")).unwrap()
+}
+
+/// The fixture's I2V model (`prefix` "") or FLF2V model (`prefix` "flf2v").
+fn load_i2v(cfg: &WanTransformerConfig, prefix: &str) -> WanTransformer {
+    // SAFETY: a test fixture, mapped read-only and not modified while mapped.
+    let vb = unsafe {
+        VarBuilder::from_mmaped_safetensors(&[fixture_path(I2V)], DType::F32, &Device::Cpu)
+    }
+    .unwrap();
+    let vb = if prefix.is_empty() { vb } else { vb.pp(prefix) };
+    WanTransformer::new(cfg, vb).unwrap_or_else(|e| panic!("loading the {prefix} fixture: {e}"))
+}
+
+fn i2v_timesteps(meta: &serde_json::Value) -> Vec<u32> {
+    serde_json::from_str(meta["timesteps"].as_str().expect("timesteps metadata")).unwrap()
+}
+
+#[test]
+fn i2v_matches_diffusers() {
+    let (fx, meta) = fixture(I2V);
+    let cfg = i2v_config(&meta, "config");
+    assert!(cfg.has_image_branch());
+    assert_eq!(cfg.in_channels, 2 * cfg.out_channels() + 4);
+    assert_eq!(cfg.added_kv_proj_dim, Some(cfg.inner_dim()));
+    assert_eq!(cfg.pos_embed_seq_len, None);
+    let model = load_i2v(&cfg, "");
+    let x = &fx["__input.hidden_states"];
+    let text = &fx["__input.encoder_hidden_states"];
+    let image = &fx["__input.encoder_hidden_states_image"];
+    assert_eq!(text.dim(1).unwrap(), 512, "diffusers splits at len - 512");
+    println!(
+        "{I2V}: reference {}",
+        meta["reference"].as_str().unwrap_or("(not recorded)")
+    );
+    let timesteps = i2v_timesteps(&meta);
+    assert!(timesteps.len() >= 2);
+    let mut worst = 0f32;
+    for t in &timesteps {
+        let timestep = &fx[&format!("__input.timestep.t{t}")];
+        let want = &fx[&format!("__expected.t{t}")];
+        let got = model
+            .forward_with_image(x, timestep, text, Some(image))
+            .unwrap();
+        assert_eq!(got.dims(), want.dims());
+        let err = rel_err(&got, want);
+        println!(
+            "  i2v t={t}: max |diff| / max |expected| = {err:.3e} (max |expected| {:.3})",
+            max_abs(want)
+        );
+        assert!(err <= TOLERANCE, "i2v t={t}: relative error {err}");
+        worst = worst.max(err);
+    }
+    println!("worst relative error: {worst:.3e}");
+
+    // The image branch is live: other image states give a clearly different output.
+    let t = &fx[&format!("__input.timestep.t{}", timesteps[0])];
+    let base = model.forward_with_image(x, t, text, Some(image)).unwrap();
+    let other = image.affine(-0.7, 0.3).unwrap();
+    let moved = model.forward_with_image(x, t, text, Some(&other)).unwrap();
+    let spread = rel_err(&moved, &base);
+    println!("  different image states: relative change {spread:.3e}");
+    assert!(
+        spread > 1e-2,
+        "output barely depends on the image ({spread})"
+    );
+
+    // The image states are required; `forward` (no image) is refused, not mis-run.
+    let err = model.forward(x, t, text).unwrap_err();
+    assert!(
+        err.to_string().contains("encoder_hidden_states_image"),
+        "{err}"
+    );
+    // Chunked attention gives the same result on the image branch too.
+    let chunked = load_i2v(&cfg, "")
+        .with_attention_chunk(5)
+        .forward_with_image(x, t, text, Some(image))
+        .unwrap();
+    assert!(rel_err(&chunked, &base) <= 1e-6);
+}
+
+#[test]
+fn flf2v_matches_diffusers() {
+    let (fx, meta) = fixture(I2V);
+    let cfg = i2v_config(&meta, "config_flf2v");
+    assert_eq!(cfg.pos_embed_seq_len, Some(10));
+    assert_eq!(cfg.rope_dims(), [2, 2, 2]);
+    let model = load_i2v(&cfg, "flf2v");
+    let x = &fx["__input.hidden_states"];
+    let text = &fx["__input.encoder_hidden_states"];
+    // First and last frame of the one sample, in consecutive rows.
+    let image = &fx["__input.flf2v.encoder_hidden_states_image"];
+    assert_eq!(image.dims(), &[2, 5, 24]);
+    let mut worst = 0f32;
+    for t in &i2v_timesteps(&meta) {
+        let timestep = &fx[&format!("__input.timestep.t{t}")];
+        let want = &fx[&format!("__expected.flf2v.t{t}")];
+        let got = model
+            .forward_with_image(x, timestep, text, Some(image))
+            .unwrap();
+        let err = rel_err(&got, want);
+        println!(
+            "  flf2v t={t}: max |diff| / max |expected| = {err:.3e} (max |expected| {:.3})",
+            max_abs(want)
+        );
+        assert!(err <= TOLERANCE, "flf2v t={t}: relative error {err}");
+        worst = worst.max(err);
+    }
+    println!("worst relative error: {worst:.3e}");
+
+    // The order of the two frames matters (the position embedding tells them apart).
+    let t = &fx[&format!("__input.timestep.t{}", i2v_timesteps(&meta)[0])];
+    let swapped = Tensor::cat(
+        &[
+            image.narrow(0, 1, 1).unwrap(),
+            image.narrow(0, 0, 1).unwrap(),
+        ],
+        0,
+    )
+    .unwrap();
+    let a = model.forward_with_image(x, t, text, Some(image)).unwrap();
+    let b = model
+        .forward_with_image(x, t, text, Some(&swapped))
+        .unwrap();
+    assert!(rel_err(&a, &b) > 1e-3);
+}
+
+#[test]
+fn i2v_batches_and_bad_inputs() {
+    let (fx, meta) = fixture(I2V);
+    let dev = Device::Cpu;
+    let x = &fx["__input.hidden_states"];
+    let text = &fx["__input.encoder_hidden_states"];
+    let t = Tensor::new(&[10f32], &dev).unwrap();
+    let x2 = Tensor::cat(&[x, &x.affine(0.5, 0.1).unwrap()], 0).unwrap();
+    let text2 = Tensor::cat(&[text, &text.affine(-1.0, 0.0).unwrap()], 0).unwrap();
+    let t2 = Tensor::new(&[999f32, 10.0], &dev).unwrap();
+
+    // I2V: per-sample image states, and one image shared by the batch.
+    let cfg = i2v_config(&meta, "config");
+    let model = load_i2v(&cfg, "");
+    let image = &fx["__input.encoder_hidden_states_image"];
+    let image_b = image.affine(0.8, -0.2).unwrap();
+    let image2 = Tensor::cat(&[image, &image_b], 0).unwrap();
+    let out = model
+        .forward_with_image(&x2, &t2, &text2, Some(&image2))
+        .unwrap();
+    let one = model
+        .forward_with_image(
+            &x2.narrow(0, 1, 1).unwrap(),
+            &t,
+            &text2.narrow(0, 1, 1).unwrap(),
+            Some(&image_b),
+        )
+        .unwrap();
+    assert!(rel_err(&out.narrow(0, 1, 1).unwrap(), &one) < 1e-5);
+    let shared = model
+        .forward_with_image(&x2, &t2, &text2, Some(&image_b))
+        .unwrap();
+    assert!(rel_err(&shared.narrow(0, 1, 1).unwrap(), &one) < 1e-5);
+    // Wrong image width, wrong image batch.
+    let wide = Tensor::zeros((1, 5, 25), DType::F32, &dev).unwrap();
+    assert!(model.forward_with_image(x, &t, text, Some(&wide)).is_err());
+    let three = Tensor::zeros((3, 5, 24), DType::F32, &dev).unwrap();
+    assert!(model
+        .forward_with_image(&x2, &t2, &text2, Some(&three))
+        .is_err());
+
+    // FLF2V: image pairs per sample (rows 2i, 2i + 1), or one pair shared.
+    let cfg = i2v_config(&meta, "config_flf2v");
+    let flf2v = load_i2v(&cfg, "flf2v");
+    let pair = &fx["__input.flf2v.encoder_hidden_states_image"];
+    let pair_b = pair.affine(0.8, -0.2).unwrap();
+    let pairs = Tensor::cat(&[pair, &pair_b], 0).unwrap();
+    let out = flf2v
+        .forward_with_image(&x2, &t2, &text2, Some(&pairs))
+        .unwrap();
+    let one = flf2v
+        .forward_with_image(
+            &x2.narrow(0, 1, 1).unwrap(),
+            &t,
+            &text2.narrow(0, 1, 1).unwrap(),
+            Some(&pair_b),
+        )
+        .unwrap();
+    assert!(rel_err(&out.narrow(0, 1, 1).unwrap(), &one) < 1e-5);
+    let shared = flf2v
+        .forward_with_image(&x2, &t2, &text2, Some(&pair_b))
+        .unwrap();
+    assert!(rel_err(&shared.narrow(0, 1, 1).unwrap(), &one) < 1e-5);
+    // A single image (no pair), a pair of the wrong length.
+    let err = flf2v
+        .forward_with_image(x, &t, text, Some(&pair.narrow(0, 0, 1).unwrap()))
+        .unwrap_err();
+    assert!(err.to_string().contains("pos_embed_seq_len"), "{err}");
+    let short = pair.narrow(1, 0, 4).unwrap();
+    assert!(flf2v.forward_with_image(x, &t, text, Some(&short)).is_err());
+
+    // A text-to-video model takes no image states.
+    let (fx_t2v, meta_t2v) = fixture(MAIN);
+    let t2v = load_model(MAIN, &config(&meta_t2v));
+    let err = t2v
+        .forward_with_image(
+            &fx_t2v["__input.hidden_states"],
+            &t,
+            &fx_t2v["__input.encoder_hidden_states"],
+            Some(image),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("no image branch"), "{err}");
+}
+
+#[test]
+fn i2v_presets_and_missing_keys() {
+    let c = WanTransformerConfig::wan2_1_i2v_14b();
+    c.validate().unwrap();
+    assert!(c.has_image_branch());
+    assert_eq!(
+        (c.inner_dim(), c.in_channels, c.out_channels(), c.image_dim),
+        (5120, 36, 16, Some(1280))
+    );
+    assert_eq!(c.in_channels, 2 * c.out_channels() + 4);
+    let json = serde_json::to_string(&c).unwrap();
+    assert_eq!(WanTransformerConfig::from_diffusers_json(&json).unwrap(), c);
+    // The Wan2.1-I2V-14B-480P/720P-Diffusers transformer/config.json.
+    let json = r#"{"_class_name": "WanTransformer3DModel", "_diffusers_version": "0.33.0.dev0",
+        "added_kv_proj_dim": 5120, "attention_head_dim": 128, "cross_attn_norm": true,
+        "eps": 1e-06, "ffn_dim": 13824, "freq_dim": 256, "image_dim": 1280, "in_channels": 36,
+        "num_attention_heads": 40, "num_layers": 40, "out_channels": 16,
+        "patch_size": [1, 2, 2], "qk_norm": "rms_norm_across_heads", "rope_max_seq_len": 1024,
+        "text_dim": 4096}"#;
+    assert_eq!(WanTransformerConfig::from_diffusers_json(json).unwrap(), c);
+    let f = WanTransformerConfig::wan2_1_flf2v_14b();
+    f.validate().unwrap();
+    assert_eq!(f.pos_embed_seq_len, Some(514));
+    assert!(!WanTransformerConfig::wan2_1_t2v_14b().has_image_branch());
+
+    // Invalid image branches.
+    let mut bad = c.clone();
+    bad.added_kv_proj_dim = Some(1280);
+    assert!(bad
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("added_kv_proj_dim"));
+    let mut bad = WanTransformerConfig::wan2_1_t2v_14b();
+    bad.pos_embed_seq_len = Some(514);
+    assert!(bad
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("pos_embed_seq_len"));
+    let mut bad = f.clone();
+    bad.pos_embed_seq_len = Some(513);
+    assert!(bad.validate().is_err());
+
+    // Every image-branch tensor is required, and a missing one is named.
+    let (fx, meta) = fixture(I2V);
+    for (cfg_key, prefix, keys) in [
+        (
+            "config",
+            "",
+            &[
+                "blocks.1.attn2.add_k_proj.weight",
+                "blocks.0.attn2.add_v_proj.bias",
+                "blocks.0.attn2.norm_added_k.weight",
+                "condition_embedder.image_embedder.norm1.bias",
+                "condition_embedder.image_embedder.ff.net.0.proj.weight",
+                "condition_embedder.image_embedder.ff.net.2.bias",
+                "condition_embedder.image_embedder.norm2.weight",
+            ][..],
+        ),
+        (
+            "config_flf2v",
+            "flf2v.",
+            &["condition_embedder.image_embedder.pos_embed"][..],
+        ),
+    ] {
+        let cfg = i2v_config(&meta, cfg_key);
+        let weights: HashMap<String, Tensor> = fx
+            .iter()
+            .filter_map(|(k, v)| {
+                let k = k.strip_prefix(prefix)?;
+                (!k.starts_with("__") && !k.starts_with("flf2v."))
+                    .then(|| (k.to_string(), v.clone()))
+            })
+            .collect();
+        let vb = VarBuilder::from_tensors(weights.clone(), DType::F32, &Device::Cpu);
+        WanTransformer::new(&cfg, vb).unwrap();
+        for key in keys {
+            let mut partial = weights.clone();
+            assert!(
+                partial.remove(*key).is_some(),
+                "fixture lacks {prefix}{key}"
+            );
+            let vb = VarBuilder::from_tensors(partial, DType::F32, &Device::Cpu);
+            let err = WanTransformer::new(&cfg, vb).expect_err("missing key must fail");
+            println!("{key}: {}", err.to_string().lines().next().unwrap_or(""));
+            assert!(
+                err.to_string().contains(key),
+                "error does not name {key}: {err}"
+            );
+        }
+    }
 }
