@@ -79,6 +79,36 @@ pub enum BenchCommand {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// Time Wan transformer denoising steps with random weights of a released model's real
+    /// shape (speed and memory only): each step is the conditional and the negative-prompt
+    /// pass plus the UniPC update, as `kino generate` runs them.
+    Wan {
+        /// Which model's shape: 1.3b (Wan2.1-T2V-1.3B), 5b (Wan2.2-TI2V-5B), 14b (Wan2.1-T2V-14B
+        /// and each A14B expert).
+        #[arg(long, default_value = "1.3b")]
+        preset: String,
+        /// Video size WxH (pixels).
+        #[arg(long, default_value = "256x256")]
+        size: String,
+        /// Video frames (4k + 1).
+        #[arg(long, default_value_t = 17)]
+        frames: usize,
+        /// Denoising steps to time.
+        #[arg(long, default_value_t = 2)]
+        steps: usize,
+        /// Compute dtype: f32, bf16 or f16 (default: f32 on the CPU, bf16 on a GPU).
+        #[arg(long)]
+        dtype: Option<String>,
+        /// Attention query rows per chunk (bounds the score matrix's memory).
+        #[arg(long, default_value_t = kino_models::wan_transformer::DEFAULT_ATTENTION_CHUNK)]
+        attention_chunk: usize,
+        /// cpu, cuda or cuda:N.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
@@ -116,7 +146,191 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             json,
             device,
         } => generate(&prompt, seconds, steps, model, json, &device),
+        BenchCommand::Wan {
+            preset,
+            size,
+            frames,
+            steps,
+            dtype,
+            attention_chunk,
+            device,
+            json,
+        } => wan(WanBench {
+            preset: &preset,
+            size: &size,
+            frames,
+            steps,
+            dtype: dtype.as_deref(),
+            attention_chunk,
+            device: &device,
+            json,
+        }),
     }
+}
+
+/// Random weights of whatever shape a network asks for (N(0, 0.02), in the network's dtype).
+struct RandomWeights;
+
+impl candle_nn::var_builder::SimpleBackend for RandomWeights {
+    fn get(
+        &self,
+        s: candle_core::Shape,
+        _name: &str,
+        _h: candle_nn::Init,
+        dtype: candle_core::DType,
+        dev: &candle_core::Device,
+    ) -> candle_core::Result<candle_core::Tensor> {
+        candle_core::Tensor::randn(0f32, 0.02, s, dev)?.to_dtype(dtype)
+    }
+
+    fn get_unchecked(
+        &self,
+        name: &str,
+        _dtype: candle_core::DType,
+        _dev: &candle_core::Device,
+    ) -> candle_core::Result<candle_core::Tensor> {
+        candle_core::bail!("random weights: '{name}' has no known shape")
+    }
+
+    fn contains_tensor(&self, _name: &str) -> bool {
+        true
+    }
+}
+
+struct WanBench<'a> {
+    preset: &'a str,
+    size: &'a str,
+    frames: usize,
+    steps: usize,
+    dtype: Option<&'a str>,
+    attention_chunk: usize,
+    device: &'a str,
+    json: bool,
+}
+
+fn wan(b: WanBench) -> Result<()> {
+    use candle_core::{DType, Tensor};
+    use kino_engine::sampler::{FlowSchedule, Solver, SolverState};
+    use kino_models::wan_transformer::{WanTransformer, WanTransformerConfig};
+
+    let cfg = match b.preset {
+        "1.3b" => WanTransformerConfig::wan2_1_t2v_1_3b(),
+        "5b" => WanTransformerConfig::wan2_2_ti2v_5b(),
+        "14b" => WanTransformerConfig::wan2_1_t2v_14b(),
+        other => anyhow::bail!("--preset {other}: expected 1.3b, 5b or 14b"),
+    };
+    let device = crate::device::parse(b.device)?;
+    let dtype = match b.dtype {
+        Some("f32") => DType::F32,
+        Some("bf16") => DType::BF16,
+        Some("f16") => DType::F16,
+        Some(other) => anyhow::bail!("--dtype {other}: expected f32, bf16 or f16"),
+        None if device.is_cpu() => DType::F32,
+        None => DType::BF16,
+    };
+    let (w, h) = crate::generate::parse_size(b.size)?;
+    anyhow::ensure!(
+        b.frames % 4 == 1,
+        "--frames {}: Wan takes 4k + 1 frames",
+        b.frames
+    );
+    anyhow::ensure!((1..=100).contains(&b.steps), "--steps: 1..=100");
+    // Latents: the 2.1 VAE (z 16, 8x spatial) or the 2.2 VAE (z 48, 16x spatial).
+    let (z, sf) = if cfg.in_channels == 48 {
+        (48, 16)
+    } else {
+        (16, 8)
+    };
+    anyhow::ensure!(
+        (w as usize).is_multiple_of(sf * 2) && (h as usize).is_multiple_of(sf * 2),
+        "--size {}: width and height must be multiples of {}",
+        b.size,
+        sf * 2
+    );
+    let latent = (
+        1,
+        z,
+        (b.frames - 1) / 4 + 1,
+        h as usize / sf,
+        w as usize / sf,
+    );
+    let tokens = latent.2 * (latent.3 / 2) * (latent.4 / 2);
+
+    let t0 = Instant::now();
+    let vb = candle_nn::VarBuilder::from_backend(Box::new(RandomWeights), dtype, device.clone());
+    let model = WanTransformer::new(&cfg, vb)?.with_attention_chunk(b.attention_chunk);
+    device.synchronize()?;
+    let load_s = t0.elapsed().as_secs_f64();
+
+    // On a GPU, sample this process's GPU memory (nvidia-smi) while the steps run.
+    let gpu_peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = (!device.is_cpu()).then(|| {
+        let (peak, stop) = (gpu_peak.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(mb) = gpu_memory_mb() {
+                    peak.fetch_max(mb, std::sync::atomic::Ordering::Relaxed);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        })
+    });
+    let text = Tensor::randn(0f32, 1.0, (1, 512, cfg.text_dim), &device)?.to_dtype(dtype)?;
+    let negative = Tensor::randn(0f32, 1.0, (1, 512, cfg.text_dim), &device)?.to_dtype(dtype)?;
+    let mut x = Tensor::randn(0f32, 1.0, latent, &device)?;
+    let schedule = FlowSchedule::diffusers(Solver::UniPc, b.steps, 3.0);
+    let mut solver = SolverState::new(Solver::UniPc, &schedule);
+    let mut step_s = Vec::new();
+    for &t in schedule.timesteps() {
+        let start = Instant::now();
+        let ts = Tensor::full(t as f32, 1, &device)?;
+        let input = x.to_dtype(dtype)?;
+        let cond = model.forward(&input, &ts, &text)?.to_dtype(DType::F32)?;
+        let uncond = model
+            .forward(&input, &ts, &negative)?
+            .to_dtype(DType::F32)?;
+        let v = (&uncond + ((cond - &uncond)? * 5.0)?)?;
+        x = solver.step(&v, &x)?;
+        device.synchronize()?;
+        step_s.push(start.elapsed().as_secs_f64());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(h) = sampler {
+        let _ = h.join();
+    }
+    let gpu_peak_mb = gpu_peak.load(std::sync::atomic::Ordering::Relaxed);
+    let mean = step_s.iter().sum::<f64>() / step_s.len() as f64;
+    let params: f64 = match b.preset {
+        "1.3b" => 1.42,
+        "5b" => 5.0,
+        _ => 14.3,
+    };
+    if b.json {
+        let report = serde_json::json!({
+            "preset": b.preset, "params_billion": params, "dtype": format!("{dtype:?}"),
+            "device": b.device, "size": [w, h], "frames": b.frames, "latent": [latent.0, latent.1, latent.2, latent.3, latent.4],
+            "tokens": tokens, "attention_chunk": b.attention_chunk, "init_s": load_s,
+            "step_s": step_s, "mean_step_s": mean, "peak_rss_bytes": peak_rss(),
+            "peak_gpu_mb": (gpu_peak_mb > 0).then_some(gpu_peak_mb),
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "Wan {} transformer (random weights, {dtype:?}) on {}: {w}x{h}x{} frames = {} latent tokens, CFG (2 passes per step)",
+            b.preset, b.device, b.frames, tokens
+        );
+        println!(
+            "  weights made in {load_s:.1} s; steps: {}; mean {mean:.2} s per step; peak RSS {:.0} MB",
+            step_s
+                .iter()
+                .map(|s| format!("{s:.2} s"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            peak_rss().unwrap_or(0) as f64 / 1e6
+        );
+    }
+    Ok(())
 }
 
 fn world(count: usize, out: Option<std::path::PathBuf>, threads: usize, json: bool) -> Result<()> {
@@ -260,8 +474,27 @@ fn generate(
             "  total {total:.2} s, peak RSS {:.0} MB",
             peak_rss().unwrap_or(0) as f64 / 1e6
         );
+        if gpu_peak_mb > 0 {
+            println!("  peak GPU memory (nvidia-smi, sampled every 100 ms): {gpu_peak_mb} MiB");
+        }
     }
     Ok(())
+}
+
+/// This process's GPU memory in MiB, from `nvidia-smi` (None without one).
+fn gpu_memory_mb() -> Option<u64> {
+    let out = std::process::Command::new("nvidia-smi")
+        .args([
+            "--query-compute-apps=pid,used_memory",
+            "--format=csv,noheader,nounits",
+        ])
+        .output()
+        .ok()?;
+    let me = std::process::id().to_string();
+    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+        let mut parts = l.split(',').map(str::trim);
+        (parts.next()? == me).then(|| parts.next()?.parse().ok())?
+    })
 }
 
 fn media(seconds: f64, width: u32, height: u32, fps: u32, json: bool) -> Result<()> {

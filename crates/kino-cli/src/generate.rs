@@ -163,7 +163,7 @@ impl Drop for Bars {
     }
 }
 
-fn parse_size(s: &str) -> Result<(u32, u32)> {
+pub fn parse_size(s: &str) -> Result<(u32, u32)> {
     let (w, h) = s
         .split_once(['x', 'X'])
         .with_context(|| format!("size '{s}': expected WxH, e.g. 128x128"))?;
