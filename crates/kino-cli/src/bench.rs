@@ -329,6 +329,9 @@ fn wan(b: WanBench) -> Result<()> {
                 .join(", "),
             peak_rss().unwrap_or(0) as f64 / 1e6
         );
+        if gpu_peak_mb > 0 {
+            println!("  peak GPU memory (nvidia-smi, sampled every 100 ms): {gpu_peak_mb} MiB");
+        }
     }
     Ok(())
 }
@@ -474,9 +477,6 @@ fn generate(
             "  total {total:.2} s, peak RSS {:.0} MB",
             peak_rss().unwrap_or(0) as f64 / 1e6
         );
-        if gpu_peak_mb > 0 {
-            println!("  peak GPU memory (nvidia-smi, sampled every 100 ms): {gpu_peak_mb} MiB");
-        }
     }
     Ok(())
 }
