@@ -9,6 +9,10 @@ and next to each an `inputs.safetensors` with what the test feeds and expects:
   tools/parity/fixtures/wan_pipeline_moe/    Wan 2.2 A14B style: transformer + transformer_2
                                              switching at boundary_ratio 0.6, guidance_scale_2,
                                              weights saved as shards with an index.json
+  tools/parity/fixtures/wan_ti2v/            Wan 2.2 TI2V-5B style image-to-video: a
+                                             WanImageToVideoPipeline with expand_timesteps=True
+                                             and no image encoder, a residual patchified VAE
+                                             (patch_size 2, 12 channels), UniPC (shift 5)
 
 No text encoder is stored (the folders' model_index.json says null for it): the prompt
 embeddings are passed directly, as the test passes them.
@@ -20,15 +24,40 @@ inputs.safetensors:
   expected.video                         diffusers' decoded video (output_type="pt"), (1, F, 3, H, W) in [0, 1]
 Metadata: "call" (JSON of the pipeline call arguments), "diffusers", "torch".
 
-  pip install torch diffusers==0.42.1 transformers safetensors
+wan_ti2v/inputs.safetensors also holds:
+  image.original                         (h0, w0, 3) uint8, the RGB image given to the pipeline
+                                         (another size than the video: diffusers resizes it;
+                                         narrower and much taller, so Pillow 13 resizes the
+                                         height first)
+  image.vae_input                        (1, 3, H, W) f32, the tensor diffusers' VideoProcessor
+                                         made of it (PIL LANCZOS resize, [-1, 1]), recorded from
+                                         the pipeline's own vae.encode call
+  image.sized                            (H, W, 3) uint8, an image already of the video's size
+  image.sized.vae_input                  (1, 3, H, W) f32, VideoProcessor.preprocess of it (no
+                                         resize: exact)
+  expected.condition                     (1, z, 1, h, w) the normalised first-frame latent
+                                         (posterior mode, (mean - latents_mean) / latents_std)
+  resize.<i>.in, resize.<i>.out          small uint8 RGB images and PIL's LANCZOS resize of
+                                         them (both pass orders, growing and shrinking sides)
+
+  pip install torch diffusers==0.42.1 transformers safetensors pillow==13.0.0
   python3 tools/parity/wan_pipeline.py
+
+(wan_ti2v's resized image depends on Pillow: 13.0 orders its two resampling passes
+differently from earlier versions.)
+
+  python3 tools/parity/wan_pipeline.py [case ...]   # only the named cases
 """
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
+import numpy as np
+import PIL
 import torch
+from PIL import Image
 from safetensors.torch import save_file
 
 import diffusers
@@ -36,6 +65,7 @@ from diffusers import (
     AutoencoderKLWan,
     FlowMatchEulerDiscreteScheduler,
     UniPCMultistepScheduler,
+    WanImageToVideoPipeline,
     WanPipeline,
     WanTransformer3DModel,
 )
@@ -145,7 +175,186 @@ def write_case(name, pipe, call, shard=None):
           f"max |latents| {lat.abs().max():.4f}")
 
 
+# Wan 2.2 TI2V-5B style: the residual, patchified VAE (16x spatial, 4x temporal) of
+# tools/parity/wan_vae.py and a transformer whose input is the VAE's latent (no image encoder).
+TI2V_VAE = dict(
+    base_dim=3,
+    decoder_base_dim=4,
+    z_dim=4,
+    dim_mult=[1, 2, 2, 1],
+    num_res_blocks=1,
+    attn_scales=[],
+    temperal_downsample=[False, True, True],
+    latents_mean=[0.125, -0.25, 0.375, -0.5],
+    latents_std=[0.5, 1.25, 0.75, 1.5],
+    is_residual=True,
+    in_channels=12,
+    out_channels=12,
+    patch_size=2,
+    scale_factor_temporal=4,
+    scale_factor_spatial=16,
+)
+TI2V_TRANSFORMER = dict(
+    patch_size=[1, 2, 2],
+    num_attention_heads=2,
+    attention_head_dim=8,
+    in_channels=4,
+    out_channels=4,
+    # umT5's width in tools/parity/umt5.py's tiny encoder, so a test can give this folder that
+    # text encoder and run the whole Pipeline.
+    text_dim=24,
+    freq_dim=16,
+    ffn_dim=32,
+    num_layers=2,
+    cross_attn_norm=True,
+    qk_norm="rms_norm_across_heads",
+    eps=1e-6,
+    rope_max_seq_len=32,
+)
+# 5 frames -> 2 latent frames (the image's and one generated); 32x64 -> 2x4 latents, 1x2 tokens.
+TI2V_FRAMES, TI2V_HEIGHT, TI2V_WIDTH = 5, 32, 64
+# (width, height) -> (width, height) checks of PIL's LANCZOS resize, which diffusers uses.
+RESIZE_CASES = [
+    ((20, 15), (11, 8)),  # both shrink, width first
+    ((15, 20), (14, 6)),  # both shrink, height first
+    ((9, 12), (20, 5)),  # width grows, height shrinks: height first
+    ((13, 5), (6, 15)),  # width shrinks, height grows
+    ((6, 6), (15, 14)),  # both grow
+]
+
+
+def rgb_image(height, width, seed):
+    """A smooth colour pattern with some noise (so resampling filters differ a little), uint8."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.linspace(0, 1, height).view(-1, 1, 1)
+    x = torch.linspace(0, 1, width).view(1, -1, 1)
+    phase = torch.tensor([0.0, 2.1, 4.2]).view(1, 1, 3)
+    base = 0.5 + 0.35 * torch.sin(6.0 * x + 4.0 * y + phase)
+    noisy = base + 0.08 * torch.randn(height, width, 3, generator=g)
+    return (noisy.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+
+
+def resize_cases():
+    out = {}
+    for i, ((w0, h0), (w1, h1)) in enumerate(RESIZE_CASES):
+        image = rgb_image(h0, w0, seed=10 + i)
+        resized = np.array(Image.fromarray(image).resize((w1, h1), resample=Image.LANCZOS))
+        out[f"resize.{i}.in"] = torch.from_numpy(image)
+        out[f"resize.{i}.out"] = torch.from_numpy(np.ascontiguousarray(resized))
+    return out
+
+
+def write_ti2v_case():
+    name = "wan_ti2v"
+    torch.manual_seed(3)
+    vae = perturbed(AutoencoderKLWan(**TI2V_VAE))
+    with torch.no_grad():
+        # As in wan_vae.py: keep most of the decoded video off the [-1, 1] clamp.
+        vae.decoder.conv_out.weight.mul_(0.5)
+        vae.decoder.conv_out.bias.mul_(0.5)
+    transformer = perturbed(WanTransformer3DModel(**TI2V_TRANSFORMER))
+    pipe = WanImageToVideoPipeline(
+        tokenizer=None,
+        text_encoder=None,
+        vae=vae,
+        scheduler=UniPCMultistepScheduler(**dict(UNIPC, flow_shift=5.0)),
+        image_processor=None,
+        image_encoder=None,
+        transformer=transformer,
+        expand_timesteps=True,
+    )
+    out = FIXTURES / name
+    if out.exists():
+        shutil.rmtree(out)
+    pipe.save_pretrained(out, safe_serialization=True)
+
+    original = rgb_image(90, 60, seed=4)
+    sized = rgb_image(TI2V_HEIGHT, TI2V_WIDTH, seed=5)
+    torch.manual_seed(6)
+    latent_frames = (TI2V_FRAMES - 1) // TI2V_VAE["scale_factor_temporal"] + 1
+    s = TI2V_VAE["scale_factor_spatial"]
+    latents = torch.randn(1, TI2V_VAE["z_dim"], latent_frames, TI2V_HEIGHT // s, TI2V_WIDTH // s)
+    embeds = torch.randn(1, TEXT_LEN, TI2V_TRANSFORMER["text_dim"])
+    negative = torch.randn(1, TEXT_LEN, TI2V_TRANSFORMER["text_dim"])
+    call = dict(num_inference_steps=3, guidance_scale=5.0)
+
+    # Record what the pipeline hands the VAE encoder (the preprocessed image, (1, 3, 1, H, W)).
+    seen = []
+    encode = vae.encode
+
+    def recording_encode(x, *a, **k):
+        seen.append(x.detach().clone())
+        return encode(x, *a, **k)
+
+    args = dict(
+        image=Image.fromarray(original),
+        prompt_embeds=embeds,
+        negative_prompt_embeds=negative,
+        height=TI2V_HEIGHT,
+        width=TI2V_WIDTH,
+        num_frames=TI2V_FRAMES,
+        **call,
+    )
+    with torch.no_grad():
+        vae.encode = recording_encode
+        lat = pipe(latents=latents.clone(), output_type="latent", **args).frames
+        video = pipe(latents=latents.clone(), output_type="pt", **args).frames
+        vae.encode = encode
+        assert len(seen) == 2 and torch.equal(seen[0], seen[1]), [x.shape for x in seen]
+        vae_input = seen[0][:, :, 0]
+        assert vae_input.shape == (1, 3, TI2V_HEIGHT, TI2V_WIDTH), vae_input.shape
+        mode = vae.encode(seen[0]).latent_dist.mode()
+        mean = torch.tensor(TI2V_VAE["latents_mean"]).view(1, -1, 1, 1, 1)
+        inv_std = 1.0 / torch.tensor(TI2V_VAE["latents_std"]).view(1, -1, 1, 1, 1)
+        condition = (mode - mean) * inv_std
+        sized_input = pipe.video_processor.preprocess(
+            Image.fromarray(sized), height=TI2V_HEIGHT, width=TI2V_WIDTH
+        )
+    # The output keeps the image's latent as its first frame.
+    assert torch.equal(lat[:, :, :1], condition), (lat[:, :, :1] - condition).abs().max()
+    clamped = (video <= 0).float().mean().item() + (video >= 1).float().mean().item()
+    assert clamped < 0.25, f"{100 * clamped:.1f}% of the video is clamped"
+    tensors = {
+        "prompt_embeds": embeds,
+        "negative_prompt_embeds": negative,
+        "latents": latents,
+        "image.original": torch.from_numpy(original),
+        "image.vae_input": vae_input,
+        "image.sized": torch.from_numpy(sized),
+        "image.sized.vae_input": sized_input.to(torch.float32),
+        "expected.condition": condition.to(torch.float32),
+        **resize_cases(),
+        "expected.latents": lat.to(torch.float32),
+        "expected.video": video.to(torch.float32),
+    }
+    save_file(
+        {k: v.contiguous() for k, v in tensors.items()},
+        out / "inputs.safetensors",
+        metadata={
+            "call": json.dumps(
+                dict(call, height=TI2V_HEIGHT, width=TI2V_WIDTH, num_frames=TI2V_FRAMES)
+            ),
+            "diffusers": diffusers.__version__,
+            "torch": torch.__version__,
+            "pillow": PIL.__version__,
+            "reference": f"diffusers {diffusers.__version__} WanImageToVideoPipeline "
+            "(expand_timesteps=True), CPU f32",
+        },
+    )
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    print(f"wrote {out.relative_to(FIXTURES.parents[2])}: {size} bytes; video {tuple(video.shape)}, "
+          f"max |latents| {lat.abs().max():.4f}, {100 * clamped:.1f}% of the video clamped")
+
+
 def main():
+    cases = set(sys.argv[1:]) or {"wan_pipeline", "wan_pipeline_moe", "wan_ti2v"}
+    if cases & {"wan_pipeline", "wan_pipeline_moe"}:
+        t2v_cases(cases)
+    if "wan_ti2v" in cases:
+        write_ti2v_case()
+
+
+def t2v_cases(cases):
     torch.manual_seed(0)
     vae = perturbed(AutoencoderKLWan(**VAE))
     transformer = perturbed(WanTransformer3DModel(**TRANSFORMER))
@@ -156,7 +365,8 @@ def main():
         scheduler=UniPCMultistepScheduler(**UNIPC),
         transformer=transformer,
     )
-    write_case("wan_pipeline", pipe, dict(num_inference_steps=3, guidance_scale=5.0))
+    if "wan_pipeline" in cases:
+        write_case("wan_pipeline", pipe, dict(num_inference_steps=3, guidance_scale=5.0))
 
     torch.manual_seed(2)
     high = perturbed(WanTransformer3DModel(**TRANSFORMER))
@@ -170,12 +380,13 @@ def main():
         transformer_2=low,
         boundary_ratio=0.6,
     )
-    write_case(
-        "wan_pipeline_moe",
-        moe,
-        dict(num_inference_steps=4, guidance_scale=4.0, guidance_scale_2=3.0),
-        shard="40KB",
-    )
+    if "wan_pipeline_moe" in cases:
+        write_case(
+            "wan_pipeline_moe",
+            moe,
+            dict(num_inference_steps=4, guidance_scale=4.0, guidance_scale_2=3.0),
+            shard="40KB",
+        )
 
 
 if __name__ == "__main__":

@@ -12,12 +12,21 @@
 //! with the VAE's `latents_mean` / `latents_std` and decoded. Parity with diffusers is
 //! tested on tiny random folders (tools/parity/wan_pipeline.py).
 //!
+//! Image-to-video is diffusers' `WanImageToVideoPipeline` with `expand_timesteps` (the Wan
+//! 2.2 TI2V-5B, no image encoder): the image is VAE-encoded and normalised, the network sees
+//! that latent in place of the first latent frame, with timestep 0 on the first frame's
+//! tokens, and the returned latents carry it as their first frame
+//! ([`WanModel::denoise_i2v`]). The TI2V-5B's `WanPipeline` folder runs it too, as diffusers
+//! runs that folder with `WanImageToVideoPipeline`. Wan 2.1 image-to-video (CLIP image
+//! encoder) and Wan 2.2 I2V-A14B (image latent concatenated to the noise) are refused.
+//!
 //! Wan makes no sound: the [`Pipeline`] implementation returns silent audio.
 
 use std::path::Path;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
+use image::RgbImage;
 use kino_models::diffusers_folder::{DiffusersComponent, DiffusersFolder};
 use kino_models::umt5::{wan_prompt_embeds, Umt5Config, Umt5Encoder, WAN_TEXT_LEN};
 use kino_models::wan_transformer::{WanTransformer, WanTransformerConfig};
@@ -104,6 +113,8 @@ pub struct WanModel {
     transformer_2: Option<WanTransformer>,
     boundary_ratio: Option<f64>,
     expand_timesteps: bool,
+    /// See [`WanModel::supports_first_frame`].
+    first_frame: bool,
     vae: WanVae,
     text: Option<(Umt5Encoder, tokenizers::Tokenizer)>,
     scheduler: SchedulerSpec,
@@ -122,34 +133,223 @@ fn load_transformer(c: &DiffusersComponent, dtype: DType, dev: &Device) -> Resul
         .map_err(|e| EngineError::Invalid(format!("{}: {e}", c.dir.display())))
 }
 
+/// Checks that the folder's pipeline is one this module runs: `WanPipeline`, or a
+/// `WanImageToVideoPipeline` with `expand_timesteps` and no image encoder (Wan 2.2 TI2V-5B).
+fn check_pipeline(folder: &DiffusersFolder) -> Result<()> {
+    let dir = folder.root().display();
+    let class = folder.pipeline_class();
+    match class {
+        "WanPipeline" => Ok(()),
+        "WanImageToVideoPipeline" => {
+            if folder.has_component("image_encoder") {
+                return Err(EngineError::Invalid(format!(
+                    "{dir}: this WanImageToVideoPipeline folder (Wan 2.1 image-to-video) needs the \
+                     CLIP image encoder, which kino does not run yet; Wan 2.2 TI2V-5B folders \
+                     (expand_timesteps, no image_encoder) are supported"
+                )));
+            }
+            let expand = folder
+                .setting("expand_timesteps")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            if !expand {
+                return Err(EngineError::Invalid(format!(
+                    "{dir}: WanImageToVideoPipeline without expand_timesteps (Wan 2.2 I2V-A14B: \
+                     the image latent concatenated to the noise) is not supported yet; Wan 2.2 \
+                     TI2V-5B folders (expand_timesteps, no image_encoder) are"
+                )));
+            }
+            Ok(())
+        }
+        "WanVideoToVideoPipeline" | "WanVACEPipeline" => Err(EngineError::Invalid(format!(
+            "{dir}: {class} folders are not supported yet (WanPipeline folders and Wan 2.2 \
+             TI2V-5B WanImageToVideoPipeline folders are)"
+        ))),
+        other => Err(EngineError::Invalid(format!(
+            "{dir}: pipeline class '{other}' is not a Wan pipeline"
+        ))),
+    }
+}
+
+/// An RGB image as the VAE input of an image-to-video run: `(1, 3, height, width)` f32 in
+/// [-1, 1], `p / 255 * 2 - 1` per 8-bit value, as diffusers' `VideoProcessor.preprocess`
+/// converts a PIL image.
+///
+/// An image of another size is first resized to `width` x `height` (the aspect ratio is not
+/// kept, as in diffusers' default resize mode) by [`resize_lanczos`], which computes what
+/// PIL's LANCZOS resize (diffusers' resampling filter) computes. An image already of the
+/// target size is not resampled, as in PIL.
+pub fn image_tensor(
+    image: &RgbImage,
+    width: usize,
+    height: usize,
+    device: &Device,
+) -> Result<Tensor> {
+    if width == 0 || height == 0 || image.width() == 0 || image.height() == 0 {
+        return Err(EngineError::Invalid(format!(
+            "image {}x{} -> {width}x{height}: empty image",
+            image.width(),
+            image.height()
+        )));
+    }
+    let resized;
+    let image = if (image.width() as usize, image.height() as usize) == (width, height) {
+        image
+    } else {
+        resized = resize_lanczos(image, width as u32, height as u32);
+        &resized
+    };
+    let values: Vec<f32> = image
+        .as_raw()
+        .iter()
+        .map(|&p| (p as f32 / 255.0) * 2.0 - 1.0)
+        .collect();
+    Ok(Tensor::from_vec(values, (1, height, width, 3), device)?
+        .permute((0, 3, 1, 2))?
+        .contiguous()?)
+}
+
+/// Resizes with a Lanczos (a = 3) filter the way Pillow's `Image.resize(size, LANCZOS)` does
+/// for 8-bit RGB (Pillow 13.0, `libImaging/Resample.c`): one pass per side whose size
+/// changes; the filter is widened by the scale when shrinking; weights are normalised,
+/// rounded to 22 fractional bits, and each pass rounds to 8 bits. The horizontal pass runs
+/// first unless the height shrinks by more than twice as many pixels as the width does
+/// (Pillow 13's order; earlier Pillow always ran it first, which can change a few pixels by
+/// one level). The result equals Pillow 13's pixel for pixel.
+pub fn resize_lanczos(image: &RgbImage, width: u32, height: u32) -> RgbImage {
+    let (w0, h0) = (image.width() as usize, image.height() as usize);
+    let (w1, h1) = (width as usize, height as usize);
+    let pixels = image.as_raw();
+    let shrink_h = h0 as i64 - h1 as i64;
+    let shrink_w = w0 as i64 - w1 as i64;
+    let pixels = if shrink_h > 0 && shrink_h > 2 * shrink_w {
+        let tall = lanczos_pass(pixels, (w0, h0), h1, false);
+        lanczos_pass(&tall, (w0, h1), w1, true)
+    } else {
+        let wide = lanczos_pass(pixels, (w0, h0), w1, true);
+        lanczos_pass(&wide, (w1, h0), h1, false)
+    };
+    RgbImage::from_raw(width, height, pixels).expect("the buffer has width * height * 3 bytes")
+}
+
+/// One resampling pass over interleaved RGB `(w, h)`: the width (`horizontal`) or the height
+/// becomes `size`; nothing changes when it already is.
+fn lanczos_pass(pixels: &[u8], (w, h): (usize, usize), size: usize, horizontal: bool) -> Vec<u8> {
+    let (along, across) = if horizontal { (w, h) } else { (h, w) };
+    if size == along {
+        return pixels.to_vec();
+    }
+    let (out_w, out_h) = if horizontal { (size, h) } else { (w, size) };
+    let at = |i: usize, j: usize| if horizontal { j * w + i } else { i * w + j };
+    let out_at = |i: usize, j: usize| {
+        if horizontal {
+            j * out_w + i
+        } else {
+            i * out_w + j
+        }
+    };
+    let mut out = vec![0u8; out_w * out_h * 3];
+    for (i, (first, k)) in lanczos_coeffs(along, size).iter().enumerate() {
+        for j in 0..across {
+            for c in 0..3 {
+                let taps = k
+                    .iter()
+                    .enumerate()
+                    .map(|(n, k)| (pixels[at(first + n, j) * 3 + c], *k));
+                out[out_at(i, j) * 3 + c] = fixed_point_sum(taps);
+            }
+        }
+    }
+    out
+}
+
+/// Fractional bits of the resampling weights (Pillow's `PRECISION_BITS`).
+const RESAMPLE_BITS: u32 = 22;
+
+/// One output value: the weighted sum in fixed point, rounded half up, clamped to 0..=255.
+fn fixed_point_sum(taps: impl Iterator<Item = (u8, i64)>) -> u8 {
+    let sum = taps.fold(1i64 << (RESAMPLE_BITS - 1), |acc, (p, k)| {
+        acc + p as i64 * k
+    });
+    (sum >> RESAMPLE_BITS).clamp(0, 255) as u8
+}
+
+/// For each output index of a `in_size -> out_size` Lanczos pass: the first input index and
+/// the fixed-point weights of the inputs from there.
+fn lanczos_coeffs(in_size: usize, out_size: usize) -> Vec<(usize, Vec<i64>)> {
+    fn sinc(x: f64) -> f64 {
+        if x == 0.0 {
+            return 1.0;
+        }
+        let x = x * std::f64::consts::PI;
+        x.sin() / x
+    }
+    fn lanczos(x: f64) -> f64 {
+        if (-3.0..3.0).contains(&x) {
+            sinc(x) * sinc(x / 3.0)
+        } else {
+            0.0
+        }
+    }
+    let scale = in_size as f64 / out_size as f64;
+    let filter_scale = scale.max(1.0);
+    let support = 3.0 * filter_scale;
+    let inv_scale = 1.0 / filter_scale;
+    (0..out_size)
+        .map(|i| {
+            let center = (i as f64 + 0.5) * scale;
+            // Truncation toward zero, then clamping, as the C casts.
+            let first = ((center - support + 0.5) as i64).max(0) as usize;
+            let end = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
+            let weights: Vec<f64> = (first..end)
+                .map(|x| lanczos((x as f64 - center + 0.5) * inv_scale))
+                .collect();
+            let total = weights.iter().fold(0.0, |a, w| a + w);
+            let one = (1i64 << RESAMPLE_BITS) as f64;
+            let fixed = weights
+                .iter()
+                .map(|&w| {
+                    let w = if total != 0.0 { w / total } else { w };
+                    if w < 0.0 {
+                        (w * one - 0.5) as i64
+                    } else {
+                        (w * one + 0.5) as i64
+                    }
+                })
+                .collect();
+            (first, fixed)
+        })
+        .collect()
+}
+
+/// `latents` with its first frame replaced by `first` (`(1 or B, z, 1, h, w)`): diffusers'
+/// `(1 - mask) * condition + mask * latents` for a mask that is 0 on the first latent frame.
+fn with_first_frame(latents: &Tensor, first: &Tensor) -> Result<Tensor> {
+    let (b, z, f, h, w) = latents.dims5()?;
+    let first = first.broadcast_as((b, z, 1, h, w))?.contiguous()?;
+    if f == 1 {
+        return Ok(first);
+    }
+    Ok(Tensor::cat(&[&first, &latents.narrow(2, 1, f - 1)?], 2)?)
+}
+
 impl WanModel {
     /// True when `dir` is a diffusers folder whose pipeline is one this module runs.
     pub fn is_wan_folder(dir: &Path) -> bool {
         DiffusersFolder::open(dir)
-            .map(|f| f.pipeline_class() == "WanPipeline")
+            .map(|f| check_pipeline(&f).is_ok())
             .unwrap_or(false)
     }
 
     /// Loads every component. `dtype` is the networks' compute dtype (f32 on CPU; bf16 is
     /// what the checkpoints store and what CUDA runs).
+    ///
+    /// Accepts `WanPipeline` folders and `WanImageToVideoPipeline` folders with
+    /// `expand_timesteps` and no image encoder (Wan 2.2 TI2V-5B); other Wan pipelines are
+    /// refused with the reason.
     pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Self> {
         let folder = DiffusersFolder::open(dir).map_err(model_err)?;
-        match folder.pipeline_class() {
-            "WanPipeline" => {}
-            "WanImageToVideoPipeline" | "WanVideoToVideoPipeline" | "WanVACEPipeline" => {
-                return Err(EngineError::Invalid(format!(
-                    "{}: {} folders are not supported yet (text-to-video WanPipeline folders are)",
-                    dir.display(),
-                    folder.pipeline_class()
-                )))
-            }
-            other => {
-                return Err(EngineError::Invalid(format!(
-                    "{}: pipeline class '{other}' is not a Wan pipeline",
-                    dir.display()
-                )))
-            }
-        }
+        check_pipeline(&folder)?;
         let transformer = load_transformer(
             &folder.component("transformer").map_err(model_err)?,
             dtype,
@@ -200,6 +400,26 @@ impl WanModel {
         };
         let scheduler =
             SchedulerSpec::from_component(&folder.component("scheduler").map_err(model_err)?)?;
+        // First-frame conditioning needs per-token timesteps and a network whose input is the
+        // VAE latent itself (no extra image channels), one latent frame per token frame.
+        let first_frame = expand_timesteps
+            && std::iter::once(&transformer)
+                .chain(transformer_2.as_ref())
+                .all(|t| {
+                    let c = t.config();
+                    c.in_channels == vae_cfg.z_dim && c.patch_size[0] == 1 && c.image_dim.is_none()
+                });
+        if folder.pipeline_class() == "WanImageToVideoPipeline" && !first_frame {
+            return Err(EngineError::Invalid(format!(
+                "{}: this WanImageToVideoPipeline's transformer does not take the VAE latent \
+                 alone (in_channels {}, VAE z_dim {}, patch {:?}); only first-frame \
+                 conditioning (Wan 2.2 TI2V-5B) is supported",
+                dir.display(),
+                transformer.config().in_channels,
+                vae_cfg.z_dim,
+                transformer.config().patch_size
+            )));
+        }
         let name = dir
             .file_name()
             .and_then(|n| n.to_str())
@@ -211,6 +431,7 @@ impl WanModel {
             transformer_2,
             boundary_ratio,
             expand_timesteps,
+            first_frame,
             vae,
             text,
             scheduler,
@@ -274,6 +495,98 @@ impl WanModel {
         args: &WanSampling,
         progress: &mut dyn Progress,
     ) -> Result<Tensor> {
+        self.denoise_inner(
+            latents,
+            None,
+            prompt_embeds,
+            negative_embeds,
+            args,
+            progress,
+        )
+    }
+
+    /// True when the model animates an image by first-frame conditioning
+    /// ([`WanModel::denoise_i2v`]): `expand_timesteps` folders whose transformer takes the
+    /// VAE latent alone (Wan 2.2 TI2V-5B).
+    pub fn supports_first_frame(&self) -> bool {
+        self.first_frame
+    }
+
+    fn require_first_frame(&self) -> Result<()> {
+        if self.first_frame {
+            return Ok(());
+        }
+        Err(EngineError::Invalid(format!(
+            "{}: this Wan model has no image-to-video path kino runs (first-frame \
+             conditioning needs an expand_timesteps model such as Wan 2.2 TI2V-5B)",
+            self.name
+        )))
+    }
+
+    /// The first-frame condition of an image-to-video run: `image` `(B, 3, H, W)` in [-1, 1]
+    /// (see [`image_tensor`]; H and W multiples of the VAE's spatial factor) -> the VAE
+    /// posterior's mode, normalised with `latents_mean` / `latents_std`, `(B, z, 1, H/s, W/s)`
+    /// f32, as diffusers' `WanImageToVideoPipeline.prepare_latents`.
+    pub fn encode_first_frame(&self, image: &Tensor) -> Result<Tensor> {
+        self.require_first_frame()?;
+        let (_, c, h, w) = image.dims4()?;
+        let s = self.vae.config().scale_factor_spatial;
+        if c != 3 || !h.is_multiple_of(s) || !w.is_multiple_of(s) || h == 0 || w == 0 {
+            return Err(EngineError::Invalid(format!(
+                "first frame {c}x{h}x{w}: expected 3 channels and a size that is a multiple of {s}"
+            )));
+        }
+        let video = image.to_dtype(DType::F32)?.unsqueeze(2)?;
+        let posterior = self.vae.encode(&video)?;
+        Ok(self.vae.normalize_latents(posterior.mode())?)
+    }
+
+    /// Image-to-video denoising (diffusers' `WanImageToVideoPipeline` with
+    /// `expand_timesteps`): `condition` is the image's latent from
+    /// [`WanModel::encode_first_frame`], `(1 or B, z, 1, H', W')`; `latents` `(B, z, F', H',
+    /// W')` the initial noise. At every step the network sees `condition` in place of the
+    /// first latent frame, with timestep 0 on that frame's tokens and the step's timestep on
+    /// the others; the scheduler steps the whole latent. The result's first frame is
+    /// `condition`.
+    pub fn denoise_i2v(
+        &self,
+        condition: &Tensor,
+        latents: &Tensor,
+        prompt_embeds: &Tensor,
+        negative_embeds: Option<&Tensor>,
+        args: &WanSampling,
+        progress: &mut dyn Progress,
+    ) -> Result<Tensor> {
+        self.require_first_frame()?;
+        let (b, z, _, h, w) = latents.dims5()?;
+        let (cb, cz, cf, ch, cw) = condition.dims5()?;
+        if (cb != 1 && cb != b) || (cz, cf, ch, cw) != (z, 1, h, w) {
+            return Err(EngineError::Invalid(format!(
+                "first-frame condition {:?} does not fit latents {:?}: expected (1 or {b}, {z}, 1, {h}, {w})",
+                condition.dims(),
+                latents.dims()
+            )));
+        }
+        let condition = condition.to_dtype(DType::F32)?;
+        self.denoise_inner(
+            latents,
+            Some(&condition),
+            prompt_embeds,
+            negative_embeds,
+            args,
+            progress,
+        )
+    }
+
+    fn denoise_inner(
+        &self,
+        latents: &Tensor,
+        condition: Option<&Tensor>,
+        prompt_embeds: &Tensor,
+        negative_embeds: Option<&Tensor>,
+        args: &WanSampling,
+        progress: &mut dyn Progress,
+    ) -> Result<Tensor> {
         let solver = args.solver.unwrap_or(self.scheduler.solver);
         let shift = args.shift.unwrap_or(self.scheduler.shift);
         let schedule = FlowSchedule::diffusers(solver, args.steps, shift);
@@ -285,6 +598,21 @@ impl WanModel {
         let wdtype = self.transformer.dtype();
         let cond = prompt_embeds.to_dtype(wdtype)?;
         let uncond = negative_embeds.map(|n| n.to_dtype(wdtype)).transpose()?;
+        // Per-token timestep weights for image-to-video: 0 on the first latent frame's tokens
+        // (the clean image), 1 elsewhere, (1, seq), as diffusers' `first_frame_mask`.
+        let token_mask = match condition {
+            Some(_) => {
+                let (_, _, f, h, w) = latents.dims5()?;
+                let [pt, ph, pw] = self.transformer.config().patch_size;
+                let per_frame = (h / ph) * (w / pw);
+                let seq = (f / pt) * per_frame;
+                let mask: Vec<f32> = (0..seq)
+                    .map(|i| if i < per_frame { 0.0 } else { 1.0 })
+                    .collect();
+                Some(Tensor::from_vec(mask, (1, seq), &self.device)?)
+            }
+            None => None,
+        };
         progress.stage("denoise", schedule.steps() as u64);
         for (i, &t) in schedule.timesteps().iter().enumerate() {
             if progress.cancelled() {
@@ -294,8 +622,14 @@ impl WanModel {
                 (Some(bt), Some(low)) if t < bt => (low, args.guidance_2.unwrap_or(args.guidance)),
                 _ => (&self.transformer, args.guidance),
             };
-            let input = latents.to_dtype(wdtype)?;
-            let timestep = if self.expand_timesteps {
+            let input = match condition {
+                Some(c) => with_first_frame(&latents, c)?,
+                None => latents.clone(),
+            }
+            .to_dtype(wdtype)?;
+            let timestep = if let Some(mask) = &token_mask {
+                (mask * t)?
+            } else if self.expand_timesteps {
                 let (_, _, f, h, w) = latents.dims5()?;
                 let [pt, ph, pw] = model.config().patch_size;
                 let seq = (f / pt) * (h / ph) * (w / pw);
@@ -314,7 +648,10 @@ impl WanModel {
             latents = state.step(&pred, &latents)?;
             progress.set(i as u64 + 1);
         }
-        Ok(latents)
+        match condition {
+            Some(c) => with_first_frame(&latents, c),
+            None => Ok(latents),
+        }
     }
 
     /// Normalised latents -> video `(1, 3, F, H, W)` in [-1, 1] (diffusers de-normalises with
@@ -354,13 +691,7 @@ pub struct ComponentReport {
 /// is named); the scheduler and the tokenizer are parsed.
 pub fn verify_folder(dir: &Path) -> Result<Vec<ComponentReport>> {
     let folder = DiffusersFolder::open(dir).map_err(model_err)?;
-    if folder.pipeline_class() != "WanPipeline" {
-        return Err(EngineError::Invalid(format!(
-            "{}: pipeline class '{}' is not one kino runs (WanPipeline)",
-            dir.display(),
-            folder.pipeline_class()
-        )));
-    }
+    check_pipeline(&folder)?;
     let dev = Device::Cpu;
     let mut out = Vec::new();
     for (name, class) in folder.components() {
@@ -447,11 +778,25 @@ fn video_frames(video: &Tensor, fps: u32) -> Result<kino_media::VideoFrames> {
     Ok(out)
 }
 
+/// The output size of an image-to-video run without a size of its own: the image's aspect
+/// ratio at the area of `default` (as diffusers' Wan image-to-video example picks it).
+fn size_for_image(image: &RgbImage, default: (u32, u32), multiple: usize) -> (u32, u32) {
+    let area = default.0 as f64 * default.1 as f64;
+    let aspect = image.height().max(1) as f64 / image.width().max(1) as f64;
+    let snap = |x: f64| ((x.round() as usize / multiple).max(1) * multiple) as u32;
+    (snap((area / aspect).sqrt()), snap((area * aspect).sqrt()))
+}
+
 impl Pipeline for WanModel {
     fn name(&self) -> &str {
         &self.name
     }
 
+    /// Text-to-video per shot; with `opts.first_frame` (models where
+    /// [`WanModel::supports_first_frame`]), the first shot animates that image: it is resized
+    /// to the output size (see [`image_tensor`]) and is the video's first frame. Later shots
+    /// are text-to-video. Without `opts.size`, an image sets the aspect ratio (at the area of
+    /// 832x480).
     fn generate(
         &self,
         plan: &ShotPlan,
@@ -459,14 +804,17 @@ impl Pipeline for WanModel {
         progress: &mut dyn Progress,
     ) -> Result<Generated> {
         if opts.first_frame.is_some() {
-            return Err(EngineError::Invalid(
-                "image-to-video with Wan is not supported yet (text-to-video is)".into(),
-            ));
+            self.require_first_frame()?;
         }
         let mut times = StageTimes::default();
         let fps = opts.fps.unwrap_or(DEFAULT_FPS);
-        let (w, h) = opts.size.unwrap_or((832, 480));
+        let default_size = (832, 480);
         let sf = self.vae.config().scale_factor_spatial * self.transformer.config().patch_size[1];
+        let (w, h) = match (opts.size, &opts.first_frame) {
+            (Some(size), _) => size,
+            (None, Some(image)) => size_for_image(image, default_size, sf),
+            (None, None) => default_size,
+        };
         let (w, h) = (
             (w as usize / sf * sf).max(sf),
             (h as usize / sf * sf).max(sf),
@@ -507,6 +855,17 @@ impl Pipeline for WanModel {
             let cond = embeds.narrow(0, 0, 1)?;
             let uncond = embeds.narrow(0, 1, 1)?;
             times.add("text", t0.elapsed().as_secs_f64());
+            // The first shot animates the given image.
+            let first = match &opts.first_frame {
+                Some(image) if i == 0 => {
+                    let tc = Instant::now();
+                    let pixels = image_tensor(image, w, h, &self.device)?;
+                    let condition = self.encode_first_frame(&pixels)?;
+                    times.add("conditioning", tc.elapsed().as_secs_f64());
+                    Some(condition)
+                }
+                _ => None,
+            };
             let t1 = Instant::now();
             let shape = self.latent_shape(frames, h, w);
             let seed = opts.seed.wrapping_add(i as u64 * 1_000_003);
@@ -518,7 +877,10 @@ impl Pipeline for WanModel {
                 solver: Some(opts.solver),
                 shift: None,
             };
-            let latents = self.denoise(&noise, &cond, Some(&uncond), &args, progress)?;
+            let latents = match &first {
+                Some(c) => self.denoise_i2v(c, &noise, &cond, Some(&uncond), &args, progress)?,
+                None => self.denoise(&noise, &cond, Some(&uncond), &args, progress)?,
+            };
             times.add("denoise", t1.elapsed().as_secs_f64());
             let t2 = Instant::now();
             progress.stage("decode", 1);

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
-use kino_engine::wan::{WanModel, WanSampling};
+use kino_engine::wan::{image_tensor, resize_lanczos, WanModel, WanSampling};
 use kino_engine::NoProgress;
 
 const TOLERANCE: f32 = 1e-4;
@@ -156,4 +156,232 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &dest).unwrap();
         }
     }
+}
+
+// Image-to-video, Wan 2.2 TI2V-5B style: `wan_ti2v` is a `WanImageToVideoPipeline` folder
+// with expand_timesteps and no image encoder (tools/parity/wan_pipeline.py, write_ti2v_case).
+// Its inputs add the image (`image.original`, another size than the video), the tensor
+// diffusers' VideoProcessor made of it and fed the VAE (`image.vae_input`), an image already
+// of the video's size with its tensor (`image.sized`, `image.sized.vae_input`), and the
+// normalised first-frame latent (`expected.condition`).
+
+fn rgb(t: &Tensor) -> image::RgbImage {
+    let (h, w, c) = t.dims3().unwrap();
+    assert_eq!(c, 3);
+    let raw = t.flatten_all().unwrap().to_vec1::<u8>().unwrap();
+    image::RgbImage::from_raw(w as u32, h as u32, raw).unwrap()
+}
+
+fn ti2v_call(call: &serde_json::Value) -> (WanSampling, usize, usize) {
+    let args = WanSampling {
+        steps: call["num_inference_steps"].as_u64().unwrap() as usize,
+        guidance: call["guidance_scale"].as_f64().unwrap(),
+        guidance_2: None,
+        solver: None,
+        shift: None,
+    };
+    let h = call["height"].as_u64().unwrap() as usize;
+    let w = call["width"].as_u64().unwrap() as usize;
+    (args, w, h)
+}
+
+#[test]
+fn wan2_2_ti2v_image_to_video_matches_diffusers() {
+    let name = "wan_ti2v";
+    let dir = folder(name);
+    let model = WanModel::load(&dir, DType::F32, &Device::Cpu)
+        .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()));
+    assert!(model.supports_first_frame());
+    let (t, call) = inputs(&dir);
+    let (args, _, _) = ti2v_call(&call);
+
+    let condition = model.encode_first_frame(&t["image.vae_input"]).unwrap();
+    let err = rel_err(&condition, &t["expected.condition"]);
+    eprintln!("{name}: first-frame latent relative error {err:e}");
+    assert!(
+        err <= TOLERANCE,
+        "{name}: first-frame latent relative error {err:e}"
+    );
+
+    let latents = model
+        .denoise_i2v(
+            &condition,
+            &t["latents"],
+            &t["prompt_embeds"],
+            Some(&t["negative_prompt_embeds"]),
+            &args,
+            &mut NoProgress,
+        )
+        .unwrap();
+    let err = rel_err(&latents, &t["expected.latents"]);
+    eprintln!("{name}: latents relative error {err:e}");
+    assert!(err <= TOLERANCE, "{name}: latents relative error {err:e}");
+    // The first latent frame is the image's latent itself.
+    let first = latents.narrow(2, 0, 1).unwrap();
+    assert_eq!(max_abs(&(&first - &condition).unwrap()), 0.0);
+
+    let video = model.decode(&latents).unwrap();
+    let video = ((video / 2.0).unwrap() + 0.5)
+        .unwrap()
+        .clamp(0f32, 1f32)
+        .unwrap()
+        .permute((0, 2, 1, 3, 4))
+        .unwrap();
+    let err = rel_err(&video, &t["expected.video"]);
+    eprintln!("{name}: video relative error {err:e}");
+    assert!(err <= TOLERANCE, "{name}: video relative error {err:e}");
+}
+
+#[test]
+fn an_image_of_the_video_size_becomes_exactly_diffusers_vae_input() {
+    let (t, call) = inputs(&folder("wan_ti2v"));
+    let (_, w, h) = ti2v_call(&call);
+    let got = image_tensor(&rgb(&t["image.sized"]), w, h, &Device::Cpu).unwrap();
+    let want = &t["image.sized.vae_input"];
+    assert_eq!(got.dims(), want.dims());
+    assert_eq!(max_abs(&(&got - want).unwrap()), 0.0);
+}
+
+#[test]
+fn a_resized_image_becomes_exactly_diffusers_vae_input() {
+    // diffusers resizes with PIL's LANCZOS; kino's resize_lanczos computes the same pixels.
+    let (t, call) = inputs(&folder("wan_ti2v"));
+    let (_, w, h) = ti2v_call(&call);
+    let original = rgb(&t["image.original"]);
+    assert_ne!(
+        (original.width() as usize, original.height() as usize),
+        (w, h)
+    );
+    let got = image_tensor(&original, w, h, &Device::Cpu).unwrap();
+    let want = &t["image.vae_input"];
+    assert_eq!(got.dims(), want.dims());
+    assert_eq!(max_abs(&(&got - want).unwrap()), 0.0);
+}
+
+#[test]
+fn resize_lanczos_equals_pil() {
+    let (t, _) = inputs(&folder("wan_ti2v"));
+    let mut cases = 0;
+    while let (Some(input), Some(want)) = (
+        t.get(&format!("resize.{cases}.in")),
+        t.get(&format!("resize.{cases}.out")),
+    ) {
+        let (input, want) = (rgb(input), rgb(want));
+        let got = resize_lanczos(&input, want.width(), want.height());
+        assert!(
+            got == want,
+            "{}x{} -> {}x{} differs from PIL",
+            input.width(),
+            input.height(),
+            want.width(),
+            want.height()
+        );
+        cases += 1;
+    }
+    assert_eq!(cases, 5);
+}
+
+/// `wan_ti2v` with a text encoder and tokenizer: the tiny umT5 of tools/parity/umt5.py (its
+/// width is the transformer's text_dim), so the whole [`Pipeline`] runs.
+fn ti2v_with_text_encoder(to: &Path) {
+    copy_dir(&folder("wan_ti2v"), to);
+    let fixtures = folder("");
+    let umt5 = fixtures.join("umt5.safetensors");
+    let bytes = std::fs::read(&umt5).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let config = header["__metadata__"]["config"].as_str().unwrap();
+    let weights: HashMap<String, Tensor> = candle_core::safetensors::load(&umt5, &Device::Cpu)
+        .unwrap()
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("__"))
+        .collect();
+    std::fs::create_dir_all(to.join("text_encoder")).unwrap();
+    std::fs::write(to.join("text_encoder/config.json"), config).unwrap();
+    candle_core::safetensors::save(&weights, to.join("text_encoder/model.safetensors")).unwrap();
+    std::fs::create_dir_all(to.join("tokenizer")).unwrap();
+    std::fs::copy(
+        fixtures.join("umt5_tokenizer.json"),
+        to.join("tokenizer/tokenizer.json"),
+    )
+    .unwrap();
+    let index = to.join("model_index.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&index).unwrap()).unwrap();
+    json["text_encoder"] = serde_json::json!(["transformers", "UMT5EncoderModel"]);
+    json["tokenizer"] = serde_json::json!(["transformers", "T5TokenizerFast"]);
+    std::fs::write(&index, json.to_string()).unwrap();
+}
+
+#[test]
+fn generate_animates_a_first_frame_on_ti2v_and_refuses_it_elsewhere() {
+    use kino_engine::{GenerateOptions, Pipeline};
+    let (t, _) = inputs(&folder("wan_ti2v"));
+    let plan = kino_prompt::parse("a red ball rolls").unwrap().plan;
+    let opts = GenerateOptions {
+        steps: 2,
+        size: Some((64, 32)),
+        fps: Some(8),
+        seconds: Some(0.5),
+        first_frame: Some(rgb(&t["image.original"])),
+        ..GenerateOptions::default()
+    };
+
+    let t2v = WanModel::load(&folder("wan_pipeline"), DType::F32, &Device::Cpu).unwrap();
+    assert!(!t2v.supports_first_frame());
+    let err = t2v
+        .generate(&plan, &opts, &mut NoProgress)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("image-to-video"), "{err}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    ti2v_with_text_encoder(tmp.path());
+    let model = WanModel::load(tmp.path(), DType::F32, &Device::Cpu).unwrap();
+    let i2v = model.generate(&plan, &opts, &mut NoProgress).unwrap();
+    let t2v = model
+        .generate(
+            &plan,
+            &GenerateOptions {
+                first_frame: None,
+                ..opts.clone()
+            },
+            &mut NoProgress,
+        )
+        .unwrap();
+    let video = &i2v.clip.video;
+    assert_eq!((video.width(), video.height(), video.len()), (64, 32, 4));
+    assert_eq!(t2v.clip.video.len(), 4);
+    assert_ne!(video.frame(0), t2v.clip.video.frame(0));
+    assert!(i2v.times.stages.iter().any(|(n, _)| n == "conditioning"));
+}
+
+#[test]
+fn image_to_video_folders_that_need_more_are_refused_clearly() {
+    // Wan 2.1 I2V: a CLIP image encoder.
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&folder("wan_ti2v"), tmp.path());
+    let index = tmp.path().join("model_index.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&index).unwrap()).unwrap();
+    json["image_encoder"] = serde_json::json!(["transformers", "CLIPVisionModel"]);
+    json["image_processor"] = serde_json::json!(["transformers", "CLIPImageProcessor"]);
+    json["expand_timesteps"] = serde_json::json!(false);
+    std::fs::write(&index, json.to_string()).unwrap();
+    let err = WanModel::load(tmp.path(), DType::F32, &Device::Cpu)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("CLIP image encoder"), "{err}");
+
+    // Wan 2.2 I2V-A14B: no image encoder, no expand_timesteps.
+    json["image_encoder"] = serde_json::json!([null, null]);
+    json["image_processor"] = serde_json::json!([null, null]);
+    std::fs::write(&index, json.to_string()).unwrap();
+    let err = WanModel::load(tmp.path(), DType::F32, &Device::Cpu)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("expand_timesteps"), "{err}");
 }

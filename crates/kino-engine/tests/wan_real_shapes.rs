@@ -44,7 +44,7 @@ fn write_sparse(path: &Path, tensors: &BTreeMap<String, Vec<u64>>, dtype: &str) 
         offset += bytes;
     }
     let mut text = serde_json::to_vec(&Value::Object(header)).unwrap();
-    while text.len() % 8 != 0 {
+    while !text.len().is_multiple_of(8) {
         text.push(b' ');
     }
     let mut f = fs::File::create(path).unwrap();
