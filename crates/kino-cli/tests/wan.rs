@@ -234,6 +234,60 @@ fn generate_from_a_wan_folder_writes_a_signed_clip() {
     let o = kino(data.path(), &["verify", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
 
+    // Remix (video-to-video) keeps the source's size and length and is signed as an edit.
+    let remixed = tmp.path().join("remix.mp4");
+    let o = kino(
+        data.path(),
+        &[
+            "remix",
+            out.to_str().unwrap(),
+            "A blue ball rolls across a wooden table.",
+            "--model",
+            model.to_str().unwrap(),
+            "--strength",
+            "0.7",
+            "--steps",
+            "3",
+            "-o",
+            remixed.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let (a, b) = (
+        kino_media::probe(&out).unwrap(),
+        kino_media::probe(&remixed).unwrap(),
+    );
+    let (va, vb) = (&a.streams[0], &b.streams[0]);
+    assert_eq!(
+        (va.width, va.height, va.samples),
+        (vb.width, vb.height, vb.samples)
+    );
+    let o = kino(data.path(), &["verify", remixed.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("c2pa.edited") || text(&o).contains("c2pa.opened"),
+        "{}",
+        text(&o)
+    );
+
+    // Extending needs first-frame conditioning, which this text-to-video folder lacks.
+    let o = kino(
+        data.path(),
+        &[
+            "extend",
+            out.to_str().unwrap(),
+            "the ball stops",
+            "--model",
+            model.to_str().unwrap(),
+            "--seconds",
+            "1",
+            "-o",
+            tmp.path().join("ext.mp4").to_str().unwrap(),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("image-to-video"), "{}", text(&o));
+
     // Image-to-video is refused clearly for a text-to-video folder.
     let png = tmp.path().join("first.png");
     image::RgbImage::from_pixel(32, 32, image::Rgb([200, 30, 30]))

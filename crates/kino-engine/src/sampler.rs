@@ -182,6 +182,15 @@ impl SolverState {
         }
     }
 
+    /// A solver that starts at step `start` of `schedule` with no history, as diffusers'
+    /// schedulers do when a pipeline begins part-way (video-to-video: the steps that
+    /// `strength` leaves).
+    pub fn starting_at(solver: Solver, schedule: &FlowSchedule, start: usize) -> Self {
+        let mut state = Self::new(solver, schedule);
+        state.step = start.min(schedule.steps());
+        state
+    }
+
     /// σ at the current step (the noise level of the sample passed to the next `step`).
     pub fn sigma(&self) -> f64 {
         self.sigmas[self.step.min(self.sigmas.len() - 1)]

@@ -498,6 +498,7 @@ impl WanModel {
         self.denoise_inner(
             latents,
             None,
+            0,
             prompt_embeds,
             negative_embeds,
             args,
@@ -571,6 +572,7 @@ impl WanModel {
         self.denoise_inner(
             latents,
             Some(&condition),
+            0,
             prompt_embeds,
             negative_embeds,
             args,
@@ -578,10 +580,65 @@ impl WanModel {
         )
     }
 
+    /// Video-to-video (diffusers' `WanVideoToVideoPipeline`, what `kino remix` does with
+    /// Wan): `video` `(1, 3, F, H, W)` in [-1, 1] (F = 4k + 1, H and W multiples of the VAE's
+    /// spatial factor) is encoded (posterior mode, normalised), noised with `noise` to the
+    /// first of the last `int(steps * strength)` steps (`(1 - σ) x + σ noise`) and denoised
+    /// over those steps.
+    #[allow(clippy::too_many_arguments)]
+    pub fn remix_latents(
+        &self,
+        video: &Tensor,
+        noise: &Tensor,
+        strength: f64,
+        prompt_embeds: &Tensor,
+        negative_embeds: Option<&Tensor>,
+        args: &WanSampling,
+        progress: &mut dyn Progress,
+    ) -> Result<Tensor> {
+        if !(0.0..=1.0).contains(&strength) {
+            return Err(EngineError::Invalid(format!(
+                "strength {strength}: must be 0..=1"
+            )));
+        }
+        let steps = args.steps.max(1);
+        let kept = ((steps as f64 * strength) as usize).min(steps);
+        if kept == 0 {
+            return Err(EngineError::Invalid(format!(
+                "strength {strength} with {steps} steps leaves no step to run (needs strength >= 1/{steps})"
+            )));
+        }
+        let start = steps - kept;
+        let solver = args.solver.unwrap_or(self.scheduler.solver);
+        let shift = args.shift.unwrap_or(self.scheduler.shift);
+        let sigma = FlowSchedule::diffusers(solver, steps, shift).sigmas()[start];
+        let posterior = self.vae.encode(&video.to_dtype(DType::F32)?)?;
+        let x0 = self.vae.normalize_latents(posterior.mode())?;
+        if x0.dims() != noise.dims() {
+            return Err(EngineError::Invalid(format!(
+                "noise {:?} does not fit the source's latents {:?}",
+                noise.dims(),
+                x0.dims()
+            )));
+        }
+        let noisy = ((x0 * (1.0 - sigma))? + (noise.to_dtype(DType::F32)? * sigma)?)?;
+        self.denoise_inner(
+            &noisy,
+            None,
+            start,
+            prompt_embeds,
+            negative_embeds,
+            args,
+            progress,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn denoise_inner(
         &self,
         latents: &Tensor,
         condition: Option<&Tensor>,
+        start: usize,
         prompt_embeds: &Tensor,
         negative_embeds: Option<&Tensor>,
         args: &WanSampling,
@@ -590,7 +647,7 @@ impl WanModel {
         let solver = args.solver.unwrap_or(self.scheduler.solver);
         let shift = args.shift.unwrap_or(self.scheduler.shift);
         let schedule = FlowSchedule::diffusers(solver, args.steps, shift);
-        let mut state = SolverState::new(solver, &schedule);
+        let mut state = SolverState::starting_at(solver, &schedule, start);
         let guided = args.guidance > 1.0 && negative_embeds.is_some();
         let boundary = self.boundary_ratio.map(|r| r * 1000.0);
         let mut latents = latents.to_dtype(DType::F32)?;
@@ -613,8 +670,11 @@ impl WanModel {
             }
             None => None,
         };
-        progress.stage("denoise", schedule.steps() as u64);
-        for (i, &t) in schedule.timesteps().iter().enumerate() {
+        progress.stage(
+            "denoise",
+            (schedule.steps() - start.min(schedule.steps())) as u64,
+        );
+        for (i, &t) in schedule.timesteps().iter().skip(start).enumerate() {
             if progress.cancelled() {
                 return Err(EngineError::Cancelled);
             }
@@ -787,39 +847,40 @@ fn size_for_image(image: &RgbImage, default: (u32, u32), multiple: usize) -> (u3
     (snap((area / aspect).sqrt()), snap((area * aspect).sqrt()))
 }
 
-impl Pipeline for WanModel {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Text-to-video per shot; with `opts.first_frame` (models where
-    /// [`WanModel::supports_first_frame`]), the first shot animates that image: it is resized
-    /// to the output size (see [`image_tensor`]) and is the video's first frame. Later shots
-    /// are text-to-video. Without `opts.size`, an image sets the aspect ratio (at the area of
-    /// 832x480).
-    fn generate(
+impl WanModel {
+    fn run(
         &self,
         plan: &ShotPlan,
         opts: &GenerateOptions,
+        remix: Option<(&kino_media::Clip, f64)>,
         progress: &mut dyn Progress,
     ) -> Result<Generated> {
         if opts.first_frame.is_some() {
             self.require_first_frame()?;
         }
         let mut times = StageTimes::default();
-        let fps = opts.fps.unwrap_or(DEFAULT_FPS);
+        let fps = match (opts.fps, remix) {
+            (Some(fps), _) => fps,
+            (None, Some((clip, _))) => (clip.video.fps().as_f64().round() as u32).clamp(8, 60),
+            (None, None) => DEFAULT_FPS,
+        };
         let default_size = (832, 480);
         let sf = self.vae.config().scale_factor_spatial * self.transformer.config().patch_size[1];
-        let (w, h) = match (opts.size, &opts.first_frame) {
-            (Some(size), _) => size,
-            (None, Some(image)) => size_for_image(image, default_size, sf),
-            (None, None) => default_size,
+        let (w, h) = match (opts.size, &opts.first_frame, remix) {
+            (Some(size), _, _) => size,
+            (None, _, Some((clip, _))) => (clip.video.width(), clip.video.height()),
+            (None, Some(image), None) => size_for_image(image, default_size, sf),
+            (None, None, None) => default_size,
         };
         let (w, h) = (
             (w as usize / sf * sf).max(sf),
             (h as usize / sf * sf).max(sf),
         );
-        let seconds = opts.seconds.unwrap_or(plan.duration_s());
+        let seconds = match (opts.seconds, remix) {
+            (Some(s), _) => s,
+            (None, Some((clip, _))) => clip.video.duration_s(),
+            (None, None) => plan.duration_s(),
+        };
         if !(8..=60).contains(&fps) {
             return Err(EngineError::Invalid(format!("fps {fps}: must be 8..=60")));
         }
@@ -877,9 +938,25 @@ impl Pipeline for WanModel {
                 solver: Some(opts.solver),
                 shift: None,
             };
-            let latents = match &first {
-                Some(c) => self.denoise_i2v(c, &noise, &cond, Some(&uncond), &args, progress)?,
-                None => self.denoise(&noise, &cond, Some(&uncond), &args, progress)?,
+            let latents = match (&first, remix) {
+                (_, Some((clip, strength))) => {
+                    let tc = Instant::now();
+                    let source = source_video(clip, done, frames, fps, (w, h), &self.device)?;
+                    times.add("conditioning", tc.elapsed().as_secs_f64());
+                    self.remix_latents(
+                        &source,
+                        &noise,
+                        strength,
+                        &cond,
+                        Some(&uncond),
+                        &args,
+                        progress,
+                    )?
+                }
+                (Some(c), None) => {
+                    self.denoise_i2v(c, &noise, &cond, Some(&uncond), &args, progress)?
+                }
+                (None, None) => self.denoise(&noise, &cond, Some(&uncond), &args, progress)?,
             };
             times.add("denoise", t1.elapsed().as_secs_f64());
             let t2 = Instant::now();
@@ -908,30 +985,166 @@ impl Pipeline for WanModel {
             times,
         })
     }
+}
 
+impl Pipeline for WanModel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Text-to-video per shot; with `opts.first_frame` (models where
+    /// [`WanModel::supports_first_frame`]), the first shot animates that image: it is resized
+    /// to the output size (see [`image_tensor`]) and is the video's first frame. Later shots
+    /// are text-to-video. Without `opts.size`, an image sets the aspect ratio (at the area of
+    /// 832x480).
+    fn generate(
+        &self,
+        plan: &ShotPlan,
+        opts: &GenerateOptions,
+        progress: &mut dyn Progress,
+    ) -> Result<Generated> {
+        self.run(plan, opts, None, progress)
+    }
+
+    /// Video-to-video (diffusers' `WanVideoToVideoPipeline`): each shot's part of the source,
+    /// at the output size and frame rate (default: the source's), is noised to `strength`
+    /// and denoised under the shot's prompt. The source's sound is kept.
     fn remix(
         &self,
-        _source: &kino_media::Clip,
-        _plan: &ShotPlan,
-        _strength: f64,
-        _opts: &GenerateOptions,
-        _progress: &mut dyn Progress,
+        source: &kino_media::Clip,
+        plan: &ShotPlan,
+        strength: f64,
+        opts: &GenerateOptions,
+        progress: &mut dyn Progress,
     ) -> Result<Generated> {
-        Err(EngineError::Invalid(
-            "remix with Wan is not supported yet (kino's own models remix)".into(),
-        ))
+        if opts.first_frame.is_some() {
+            return Err(EngineError::Invalid(
+                "remix takes no first frame (the source clip is the condition)".into(),
+            ));
+        }
+        let mut generated = self.run(plan, opts, Some((source, strength)), progress)?;
+        if let Some(audio) = &source.audio {
+            generated.clip.audio = Some(fit_audio(audio, generated.clip.video.duration_s())?);
+        }
+        Ok(generated)
     }
 
+    /// Continues the clip from its last frame (image-to-video with that frame, on models
+    /// that [`WanModel::supports_first_frame`]) for `seconds`, at the source's size and frame
+    /// rate; returns the source followed by the continuation, the source's sound followed by
+    /// silence (Wan makes no sound).
     fn extend(
         &self,
-        _source: &kino_media::Clip,
-        _plan: &ShotPlan,
-        _seconds: f64,
-        _opts: &GenerateOptions,
-        _progress: &mut dyn Progress,
+        source: &kino_media::Clip,
+        plan: &ShotPlan,
+        seconds: f64,
+        opts: &GenerateOptions,
+        progress: &mut dyn Progress,
     ) -> Result<Generated> {
-        Err(EngineError::Invalid(
-            "extend with Wan is not supported yet (kino's own models extend)".into(),
-        ))
+        self.require_first_frame()?;
+        let src = &source.video;
+        let last = src
+            .frame_rgb(src.len().saturating_sub(1))
+            .and_then(|rgb| RgbImage::from_raw(src.width(), src.height(), rgb))
+            .ok_or_else(|| EngineError::Invalid("the source clip has no frames".into()))?;
+        let fps = (src.fps().as_f64().round() as u32).clamp(8, 60);
+        let sf = self.vae.config().scale_factor_spatial * self.transformer.config().patch_size[1];
+        let size = (
+            (src.width() as usize / sf * sf).max(sf) as u32,
+            (src.height() as usize / sf * sf).max(sf) as u32,
+        );
+        let mut o = opts.clone();
+        o.first_frame = Some(last);
+        o.fps = Some(fps);
+        o.size = Some(size);
+        // One more frame: the continuation's first frame is the source's last.
+        o.seconds = Some(seconds + 1.0 / fps as f64);
+        let continuation = self.run(plan, &o, None, progress)?;
+        let cont = &continuation.clip.video;
+        let mut video = kino_media::VideoFrames::new(
+            src.width(),
+            src.height(),
+            src.fps(),
+            kino_media::PixelFormat::Rgb8,
+        )?;
+        for k in 0..src.len() {
+            video.push(&src.frame_rgb(k).expect("frame index in range"))?;
+        }
+        for k in 1..cont.len() {
+            let rgb = cont.frame_rgb(k).expect("frame index in range");
+            let rgb = if (cont.width(), cont.height()) == (src.width(), src.height()) {
+                rgb
+            } else {
+                let img = RgbImage::from_raw(cont.width(), cont.height(), rgb)
+                    .expect("frame buffer of the frame size");
+                image::imageops::resize(
+                    &img,
+                    src.width(),
+                    src.height(),
+                    image::imageops::FilterType::Triangle,
+                )
+                .into_raw()
+            };
+            video.push(&rgb)?;
+        }
+        let audio = match &source.audio {
+            Some(a) => fit_audio(a, video.duration_s())?,
+            None => continuation
+                .clip
+                .audio
+                .clone()
+                .map(|a| fit_audio(&a, video.duration_s()))
+                .transpose()?
+                .expect("Wan clips carry a (silent) audio track"),
+        };
+        Ok(Generated {
+            clip: kino_media::Clip {
+                video,
+                audio: Some(audio),
+            },
+            seed: continuation.seed,
+            times: continuation.times,
+        })
     }
+}
+
+/// `audio` cut or padded with silence to `seconds`.
+fn fit_audio(audio: &kino_media::AudioBuffer, seconds: f64) -> Result<kino_media::AudioBuffer> {
+    let ch = audio.channels() as usize;
+    let frames = (seconds * audio.sample_rate() as f64).round() as usize;
+    let mut samples = audio.samples().to_vec();
+    samples.resize(frames.max(1) * ch, 0.0);
+    Ok(kino_media::AudioBuffer::new(
+        audio.sample_rate(),
+        audio.channels(),
+        samples,
+    )?)
+}
+
+/// `frames` frames of `clip` from output frame `first` on, at `fps` (nearest source frame
+/// by time, the last one repeated past the end), resized to `(w, h)` with Pillow's Lanczos
+/// (as diffusers' video processor), as `(1, 3, F, H, W)` in [-1, 1].
+fn source_video(
+    clip: &kino_media::Clip,
+    first: usize,
+    frames: usize,
+    fps: u32,
+    (w, h): (usize, usize),
+    device: &Device,
+) -> Result<Tensor> {
+    let src = &clip.video;
+    if src.is_empty() {
+        return Err(EngineError::Invalid("the source clip has no frames".into()));
+    }
+    let src_fps = src.fps().as_f64();
+    let mut planes = Vec::with_capacity(frames);
+    for k in 0..frames {
+        let t = (first + k) as f64 / fps as f64;
+        let idx = ((t * src_fps).round() as usize).min(src.len() - 1);
+        let rgb = src.frame_rgb(idx).expect("index clamped to the clip");
+        let img = RgbImage::from_raw(src.width(), src.height(), rgb)
+            .ok_or_else(|| EngineError::Invalid("source frame has the wrong size".into()))?;
+        planes.push(image_tensor(&img, w, h, device)?);
+    }
+    Ok(Tensor::stack(&planes, 2)?)
 }

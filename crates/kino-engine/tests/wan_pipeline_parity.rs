@@ -385,3 +385,139 @@ fn image_to_video_folders_that_need_more_are_refused_clearly() {
         .to_string();
     assert!(err.contains("expand_timesteps"), "{err}");
 }
+
+/// `WanModel::remix_latents` against diffusers' `WanVideoToVideoPipeline` on the same folder
+/// (tools/parity/wan_video2video.py): strength 0.6 of 5 UniPC steps (the last 3 run), CFG 4.
+#[test]
+fn video_to_video_matches_diffusers() {
+    let dir = folder("wan_pipeline");
+    let model = WanModel::load(&dir, DType::F32, &Device::Cpu).unwrap();
+    let path = folder("wan_video2video.safetensors");
+    let t = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    // (1, F, 3, H, W) in [0, 1] -> (1, 3, F, H, W) in [-1, 1].
+    let video = ((t["video"].permute((0, 2, 1, 3, 4)).unwrap() * 2.0).unwrap() - 1.0).unwrap();
+    let args = WanSampling {
+        steps: 5,
+        guidance: 4.0,
+        guidance_2: None,
+        solver: None,
+        shift: None,
+    };
+    let latents = model
+        .remix_latents(
+            &video,
+            &t["noise"],
+            0.6,
+            &t["prompt_embeds"],
+            Some(&t["negative_prompt_embeds"]),
+            &args,
+            &mut NoProgress,
+        )
+        .unwrap();
+    let err = rel_err(&latents, &t["expected.latents"]);
+    eprintln!("video2video: latents relative error {err:e}");
+    assert!(err <= TOLERANCE, "latents relative error {err:e}");
+    let out = model.decode(&latents).unwrap();
+    let out = ((out / 2.0).unwrap() + 0.5)
+        .unwrap()
+        .clamp(0f32, 1f32)
+        .unwrap()
+        .permute((0, 2, 1, 3, 4))
+        .unwrap();
+    let err = rel_err(&out, &t["expected.video"]);
+    eprintln!("video2video: video relative error {err:e}");
+    assert!(err <= TOLERANCE, "video relative error {err:e}");
+
+    // A strength that leaves no step is an error, not a silent copy.
+    let err = model
+        .remix_latents(
+            &video,
+            &t["noise"],
+            0.1,
+            &t["prompt_embeds"],
+            None,
+            &args,
+            &mut NoProgress,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no step"), "{err}");
+}
+
+/// `Pipeline::extend` on a TI2V model continues from the source's last frame: the result
+/// starts with the source's frames, unchanged, and runs `seconds` longer; the source's sound
+/// is kept. `Pipeline::remix` keeps the length, size and sound of the source. A
+/// text-to-video-only model refuses to extend, naming image-to-video.
+#[test]
+fn extend_continues_from_the_last_frame_and_remix_keeps_the_source_shape() {
+    use kino_engine::{GenerateOptions, Pipeline};
+    let (t, _) = inputs(&folder("wan_ti2v"));
+    let plan = kino_prompt::parse("a red ball rolls").unwrap().plan;
+    let tmp = tempfile::tempdir().unwrap();
+    ti2v_with_text_encoder(tmp.path());
+    let model = WanModel::load(tmp.path(), DType::F32, &Device::Cpu).unwrap();
+    let opts = GenerateOptions {
+        steps: 2,
+        size: Some((64, 32)),
+        fps: Some(8),
+        seconds: Some(1.0),
+        first_frame: Some(rgb(&t["image.original"])),
+        ..GenerateOptions::default()
+    };
+    let mut source = model.generate(&plan, &opts, &mut NoProgress).unwrap().clip;
+    // Give the source a tone, to see it kept.
+    let tone: Vec<f32> = (0..48_000).map(|k| (k as f32 * 0.05).sin() * 0.3).collect();
+    source.audio = Some(kino_media::AudioBuffer::new(48_000, 1, tone).unwrap());
+    assert_eq!(source.video.len(), 8);
+
+    let opts = GenerateOptions {
+        steps: 2,
+        first_frame: None,
+        ..GenerateOptions::default()
+    };
+    let ext = model
+        .extend(&source, &plan, 0.5, &opts, &mut NoProgress)
+        .unwrap()
+        .clip;
+    assert_eq!(ext.video.len(), 8 + 4, "1 s + 0.5 s at 8 fps");
+    for k in 0..source.video.len() {
+        assert_eq!(
+            ext.video.frame_rgb(k),
+            source.video.frame_rgb(k),
+            "frame {k}"
+        );
+    }
+    let audio = ext.audio.as_ref().unwrap();
+    assert_eq!(audio.frames(), 72_000);
+    assert_eq!(
+        &audio.samples()[..48_000],
+        source.audio.as_ref().unwrap().samples()
+    );
+    assert!(audio.samples()[48_000..].iter().all(|&s| s == 0.0));
+
+    let remixed = model
+        .remix(&source, &plan, 0.7, &opts, &mut NoProgress)
+        .unwrap()
+        .clip;
+    assert_eq!(
+        (
+            remixed.video.width(),
+            remixed.video.height(),
+            remixed.video.len()
+        ),
+        (64, 32, 8)
+    );
+    assert_ne!(remixed.video.frame_rgb(3), source.video.frame_rgb(3));
+    assert_eq!(
+        remixed.audio.as_ref().unwrap().samples(),
+        source.audio.as_ref().unwrap().samples()
+    );
+
+    let t2v = WanModel::load(&folder("wan_pipeline"), DType::F32, &Device::Cpu).unwrap();
+    let err = t2v
+        .extend(&source, &plan, 0.5, &opts, &mut NoProgress)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("image-to-video"), "{err}");
+}
