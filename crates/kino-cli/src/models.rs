@@ -2,12 +2,14 @@
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
+use kino_models::diffusers_folder::DiffusersFolder;
 use kino_models::folder::ModelFolder;
 use std::path::PathBuf;
 
 #[derive(Subcommand)]
 pub enum ModelsCommand {
-    /// List model folders (default: the shipped model and the folders under $KINO_MODELS).
+    /// List model folders, kino's and diffusers' (default: the shipped model and the folders
+    /// under $KINO_MODELS).
     List {
         /// Folders to look in (a model folder, or a folder of model folders).
         dirs: Vec<PathBuf>,
@@ -32,13 +34,16 @@ fn candidates(dirs: Vec<PathBuf>) -> Vec<PathBuf> {
         }
     }
     let mut out = Vec::new();
+    let is_model = |p: &std::path::Path| {
+        p.join(kino_models::folder::MANIFEST).is_file() || DiffusersFolder::is_diffusers_folder(p)
+    };
     for root in roots {
-        if root.join(kino_models::folder::MANIFEST).is_file() {
+        if is_model(&root) {
             out.push(root);
         } else if let Ok(entries) = std::fs::read_dir(&root) {
             let mut found: Vec<PathBuf> = entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.join(kino_models::folder::MANIFEST).is_file())
+                .filter(|p| is_model(p))
                 .collect();
             found.sort();
             out.extend(found);
@@ -55,6 +60,29 @@ pub fn run(cmd: ModelsCommand) -> Result<()> {
                 println!("no model folders found");
             }
             for dir in found {
+                if DiffusersFolder::is_diffusers_folder(&dir) {
+                    match DiffusersFolder::open(&dir)
+                        .map_err(anyhow::Error::from)
+                        .and_then(|f| {
+                            let mut bytes = 0;
+                            for (name, _) in f.components() {
+                                bytes += f.component(&name)?.weight_bytes();
+                            }
+                            Ok((f.pipeline_class().to_string(), bytes))
+                        }) {
+                        Ok((class, bytes)) => println!(
+                            "{:<16} {:<14} {:>7.1} MB  diffusers folder  {}",
+                            dir.file_name()
+                                .map(|n| n.to_string_lossy())
+                                .unwrap_or_default(),
+                            class,
+                            bytes as f64 / 1e6,
+                            dir.display()
+                        ),
+                        Err(e) => println!("{:<16} BROKEN: {e}", dir.display()),
+                    }
+                    continue;
+                }
                 match ModelFolder::open(&dir) {
                     Ok(f) => {
                         let m = f.manifest();

@@ -74,6 +74,18 @@ fn models_verify_reads_diffusers_folders_and_names_what_is_broken() {
     );
     assert!(out.trim_end().ends_with("ok"), "{out}");
 
+    let o = kino(
+        data.path(),
+        &["models", "list", fixtures().to_str().unwrap()],
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("wan_pipeline_moe") && l.contains("WanPipeline")),
+        "{out}"
+    );
+
     let tmp = tempfile::tempdir().unwrap();
     let broken = tmp.path().join("wan");
     copy_dir(&good, &broken);
