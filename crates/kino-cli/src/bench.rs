@@ -109,6 +109,28 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Time the Wan VAE decoder (random weights of the released VAE's shape) on latents for
+    /// a video of the given size, untiled or tiled (256-pixel tiles every 192), and report
+    /// peak memory.
+    WanVae {
+        /// 2.1 (z 16, 8x) or 2.2 (z 48, 16x).
+        #[arg(long, default_value = "2.1")]
+        preset: String,
+        #[arg(long, default_value = "1280x720")]
+        size: String,
+        /// Video frames (4k + 1).
+        #[arg(long, default_value_t = 5)]
+        frames: usize,
+        /// Decode tile by tile.
+        #[arg(long)]
+        tiling: bool,
+        /// cpu, cuda or cuda:N.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
@@ -146,6 +168,14 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             json,
             device,
         } => generate(&prompt, seconds, steps, model, json, &device),
+        BenchCommand::WanVae {
+            preset,
+            size,
+            frames,
+            tiling,
+            device,
+            json,
+        } => wan_vae(&preset, &size, frames, tiling, &device, json),
         BenchCommand::Wan {
             preset,
             size,
@@ -476,6 +506,72 @@ fn generate(
         println!(
             "  total {total:.2} s, peak RSS {:.0} MB",
             peak_rss().unwrap_or(0) as f64 / 1e6
+        );
+    }
+    Ok(())
+}
+
+fn wan_vae(
+    preset: &str,
+    size: &str,
+    frames: usize,
+    tiling: bool,
+    device: &str,
+    json: bool,
+) -> Result<()> {
+    use candle_core::{DType, Tensor};
+    use kino_models::wan_vae::{AutoencoderKLWan, WanVaeConfig, WanVaeTiling};
+    let cfg = match preset {
+        "2.1" => WanVaeConfig::wan2_1(),
+        "2.2" => WanVaeConfig::wan2_2(),
+        other => anyhow::bail!("--preset {other}: expected 2.1 or 2.2"),
+    };
+    let dev = crate::device::parse(device)?;
+    let (w, h) = crate::generate::parse_size(size)?;
+    let s = cfg.scale_factor_spatial;
+    anyhow::ensure!(
+        frames % 4 == 1 && (w as usize).is_multiple_of(s) && (h as usize).is_multiple_of(s),
+        "--frames must be 4k + 1 and --size a multiple of {s}"
+    );
+    let t0 = Instant::now();
+    let vb = candle_nn::VarBuilder::from_backend(Box::new(RandomWeights), DType::F32, dev.clone());
+    let mut vae = AutoencoderKLWan::new(&cfg, vb)?;
+    if tiling {
+        vae = vae.with_tiling(WanVaeTiling::default())?;
+    }
+    let init_s = t0.elapsed().as_secs_f64();
+    let rss_before = peak_rss().unwrap_or(0);
+    let z = Tensor::randn(
+        0f32,
+        1.0,
+        (
+            1,
+            cfg.z_dim,
+            (frames - 1) / 4 + 1,
+            h as usize / s,
+            w as usize / s,
+        ),
+        &dev,
+    )?;
+    let t1 = Instant::now();
+    let video = vae.decode(&z)?;
+    dev.synchronize()?;
+    let decode_s = t1.elapsed().as_secs_f64();
+    let peak = peak_rss().unwrap_or(0);
+    if json {
+        let report = serde_json::json!({
+            "preset": preset, "size": [w, h], "frames": frames, "tiling": tiling,
+            "output": video.dims(), "init_s": init_s, "decode_s": decode_s,
+            "peak_rss_bytes": peak, "peak_rss_before_decode_bytes": rss_before,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "Wan {preset} VAE decode (random weights) {w}x{h}x{frames} frames, {}: {decode_s:.1} s; \
+             peak RSS {:.0} MB ({:.0} MB before decoding)",
+            if tiling { "tiled 256/192" } else { "untiled" },
+            peak as f64 / 1e6,
+            rss_before as f64 / 1e6
         );
     }
     Ok(())
