@@ -13,6 +13,16 @@ and next to each an `inputs.safetensors` with what the test feeds and expects:
                                              WanImageToVideoPipeline with expand_timesteps=True
                                              and no image encoder, a residual patchified VAE
                                              (patch_size 2, 12 channels), UniPC (shift 5)
+  tools/parity/fixtures/wan_i2v21/           Wan 2.1 I2V style image-to-video: a
+                                             WanImageToVideoPipeline without expand_timesteps,
+                                             a tiny CLIPVisionModel image encoder and its
+                                             CLIPImageProcessor (32 x 32, patch 8), a
+                                             transformer with the image branch taking noise +
+                                             frame mask + image latents (10 channels), UniPC
+  tools/parity/fixtures/wan_i2v_a14b/        Wan 2.2 I2V-A14B style: the same concatenation, no
+                                             image encoder, two experts at boundary_ratio 0.9,
+                                             guidance_scale_2, UniPC (shift 5), with a last
+                                             image (first-and-last-frame)
 
 No text encoder is stored (the folders' model_index.json says null for it): the prompt
 embeddings are passed directly, as the test passes them.
@@ -45,6 +55,23 @@ wan_ti2v/inputs.safetensors also holds:
 
 (wan_ti2v's resized image depends on Pillow: 13.0 orders its two resampling passes
 differently from earlier versions.)
+
+wan_i2v21/ and wan_i2v_a14b/inputs.safetensors hold, besides the common tensors:
+  image.original                         (27, 41, 3) uint8, the image given to the pipeline
+  image.vae_input                        (1, 3, H, W) f32, the first frame of the video the
+                                         pipeline handed vae.encode (PIL LANCZOS resize)
+  image.last, image.last.vae_input       (wan_i2v_a14b) the last image and the video's last frame
+  expected.condition                     (1, t + z, F', h, w) what prepare_latents returned: the
+                                         frame mask (t = scale_factor_temporal channels) and the
+                                         normalised latents of [image, zeros..., (last image)]
+  image.clip_input                       (wan_i2v21) (1, 3, 32, 32) the pixel_values the image
+                                         encoder got (PIL BICUBIC resize, crop, normalise)
+  expected.image_states                  (wan_i2v21) (1, 17, 16) encode_image's output
+                                         (penultimate hidden states)
+  bicubic.<i>.in, bicubic.<i>.out        (wan_i2v21) PIL BICUBIC resize checks
+The prompt embeddings are stored unpadded (1, 6, text_dim); the pipeline was given them padded
+with zeros to 512 tokens (metadata call.text_len), as its text encoder pads them, because the
+image-branch attention finds the image tokens by that length.
 
   python3 tools/parity/wan_pipeline.py [case ...]   # only the named cases
 """
@@ -346,12 +373,259 @@ def write_ti2v_case():
           f"max |latents| {lat.abs().max():.4f}, {100 * clamped:.1f}% of the video clamped")
 
 
+# Wan 2.1 image-to-video (CLIP image encoder) and Wan 2.2 I2V-A14B (two experts, no image
+# encoder): a WanImageToVideoPipeline without expand_timesteps. The VAE-encoded video of
+# [image, zeros..., (last image)] and a frame mask are concatenated to the noise along
+# channels, so the transformer takes z + scale_factor_temporal + z channels (36 for the real
+# models; 4 + 2 + 4 = 10 here).
+I2V_IN_CHANNELS = 2 * VAE["z_dim"] + VAE["scale_factor_temporal"]
+CLIP = dict(
+    hidden_size=16,
+    intermediate_size=32,
+    num_hidden_layers=3,
+    num_attention_heads=2,
+    num_channels=3,
+    image_size=32,
+    patch_size=8,
+    hidden_act="gelu",
+    layer_norm_eps=1e-5,
+    projection_dim=8,
+)
+I2V21_TRANSFORMER = dict(
+    TI2V_TRANSFORMER,
+    in_channels=I2V_IN_CHANNELS,
+    image_dim=CLIP["hidden_size"],
+    added_kv_proj_dim=TI2V_TRANSFORMER["num_attention_heads"] * TI2V_TRANSFORMER["attention_head_dim"],
+)
+I2V_A14B_TRANSFORMER = dict(TI2V_TRANSFORMER, in_channels=I2V_IN_CHANNELS)
+# 5 frames -> 3 latent frames; 16x32 -> 4x8 latents, 2x4 tokens (diffusers wants multiples of 16).
+I2V_FRAMES, I2V_HEIGHT, I2V_WIDTH = 5, 16, 32
+# diffusers pads the prompt embeddings to 512 tokens, and the image-branch attention finds the
+# image tokens by that length: the embeddings stored are TEXT_LEN long and padded with zeros.
+PADDED_TEXT_LEN = 512
+# (width, height) -> (width, height) checks of PIL's BICUBIC resize (CLIPImageProcessor's).
+BICUBIC_CASES = [
+    ((41, 27), (48, 32)),  # both grow (the CLIP input of image.original)
+    ((20, 15), (11, 8)),  # both shrink, width first
+    ((15, 20), (14, 6)),  # both shrink, height first
+    ((9, 12), (20, 5)),  # width grows, height shrinks
+    ((90, 60), (37, 24)),  # large reduction
+]
+
+
+def bicubic_cases():
+    out = {}
+    for i, ((w0, h0), (w1, h1)) in enumerate(BICUBIC_CASES):
+        image = rgb_image(h0, w0, seed=30 + i)
+        resized = np.array(Image.fromarray(image).resize((w1, h1), resample=Image.BICUBIC))
+        out[f"bicubic.{i}.in"] = torch.from_numpy(image)
+        out[f"bicubic.{i}.out"] = torch.from_numpy(np.ascontiguousarray(resized))
+    return out
+
+
+def padded(embeds):
+    pad = embeds.new_zeros(embeds.shape[0], PADDED_TEXT_LEN - embeds.shape[1], embeds.shape[2])
+    return torch.cat([embeds, pad], dim=1)
+
+
+def write_concat_case(name, pipe, call, last_image, extra_tensors=None):
+    """Runs `pipe` (a WanImageToVideoPipeline without expand_timesteps) and writes the case."""
+    out = FIXTURES / name
+    if out.exists():
+        shutil.rmtree(out)
+    pipe.save_pretrained(out, safe_serialization=True)
+
+    original = rgb_image(27, 41, seed=40)
+    last = rgb_image(19, 30, seed=41) if last_image else None
+    torch.manual_seed(42)
+    latent_frames = (I2V_FRAMES - 1) // VAE["scale_factor_temporal"] + 1
+    s = VAE["scale_factor_spatial"]
+    latents = torch.randn(1, VAE["z_dim"], latent_frames, I2V_HEIGHT // s, I2V_WIDTH // s)
+    text_dim = pipe.transformer.config.text_dim
+    embeds = torch.randn(1, TEXT_LEN, text_dim)
+    negative = torch.randn(1, TEXT_LEN, text_dim)
+
+    # Record what the pipeline hands the VAE encoder, the image encoder, and the condition
+    # prepare_latents returns.
+    seen = dict(vae=[], clip=[], condition=[], states=[])
+    vae = pipe.vae
+    encode = vae.encode
+
+    def recording_encode(x, *a, **k):
+        seen["vae"].append(x.detach().clone())
+        return encode(x, *a, **k)
+
+    prepare = pipe.prepare_latents
+
+    def recording_prepare(*a, **k):
+        out_ = prepare(*a, **k)
+        seen["condition"].append(out_[1].detach().clone())
+        return out_
+
+    hooks = []
+    if pipe.image_encoder is not None:
+        def clip_hook(module, args, kwargs):
+            seen["clip"].append(kwargs["pixel_values"].detach().clone())
+
+        hooks.append(pipe.image_encoder.register_forward_pre_hook(clip_hook, with_kwargs=True))
+        encode_image = pipe.encode_image
+
+        def recording_encode_image(*a, **k):
+            states = encode_image(*a, **k)
+            seen["states"].append(states.detach().clone())
+            return states
+
+        pipe.encode_image = recording_encode_image
+
+    args = dict(
+        image=Image.fromarray(original),
+        prompt_embeds=padded(embeds),
+        negative_prompt_embeds=padded(negative),
+        height=I2V_HEIGHT,
+        width=I2V_WIDTH,
+        num_frames=I2V_FRAMES,
+        **call,
+    )
+    if last is not None:
+        args["last_image"] = Image.fromarray(last)
+    with torch.no_grad():
+        vae.encode = recording_encode
+        pipe.prepare_latents = recording_prepare
+        lat = pipe(latents=latents.clone(), output_type="latent", **args).frames
+        video = pipe(latents=latents.clone(), output_type="pt", **args).frames
+        vae.encode = encode
+        del pipe.prepare_latents
+        if pipe.image_encoder is not None:
+            del pipe.encode_image
+        for h in hooks:
+            h.remove()
+    assert len(seen["vae"]) == 2 and torch.equal(seen["vae"][0], seen["vae"][1])
+    vae_input = seen["vae"][0]
+    assert vae_input.shape == (1, 3, I2V_FRAMES, I2V_HEIGHT, I2V_WIDTH), vae_input.shape
+    assert torch.equal(seen["condition"][0], seen["condition"][1])
+    condition = seen["condition"][0]
+    assert condition.shape == (1, VAE["scale_factor_temporal"] + VAE["z_dim"]) + latents.shape[2:]
+    clamped = (video <= 0).float().mean().item() + (video >= 1).float().mean().item()
+    assert clamped < 0.25, f"{100 * clamped:.1f}% of the video is clamped"
+    tensors = {
+        "prompt_embeds": embeds,
+        "negative_prompt_embeds": negative,
+        "latents": latents,
+        "image.original": torch.from_numpy(original),
+        "image.vae_input": vae_input[:, :, 0],
+        "expected.condition": condition.to(torch.float32),
+        "expected.latents": lat.to(torch.float32),
+        "expected.video": video.to(torch.float32),
+    }
+    if last is not None:
+        tensors["image.last"] = torch.from_numpy(last)
+        tensors["image.last.vae_input"] = vae_input[:, :, -1]
+    if pipe.image_encoder is not None:
+        assert len(seen["clip"]) == 2 and torch.equal(seen["clip"][0], seen["clip"][1])
+        tensors["image.clip_input"] = seen["clip"][0]
+        tensors["expected.image_states"] = seen["states"][0].to(torch.float32)
+    tensors.update(extra_tensors or {})
+    save_file(
+        {k: v.contiguous() for k, v in tensors.items()},
+        out / "inputs.safetensors",
+        metadata={
+            "call": json.dumps(
+                dict(
+                    call,
+                    height=I2V_HEIGHT,
+                    width=I2V_WIDTH,
+                    num_frames=I2V_FRAMES,
+                    last_image=last is not None,
+                    text_len=PADDED_TEXT_LEN,
+                )
+            ),
+            "diffusers": diffusers.__version__,
+            "torch": torch.__version__,
+            "pillow": PIL.__version__,
+            "reference": f"diffusers {diffusers.__version__} WanImageToVideoPipeline "
+            "(expand_timesteps=False), CPU f32",
+        },
+    )
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    print(f"wrote {out.relative_to(FIXTURES.parents[2])}: {size} bytes; video {tuple(video.shape)}, "
+          f"max |latents| {lat.abs().max():.4f}, {100 * clamped:.1f}% of the video clamped")
+
+
+def write_i2v21_case():
+    """Wan 2.1 I2V style: a CLIP image encoder whose penultimate states condition the
+    transformer's image branch, UniPC (shift 3), one transformer."""
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    try:
+        from transformers import CLIPImageProcessorPil as ImageProcessor
+    except ImportError:
+        from transformers import CLIPImageProcessor as ImageProcessor
+
+    torch.manual_seed(7)
+    vae = perturbed(AutoencoderKLWan(**VAE))
+    transformer = perturbed(WanTransformer3DModel(**I2V21_TRANSFORMER))
+    clip = perturbed(CLIPVisionModel(CLIPVisionConfig(**CLIP)))
+    processor = ImageProcessor(
+        size={"shortest_edge": CLIP["image_size"]},
+        crop_size={"height": CLIP["image_size"], "width": CLIP["image_size"]},
+    )
+    pipe = WanImageToVideoPipeline(
+        tokenizer=None,
+        text_encoder=None,
+        vae=vae,
+        scheduler=UniPCMultistepScheduler(**UNIPC),
+        image_processor=processor,
+        image_encoder=clip,
+        transformer=transformer,
+    )
+    write_concat_case(
+        "wan_i2v21",
+        pipe,
+        dict(num_inference_steps=3, guidance_scale=5.0),
+        last_image=False,
+        extra_tensors=bicubic_cases(),
+    )
+
+
+def write_i2v_a14b_case():
+    """Wan 2.2 I2V-A14B style: no image encoder, two experts switching at boundary_ratio 0.9
+    (the real model_index's), guidance_scale_2, UniPC (shift 5); with a last image (the
+    first-and-last-frame mask and video)."""
+    torch.manual_seed(8)
+    vae = perturbed(AutoencoderKLWan(**VAE))
+    high = perturbed(WanTransformer3DModel(**I2V_A14B_TRANSFORMER))
+    low = perturbed(WanTransformer3DModel(**I2V_A14B_TRANSFORMER))
+    scheduler = UniPCMultistepScheduler(**dict(UNIPC, flow_shift=5.0))
+    pipe = WanImageToVideoPipeline(
+        tokenizer=None,
+        text_encoder=None,
+        vae=vae,
+        scheduler=scheduler,
+        image_processor=None,
+        image_encoder=None,
+        transformer=high,
+        transformer_2=low,
+        boundary_ratio=0.9,
+    )
+    call = dict(num_inference_steps=4, guidance_scale=3.5, guidance_scale_2=2.0)
+    scheduler.set_timesteps(call["num_inference_steps"])
+    ts = scheduler.timesteps.tolist()
+    assert any(t >= 900 for t in ts) and any(t < 900 for t in ts), ts
+    write_concat_case("wan_i2v_a14b", pipe, call, last_image=True)
+
+
 def main():
-    cases = set(sys.argv[1:]) or {"wan_pipeline", "wan_pipeline_moe", "wan_ti2v"}
+    cases = set(sys.argv[1:]) or {
+        "wan_pipeline", "wan_pipeline_moe", "wan_ti2v", "wan_i2v21", "wan_i2v_a14b"
+    }
     if cases & {"wan_pipeline", "wan_pipeline_moe"}:
         t2v_cases(cases)
     if "wan_ti2v" in cases:
         write_ti2v_case()
+    if "wan_i2v21" in cases:
+        write_i2v21_case()
+    if "wan_i2v_a14b" in cases:
+        write_i2v_a14b_case()
 
 
 def t2v_cases(cases):

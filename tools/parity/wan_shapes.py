@@ -5,16 +5,24 @@ classes themselves (built on PyTorch's meta device: no weights, no download).
 kino's test `crates/kino-engine/tests/wan_real_shapes.rs` turns this into header-only
 folders (sparse files: the real byte sizes, no data) and runs `kino models verify`'s check on
 them, so every key and shape kino's networks ask for is proven to be what the real
-checkpoints hold: Wan2.1-T2V-1.3B, Wan2.2-TI2V-5B and Wan2.2-T2V-A14B (two experts).
+checkpoints hold: Wan2.1-T2V-1.3B, Wan2.1-I2V-14B-480P (transformer with the image branch,
+CLIP ViT-H/14 image encoder), Wan2.2-TI2V-5B, Wan2.2-T2V-A14B and Wan2.2-I2V-A14B (two
+experts).
 
 Writes tools/parity/fixtures/wan_shapes.json:
   {"networks": {net: {"class", "config", "dtype", "tensors": {name: shape}}},
-   "models": {model: {"model_index": {...}, "scheduler": {...}, "components": {component: net}}}}
+   "models": {model: {"model_index": {...}, "scheduler": {...}, "components": {component: net},
+                      "image_processor": {...} (image_processor/preprocessor_config.json, where
+                      the folder has one)}}}
 
 Configs are those of the Hugging Face repositories Wan-AI/Wan2.1-T2V-1.3B-Diffusers,
-Wan-AI/Wan2.2-TI2V-5B-Diffusers and Wan-AI/Wan2.2-T2V-A14B-Diffusers
+Wan-AI/Wan2.1-I2V-14B-480P-Diffusers, Wan-AI/Wan2.2-TI2V-5B-Diffusers,
+Wan-AI/Wan2.2-T2V-A14B-Diffusers and Wan-AI/Wan2.2-I2V-A14B-Diffusers
 (transformer/config.json, vae/config.json, text_encoder/config.json,
-scheduler/scheduler_config.json, model_index.json).
+image_encoder/config.json, image_processor/preprocessor_config.json,
+scheduler/scheduler_config.json, model_index.json). The image encoder's tensors are named as
+the Wan folder stores them (transformers 4's `vision_model.` prefix); its dtype is taken as
+f32 (the sparse files' sizes only).
 
   pip install torch diffusers==0.42.1 transformers
   python3 tools/parity/wan_shapes.py
@@ -25,7 +33,7 @@ from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKLWan, WanTransformer3DModel
-from transformers import UMT5Config, UMT5EncoderModel
+from transformers import CLIPVisionConfig, CLIPVisionModel, UMT5Config, UMT5EncoderModel
 
 COMMON_T = dict(
     patch_size=[1, 2, 2],
@@ -42,6 +50,22 @@ COMMON_T = dict(
 T_1_3B = dict(COMMON_T, num_attention_heads=12, ffn_dim=8960, num_layers=30, in_channels=16, out_channels=16)
 T_5B = dict(COMMON_T, num_attention_heads=24, ffn_dim=14336, num_layers=30, in_channels=48, out_channels=48)
 T_A14B = dict(COMMON_T, num_attention_heads=40, ffn_dim=13824, num_layers=40, in_channels=16, out_channels=16)
+# Image-to-video by channel concatenation: noise (16) + frame mask (4) + image latents (16).
+T_I2V_14B = dict(T_A14B, in_channels=36, image_dim=1280, added_kv_proj_dim=5120)
+T_I2V_A14B = dict(T_A14B, in_channels=36)
+CLIP_VIT_H_14 = dict(
+    hidden_size=1280, intermediate_size=5120, projection_dim=1024, num_hidden_layers=32,
+    num_attention_heads=16, num_channels=3, image_size=224, patch_size=14, hidden_act="gelu",
+    layer_norm_eps=1e-5, attention_dropout=0.0, initializer_range=0.02, initializer_factor=1.0,
+    model_type="clip_vision_model", architectures=["CLIPVisionModel"],
+)
+CLIP_PROCESSOR = dict(
+    crop_size={"height": 224, "width": 224}, do_center_crop=True, do_convert_rgb=True,
+    do_normalize=True, do_rescale=True, do_resize=True,
+    image_mean=[0.48145466, 0.4578275, 0.40821073], image_processor_type="CLIPImageProcessor",
+    image_std=[0.26862954, 0.26130258, 0.27577711], resample=3,
+    rescale_factor=0.00392156862745098, size={"shortest_edge": 224},
+)
 
 VAE_2_1 = dict(
     base_dim=96, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
@@ -78,7 +102,13 @@ def shapes(model):
 def main():
     networks = {}
     with torch.device("meta"):
-        for name, cfg in [("transformer-1.3b", T_1_3B), ("transformer-5b", T_5B), ("transformer-a14b", T_A14B)]:
+        for name, cfg in [
+            ("transformer-1.3b", T_1_3B),
+            ("transformer-5b", T_5B),
+            ("transformer-a14b", T_A14B),
+            ("transformer-i2v-14b", T_I2V_14B),
+            ("transformer-i2v-a14b", T_I2V_A14B),
+        ]:
             m = WanTransformer3DModel(**cfg)
             networks[name] = dict(class_name="WanTransformer3DModel", config=dict(m.config), dtype="BF16", tensors=shapes(m))
         for name, cfg in [("vae-2.1", VAE_2_1), ("vae-2.2", VAE_2_2)]:
@@ -89,6 +119,14 @@ def main():
         # save_pretrained stores a tied embedding once, under shared.weight.
         tensors.pop("encoder.embed_tokens.weight", None)
         networks["umt5-xxl"] = dict(class_name="UMT5EncoderModel", config=UMT5_XXL, dtype="BF16", tensors=tensors)
+        config = {k: v for k, v in CLIP_VIT_H_14.items() if k not in ("model_type", "architectures")}
+        m = CLIPVisionModel(CLIPVisionConfig(**config))
+        # transformers 5 drops the `vision_model.` level; the Wan folders (transformers 4) keep it.
+        tensors = {
+            (k if k.startswith("vision_model.") else f"vision_model.{k}"): v
+            for k, v in shapes(m).items()
+        }
+        networks["clip-vit-h-14"] = dict(class_name="CLIPVisionModel", config=CLIP_VIT_H_14, dtype="F32", tensors=tensors)
 
     def index(**extra):
         base = {
@@ -103,6 +141,11 @@ def main():
         base.update(extra)
         return base
 
+    i2v_index = dict(
+        _class_name="WanImageToVideoPipeline",
+        image_encoder=["transformers", "CLIPVisionModel"],
+        image_processor=["transformers", "CLIPImageProcessor"],
+    )
     models = {
         "Wan2.1-T2V-1.3B-Diffusers": dict(
             model_index=index(),
@@ -124,7 +167,39 @@ def main():
                 "text_encoder": "umt5-xxl",
             },
         ),
+        "Wan2.1-I2V-14B-480P-Diffusers": dict(
+            model_index=index(**i2v_index),
+            scheduler=dict(UNIPC, flow_shift=3.0),
+            components={
+                "transformer": "transformer-i2v-14b",
+                "vae": "vae-2.1",
+                "text_encoder": "umt5-xxl",
+                "image_encoder": "clip-vit-h-14",
+            },
+            image_processor=CLIP_PROCESSOR,
+        ),
+        "Wan2.2-I2V-A14B-Diffusers": dict(
+            model_index=index(
+                _class_name="WanImageToVideoPipeline",
+                boundary_ratio=0.9,
+                expand_timesteps=False,
+                image_encoder=[None, None],
+                image_processor=[None, None],
+                transformer_2=["diffusers", "WanTransformer3DModel"],
+            ),
+            scheduler=dict(UNIPC, flow_shift=5.0),
+            components={
+                "transformer": "transformer-i2v-a14b",
+                "transformer_2": "transformer-i2v-a14b",
+                "vae": "vae-2.1",
+                "text_encoder": "umt5-xxl",
+            },
+        ),
     }
+    for v in networks.values():
+        # A set in diffusers: sorted, so the file is the same on every run.
+        if "_use_default_values" in v["config"]:
+            v["config"]["_use_default_values"] = sorted(v["config"]["_use_default_values"])
     out = Path(__file__).resolve().parent / "fixtures" / "wan_shapes.json"
     out.write_text(json.dumps({"networks": networks, "models": models}, separators=(",", ":"), sort_keys=True))
     for n, v in networks.items():

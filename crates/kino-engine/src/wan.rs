@@ -1,5 +1,6 @@
 //! Wan 2.1 / 2.2 from their diffusers folders (`Wan-AI/Wan2.1-T2V-1.3B-Diffusers`,
-//! `Wan2.1-T2V-14B-Diffusers`, `Wan2.2-TI2V-5B-Diffusers`, `Wan2.2-T2V-A14B-Diffusers`),
+//! `Wan2.1-T2V-14B-Diffusers`, `Wan2.1-I2V-14B-480P-Diffusers`, `Wan2.1-I2V-14B-720P-Diffusers`,
+//! `Wan2.2-TI2V-5B-Diffusers`, `Wan2.2-T2V-A14B-Diffusers`, `Wan2.2-I2V-A14B-Diffusers`),
 //! unchanged, behind kino's [`Pipeline`] trait.
 //!
 //! The sampling loop is diffusers' `WanPipeline.__call__` (pipelines/wan/pipeline_wan.py,
@@ -12,13 +13,22 @@
 //! with the VAE's `latents_mean` / `latents_std` and decoded. Parity with diffusers is
 //! tested on tiny random folders (tools/parity/wan_pipeline.py).
 //!
-//! Image-to-video is diffusers' `WanImageToVideoPipeline` with `expand_timesteps` (the Wan
-//! 2.2 TI2V-5B, no image encoder): the image is VAE-encoded and normalised, the network sees
-//! that latent in place of the first latent frame, with timestep 0 on the first frame's
-//! tokens, and the returned latents carry it as their first frame
-//! ([`WanModel::denoise_i2v`]). The TI2V-5B's `WanPipeline` folder runs it too, as diffusers
-//! runs that folder with `WanImageToVideoPipeline`. Wan 2.1 image-to-video (CLIP image
-//! encoder) and Wan 2.2 I2V-A14B (image latent concatenated to the noise) are refused.
+//! Image-to-video is diffusers' `WanImageToVideoPipeline`, in its two forms
+//! ([`ImageCondition`], [`WanModel::image_condition`], [`WanModel::denoise_i2v`]):
+//!
+//! - with `expand_timesteps` (Wan 2.2 TI2V-5B, no image encoder): the image is VAE-encoded
+//!   and normalised, the network sees that latent in place of the first latent frame, with
+//!   timestep 0 on the first frame's tokens, and the returned latents carry it as their first
+//!   frame. The TI2V-5B's `WanPipeline` folder runs it too, as diffusers runs that folder with
+//!   `WanImageToVideoPipeline`.
+//! - without it (Wan 2.1 I2V-14B 480P / 720P, Wan 2.2 I2V-A14B): the video [image, zero
+//!   (grey) frames...] (or [image, zeros..., last image]) is VAE-encoded and normalised, a mask of
+//!   the given frames is put in front of it, and both are concatenated to the noise along
+//!   channels at every step (`in_channels` = 2 z + 4 = 36). Wan 2.1 also runs the image
+//!   through the folder's CLIP `image_encoder` (penultimate hidden states, after
+//!   `image_processor`'s bicubic resize, crop and normalisation) into the transformer's image
+//!   branch. The last frame (FLF2V) works where diffusers runs it: without an image encoder,
+//!   or with a transformer that embeds two images (`pos_embed_seq_len`).
 //!
 //! Wan makes no sound: the [`Pipeline`] implementation returns silent audio.
 
@@ -27,6 +37,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use image::RgbImage;
+use kino_models::clip_vision::{ClipImageProcessorConfig, ClipVisionConfig, ClipVisionModel};
 use kino_models::diffusers_folder::{DiffusersComponent, DiffusersFolder};
 use kino_models::umt5::{wan_prompt_embeds, Umt5Config, Umt5Encoder, WAN_TEXT_LEN};
 use kino_models::wan_transformer::{WanTransformer, WanTransformerConfig};
@@ -106,6 +117,38 @@ pub struct WanSampling {
     pub shift: Option<f64>,
 }
 
+/// How a model takes an image (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ImageMode {
+    /// Text-to-video only.
+    None,
+    /// `expand_timesteps`: the image's latent replaces the first latent frame (TI2V-5B).
+    FirstFrame,
+    /// Mask and video latents concatenated to the noise along channels (Wan 2.1 I2V, Wan 2.2
+    /// I2V-A14B).
+    Concat,
+}
+
+/// The image condition of an image-to-video run, in the form the model takes
+/// ([`WanModel::image_condition`] makes it, [`WanModel::denoise_i2v`] uses it).
+#[derive(Debug, Clone)]
+pub enum ImageCondition {
+    /// `expand_timesteps` models (Wan 2.2 TI2V-5B): the image's normalised latent, `(1 or B,
+    /// z, 1, H', W')`, from [`WanModel::encode_first_frame`].
+    FirstFrame(Tensor),
+    /// Channel-concatenation models (Wan 2.1 I2V, Wan 2.2 I2V-A14B).
+    Concat {
+        /// `(1 or B, t + z, F', H', W')`: the frame mask (`t` = the VAE's temporal factor)
+        /// and the normalised latents of the conditioning video, from
+        /// [`WanModel::encode_video_condition`].
+        video: Tensor,
+        /// The CLIP image states `(1 or B, S, image_dim)` (two rows per sample with a last
+        /// frame), from [`WanModel::encode_image_states`]; `Some` exactly when the
+        /// transformer has an image branch.
+        image_states: Option<Tensor>,
+    },
+}
+
 /// A loaded Wan model.
 pub struct WanModel {
     name: String,
@@ -113,8 +156,10 @@ pub struct WanModel {
     transformer_2: Option<WanTransformer>,
     boundary_ratio: Option<f64>,
     expand_timesteps: bool,
-    /// See [`WanModel::supports_first_frame`].
-    first_frame: bool,
+    /// How the model takes an image.
+    image_mode: ImageMode,
+    /// The CLIP image encoder and its preprocessing (Wan 2.1 image-to-video).
+    clip: Option<(ClipVisionModel, ClipImageProcessorConfig)>,
     vae: WanVae,
     text: Option<(Umt5Encoder, tokenizers::Tokenizer)>,
     scheduler: SchedulerSpec,
@@ -133,42 +178,139 @@ fn load_transformer(c: &DiffusersComponent, dtype: DType, dev: &Device) -> Resul
         .map_err(|e| EngineError::Invalid(format!("{}: {e}", c.dir.display())))
 }
 
+/// The image encoder classes whose weights are a CLIP vision tower kino runs.
+const CLIP_ENCODERS: [&str; 2] = ["CLIPVisionModel", "CLIPVisionModelWithProjection"];
+/// The image processor classes that are transformers' `CLIPImageProcessor` (diffusers saves
+/// the PIL one under its own name when torchvision is missing).
+const CLIP_PROCESSORS: [&str; 3] = [
+    "CLIPImageProcessor",
+    "CLIPImageProcessorFast",
+    "CLIPImageProcessorPil",
+];
+
 /// Checks that the folder's pipeline is one this module runs: `WanPipeline`, or a
-/// `WanImageToVideoPipeline` with `expand_timesteps` and no image encoder (Wan 2.2 TI2V-5B).
+/// `WanImageToVideoPipeline`: with `expand_timesteps` and no image encoder (Wan 2.2
+/// TI2V-5B), or without it, with a CLIP image encoder and its image processor (Wan 2.1 I2V)
+/// or with neither (Wan 2.2 I2V-A14B). The networks are checked when they are built.
 fn check_pipeline(folder: &DiffusersFolder) -> Result<()> {
     let dir = folder.root().display();
     let class = folder.pipeline_class();
     match class {
         "WanPipeline" => Ok(()),
         "WanImageToVideoPipeline" => {
-            if folder.has_component("image_encoder") {
-                return Err(EngineError::Invalid(format!(
-                    "{dir}: this WanImageToVideoPipeline folder (Wan 2.1 image-to-video) needs the \
-                     CLIP image encoder, which kino does not run yet; Wan 2.2 TI2V-5B folders \
-                     (expand_timesteps, no image_encoder) are supported"
-                )));
-            }
             let expand = folder
                 .setting("expand_timesteps")
                 .and_then(|v| v.as_bool())
                 .unwrap_or(false);
-            if !expand {
-                return Err(EngineError::Invalid(format!(
-                    "{dir}: WanImageToVideoPipeline without expand_timesteps (Wan 2.2 I2V-A14B: \
-                     the image latent concatenated to the noise) is not supported yet; Wan 2.2 \
-                     TI2V-5B folders (expand_timesteps, no image_encoder) are"
-                )));
+            let classes = folder.components();
+            let class_of = |name: &str| {
+                classes
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, c)| c.as_str())
+            };
+            match (class_of("image_encoder"), class_of("image_processor")) {
+                (None, None) => Ok(()),
+                (Some(_), _) if expand => Err(EngineError::Invalid(format!(
+                    "{dir}: a WanImageToVideoPipeline with expand_timesteps and an image encoder                      is not a known Wan layout (Wan 2.2 TI2V-5B has no image encoder)"
+                ))),
+                (Some(enc), Some(proc))
+                    if CLIP_ENCODERS.contains(&enc) && CLIP_PROCESSORS.contains(&proc) =>
+                {
+                    Ok(())
+                }
+                (Some(enc), Some(proc)) => Err(EngineError::Invalid(format!(
+                    "{dir}: image_encoder '{enc}' with image_processor '{proc}' is not one kino                      runs (expected {} with {})",
+                    CLIP_ENCODERS.join(" or "),
+                    CLIP_PROCESSORS.join(" or ")
+                ))),
+                (Some(enc), None) => Err(EngineError::Invalid(format!(
+                    "{dir}: image_encoder '{enc}' without an image_processor"
+                ))),
+                (None, Some(proc)) => Err(EngineError::Invalid(format!(
+                    "{dir}: image_processor '{proc}' without an image_encoder"
+                ))),
             }
-            Ok(())
         }
         "WanVideoToVideoPipeline" | "WanVACEPipeline" => Err(EngineError::Invalid(format!(
-            "{dir}: {class} folders are not supported yet (WanPipeline folders and Wan 2.2 \
-             TI2V-5B WanImageToVideoPipeline folders are)"
+            "{dir}: {class} folders are not supported yet (WanPipeline and \
+             WanImageToVideoPipeline folders are)"
         ))),
         other => Err(EngineError::Invalid(format!(
             "{dir}: pipeline class '{other}' is not a Wan pipeline"
         ))),
     }
+}
+
+/// The processor settings of an `image_processor` component
+/// (`preprocessor_config.json`), checked to be what [`clip_pixel_values`] computes.
+fn clip_processor_config(c: &DiffusersComponent) -> Result<ClipImageProcessorConfig> {
+    let path = c.dir.join("preprocessor_config.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| EngineError::Invalid(format!("{}: {e}", path.display())))?;
+    let cfg = ClipImageProcessorConfig::from_json(&text)
+        .map_err(|e| EngineError::Invalid(format!("{}: {e}", path.display())))?;
+    if cfg.do_resize && !matches!(cfg.resample, 1 | 3) {
+        return Err(EngineError::Invalid(format!(
+            "{}: resample {} is not implemented (bicubic, 3, and Lanczos, 1, are)",
+            path.display(),
+            cfg.resample
+        )));
+    }
+    if cfg.image_mean.len() != 3 || cfg.image_std.len() != 3 {
+        return Err(EngineError::Invalid(format!(
+            "{}: image_mean and image_std need 3 values (RGB)",
+            path.display()
+        )));
+    }
+    cfg.resize_target(1, 1)
+        .and_then(|_| cfg.crop_target())
+        .map_err(|e| EngineError::Invalid(format!("{}: {e}", path.display())))?;
+    Ok(cfg)
+}
+
+/// Builds the CLIP vision tower of an `image_encoder` component.
+fn clip_model(c: &DiffusersComponent, vb: candle_nn::VarBuilder) -> Result<ClipVisionModel> {
+    let ctx = |e: candle_core::Error| EngineError::Invalid(format!("{}: {e}", c.dir.display()));
+    let cfg = ClipVisionConfig::from_json(&c.config_json()).map_err(ctx)?;
+    ClipVisionModel::new(&cfg, vb).map_err(ctx)
+}
+
+/// `pixel_values` of `images` as transformers' `CLIPImageProcessor` (its PIL backend) makes
+/// them: each image resized so its shorter side is `size.shortest_edge` with Pillow's bicubic
+/// filter ([`resize_bicubic`]; Lanczos when `resample` is 1), center-cropped, rescaled and
+/// normalised; `(N, 3, crop_h, crop_w)` f32. (transformers' torchvision backend, used when
+/// torchvision is installed, resizes with an antialiased bicubic that can differ by a grey
+/// level.)
+pub fn clip_pixel_values(
+    cfg: &ClipImageProcessorConfig,
+    images: &[&RgbImage],
+    device: &Device,
+) -> Result<Tensor> {
+    let mut rows = Vec::with_capacity(images.len());
+    for image in images {
+        let (h0, w0) = (image.height() as usize, image.width() as usize);
+        let (h, w) = cfg.resize_target(h0, w0)?;
+        let resized;
+        let image = if (h, w) == (h0, w0) {
+            *image
+        } else if cfg.resample == 1 {
+            resized = resize_lanczos(image, w as u32, h as u32);
+            &resized
+        } else {
+            resized = resize_bicubic(image, w as u32, h as u32);
+            &resized
+        };
+        let values: Vec<f32> = image.as_raw().iter().map(|&p| p as f32).collect();
+        let pixels = Tensor::from_vec(values, (1, h, w, 3), device)?
+            .permute((0, 3, 1, 2))?
+            .contiguous()?;
+        rows.push(cfg.preprocess_resized(&pixels)?);
+    }
+    if rows.is_empty() {
+        return Err(EngineError::Invalid("no image to encode".into()));
+    }
+    Ok(Tensor::cat(&rows, 0)?)
 }
 
 /// An RGB image as the VAE input of an image-to-video run: `(1, 3, height, width)` f32 in
@@ -217,24 +359,89 @@ pub fn image_tensor(
 /// (Pillow 13's order; earlier Pillow always ran it first, which can change a few pixels by
 /// one level). The result equals Pillow 13's pixel for pixel.
 pub fn resize_lanczos(image: &RgbImage, width: u32, height: u32) -> RgbImage {
+    resample(image, width, height, Filter::Lanczos)
+}
+
+/// Resizes with Pillow's bicubic filter (`Image.resize(size, BICUBIC)`, a = -0.5, support 2),
+/// otherwise exactly as [`resize_lanczos`]: equal to Pillow 13's result pixel for pixel. This
+/// is the resize of transformers' `CLIPImageProcessor` (PIL backend).
+pub fn resize_bicubic(image: &RgbImage, width: u32, height: u32) -> RgbImage {
+    resample(image, width, height, Filter::Bicubic)
+}
+
+/// Pillow's resampling filters that kino needs.
+#[derive(Debug, Clone, Copy)]
+enum Filter {
+    Lanczos,
+    Bicubic,
+}
+
+impl Filter {
+    /// Half-width of the filter at scale 1.
+    fn support(self) -> f64 {
+        match self {
+            Filter::Lanczos => 3.0,
+            Filter::Bicubic => 2.0,
+        }
+    }
+
+    fn weight(self, x: f64) -> f64 {
+        fn sinc(x: f64) -> f64 {
+            if x == 0.0 {
+                return 1.0;
+            }
+            let x = x * std::f64::consts::PI;
+            x.sin() / x
+        }
+        match self {
+            Filter::Lanczos => {
+                if (-3.0..3.0).contains(&x) {
+                    sinc(x) * sinc(x / 3.0)
+                } else {
+                    0.0
+                }
+            }
+            Filter::Bicubic => {
+                const A: f64 = -0.5;
+                let x = x.abs();
+                if x < 1.0 {
+                    ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+                } else if x < 2.0 {
+                    (((x - 5.0) * x + 8.0) * x - 4.0) * A
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+}
+
+/// Pillow's two-pass resize of 8-bit RGB with `filter` (see [`resize_lanczos`]).
+fn resample(image: &RgbImage, width: u32, height: u32, filter: Filter) -> RgbImage {
     let (w0, h0) = (image.width() as usize, image.height() as usize);
     let (w1, h1) = (width as usize, height as usize);
     let pixels = image.as_raw();
     let shrink_h = h0 as i64 - h1 as i64;
     let shrink_w = w0 as i64 - w1 as i64;
     let pixels = if shrink_h > 0 && shrink_h > 2 * shrink_w {
-        let tall = lanczos_pass(pixels, (w0, h0), h1, false);
-        lanczos_pass(&tall, (w0, h1), w1, true)
+        let tall = resample_pass(pixels, (w0, h0), h1, false, filter);
+        resample_pass(&tall, (w0, h1), w1, true, filter)
     } else {
-        let wide = lanczos_pass(pixels, (w0, h0), w1, true);
-        lanczos_pass(&wide, (w1, h0), h1, false)
+        let wide = resample_pass(pixels, (w0, h0), w1, true, filter);
+        resample_pass(&wide, (w1, h0), h1, false, filter)
     };
     RgbImage::from_raw(width, height, pixels).expect("the buffer has width * height * 3 bytes")
 }
 
 /// One resampling pass over interleaved RGB `(w, h)`: the width (`horizontal`) or the height
 /// becomes `size`; nothing changes when it already is.
-fn lanczos_pass(pixels: &[u8], (w, h): (usize, usize), size: usize, horizontal: bool) -> Vec<u8> {
+fn resample_pass(
+    pixels: &[u8],
+    (w, h): (usize, usize),
+    size: usize,
+    horizontal: bool,
+    filter: Filter,
+) -> Vec<u8> {
     let (along, across) = if horizontal { (w, h) } else { (h, w) };
     if size == along {
         return pixels.to_vec();
@@ -249,7 +456,7 @@ fn lanczos_pass(pixels: &[u8], (w, h): (usize, usize), size: usize, horizontal: 
         }
     };
     let mut out = vec![0u8; out_w * out_h * 3];
-    for (i, (first, k)) in lanczos_coeffs(along, size).iter().enumerate() {
+    for (i, (first, k)) in resample_coeffs(along, size, filter).iter().enumerate() {
         for j in 0..across {
             for c in 0..3 {
                 let taps = k
@@ -274,26 +481,13 @@ fn fixed_point_sum(taps: impl Iterator<Item = (u8, i64)>) -> u8 {
     (sum >> RESAMPLE_BITS).clamp(0, 255) as u8
 }
 
-/// For each output index of a `in_size -> out_size` Lanczos pass: the first input index and
-/// the fixed-point weights of the inputs from there.
-fn lanczos_coeffs(in_size: usize, out_size: usize) -> Vec<(usize, Vec<i64>)> {
-    fn sinc(x: f64) -> f64 {
-        if x == 0.0 {
-            return 1.0;
-        }
-        let x = x * std::f64::consts::PI;
-        x.sin() / x
-    }
-    fn lanczos(x: f64) -> f64 {
-        if (-3.0..3.0).contains(&x) {
-            sinc(x) * sinc(x / 3.0)
-        } else {
-            0.0
-        }
-    }
+/// For each output index of a `in_size -> out_size` pass: the first input index and the
+/// fixed-point weights of the inputs from there (Pillow's `precompute_coeffs` and
+/// `normalize_coeffs_8bpc`).
+fn resample_coeffs(in_size: usize, out_size: usize, filter: Filter) -> Vec<(usize, Vec<i64>)> {
     let scale = in_size as f64 / out_size as f64;
     let filter_scale = scale.max(1.0);
-    let support = 3.0 * filter_scale;
+    let support = filter.support() * filter_scale;
     let inv_scale = 1.0 / filter_scale;
     (0..out_size)
         .map(|i| {
@@ -302,7 +496,7 @@ fn lanczos_coeffs(in_size: usize, out_size: usize) -> Vec<(usize, Vec<i64>)> {
             let first = ((center - support + 0.5) as i64).max(0) as usize;
             let end = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
             let weights: Vec<f64> = (first..end)
-                .map(|x| lanczos((x as f64 - center + 0.5) * inv_scale))
+                .map(|x| filter.weight((x as f64 - center + 0.5) * inv_scale))
                 .collect();
             let total = weights.iter().fold(0.0, |a, w| a + w);
             let one = (1i64 << RESAMPLE_BITS) as f64;
@@ -333,6 +527,87 @@ fn with_first_frame(latents: &Tensor, first: &Tensor) -> Result<Tensor> {
     Ok(Tensor::cat(&[&first, &latents.narrow(2, 1, f - 1)?], 2)?)
 }
 
+/// How the folder's networks take an image, checked against each other.
+fn image_mode(
+    folder: &DiffusersFolder,
+    experts: &[&WanTransformer],
+    vae: &WanVaeConfig,
+) -> Result<ImageMode> {
+    let configs: Vec<&WanTransformerConfig> = experts.iter().map(|t| t.config()).collect();
+    image_mode_of(folder, &configs, vae)
+}
+
+/// [`image_mode`] from the transformers' configs.
+fn image_mode_of(
+    folder: &DiffusersFolder,
+    configs: &[&WanTransformerConfig],
+    vae: &WanVaeConfig,
+) -> Result<ImageMode> {
+    let dir = folder.root().display();
+    let expand = folder
+        .setting("expand_timesteps")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    let i2v = folder.pipeline_class() == "WanImageToVideoPipeline";
+    let z = vae.z_dim;
+    let concat_channels = 2 * z + vae.scale_factor_temporal;
+    let describe = || {
+        configs
+            .iter()
+            .map(|c| {
+                format!(
+                    "in_channels {}, patch {:?}, image_dim {:?}",
+                    c.in_channels, c.patch_size, c.image_dim
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if expand {
+        // First-frame conditioning needs per-token timesteps and a network whose input is the
+        // VAE latent itself (no extra image channels), one latent frame per token frame.
+        let fits = configs
+            .iter()
+            .all(|c| c.in_channels == z && c.patch_size[0] == 1 && c.image_dim.is_none());
+        return match (fits, i2v) {
+            (true, _) => Ok(ImageMode::FirstFrame),
+            (false, false) => Ok(ImageMode::None),
+            (false, true) => Err(EngineError::Invalid(format!(
+                "{dir}: this expand_timesteps WanImageToVideoPipeline's transformer does not \
+                 take the VAE latent alone ({}; VAE z_dim {z})",
+                describe()
+            ))),
+        };
+    }
+    if !i2v {
+        return Ok(ImageMode::None);
+    }
+    if configs.iter().any(|c| c.in_channels != concat_channels) {
+        return Err(EngineError::Invalid(format!(
+            "{dir}: a WanImageToVideoPipeline without expand_timesteps concatenates the noise, \
+             a {}-channel frame mask and the image's latents, so its transformer must take \
+             {concat_channels} channels ({}; VAE z_dim {z})",
+            vae.scale_factor_temporal,
+            describe()
+        )));
+    }
+    let branch = configs[0].image_dim.is_some();
+    if configs.iter().any(|c| c.image_dim.is_some() != branch) {
+        return Err(EngineError::Invalid(format!(
+            "{dir}: the two experts disagree on the image branch ({})",
+            describe()
+        )));
+    }
+    if branch && !folder.has_component("image_encoder") {
+        return Err(EngineError::Invalid(format!(
+            "{dir}: the transformer has an image branch (image_dim {:?}) but the folder has no \
+             image_encoder",
+            configs[0].image_dim
+        )));
+    }
+    Ok(ImageMode::Concat)
+}
+
 impl WanModel {
     /// True when `dir` is a diffusers folder whose pipeline is one this module runs.
     pub fn is_wan_folder(dir: &Path) -> bool {
@@ -344,9 +619,10 @@ impl WanModel {
     /// Loads every component. `dtype` is the networks' compute dtype (f32 on CPU; bf16 is
     /// what the checkpoints store and what CUDA runs).
     ///
-    /// Accepts `WanPipeline` folders and `WanImageToVideoPipeline` folders with
-    /// `expand_timesteps` and no image encoder (Wan 2.2 TI2V-5B); other Wan pipelines are
-    /// refused with the reason.
+    /// Accepts `WanPipeline` and `WanImageToVideoPipeline` folders (Wan 2.2 TI2V-5B, Wan 2.1
+    /// I2V with its CLIP image encoder, Wan 2.2 I2V-A14B); other Wan pipelines, and
+    /// image-to-video folders whose networks do not fit together, are refused with the
+    /// reason. The VAE and the image encoder run in f32.
     pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Self> {
         let folder = DiffusersFolder::open(dir).map_err(model_err)?;
         check_pipeline(&folder)?;
@@ -400,26 +676,29 @@ impl WanModel {
         };
         let scheduler =
             SchedulerSpec::from_component(&folder.component("scheduler").map_err(model_err)?)?;
-        // First-frame conditioning needs per-token timesteps and a network whose input is the
-        // VAE latent itself (no extra image channels), one latent frame per token frame.
-        let first_frame = expand_timesteps
-            && std::iter::once(&transformer)
-                .chain(transformer_2.as_ref())
-                .all(|t| {
-                    let c = t.config();
-                    c.in_channels == vae_cfg.z_dim && c.patch_size[0] == 1 && c.image_dim.is_none()
-                });
-        if folder.pipeline_class() == "WanImageToVideoPipeline" && !first_frame {
-            return Err(EngineError::Invalid(format!(
-                "{}: this WanImageToVideoPipeline's transformer does not take the VAE latent \
-                 alone (in_channels {}, VAE z_dim {}, patch {:?}); only first-frame \
-                 conditioning (Wan 2.2 TI2V-5B) is supported",
-                dir.display(),
-                transformer.config().in_channels,
-                vae_cfg.z_dim,
-                transformer.config().patch_size
-            )));
-        }
+        let experts: Vec<&WanTransformer> = std::iter::once(&transformer)
+            .chain(transformer_2.as_ref())
+            .collect();
+        let image_mode = image_mode(&folder, &experts, &vae_cfg)?;
+        // The CLIP encoder runs only for a transformer with an image branch, as in diffusers.
+        let clip = if image_mode == ImageMode::Concat && transformer.config().has_image_branch() {
+            let c = folder.component("image_encoder").map_err(model_err)?;
+            // In f32, as diffusers' Wan image-to-video examples load it.
+            let model = clip_model(&c, c.var_builder(DType::F32, device).map_err(model_err)?)?;
+            let p = folder.component("image_processor").map_err(model_err)?;
+            let image_dim = transformer.config().image_dim;
+            if Some(model.config().hidden_size) != image_dim {
+                return Err(EngineError::Invalid(format!(
+                    "{}: the image encoder's hidden_size {} is not the transformer's image_dim \
+                     {image_dim:?}",
+                    c.dir.display(),
+                    model.config().hidden_size
+                )));
+            }
+            Some((model, clip_processor_config(&p)?))
+        } else {
+            None
+        };
         let name = dir
             .file_name()
             .and_then(|n| n.to_str())
@@ -431,7 +710,8 @@ impl WanModel {
             transformer_2,
             boundary_ratio,
             expand_timesteps,
-            first_frame,
+            image_mode,
+            clip,
             vae,
             text,
             scheduler,
@@ -495,6 +775,7 @@ impl WanModel {
         args: &WanSampling,
         progress: &mut dyn Progress,
     ) -> Result<Tensor> {
+        self.require_text_to_video()?;
         self.denoise_inner(
             latents,
             None,
@@ -506,69 +787,297 @@ impl WanModel {
         )
     }
 
-    /// True when the model animates an image by first-frame conditioning
-    /// ([`WanModel::denoise_i2v`]): `expand_timesteps` folders whose transformer takes the
-    /// VAE latent alone (Wan 2.2 TI2V-5B).
+    /// True when the model animates an image ([`WanModel::image_condition`],
+    /// [`WanModel::denoise_i2v`]): `expand_timesteps` folders whose transformer takes the VAE
+    /// latent alone (Wan 2.2 TI2V-5B) and channel-concatenation image-to-video folders (Wan
+    /// 2.1 I2V, Wan 2.2 I2V-A14B).
     pub fn supports_first_frame(&self) -> bool {
-        self.first_frame
+        self.image_mode != ImageMode::None
     }
 
-    fn require_first_frame(&self) -> Result<()> {
-        if self.first_frame {
+    /// True when the model also takes a last frame (first-and-last-frame video): a
+    /// channel-concatenation model without an image encoder (Wan 2.2 I2V-A14B), or one whose
+    /// transformer embeds two CLIP images (`pos_embed_seq_len`, Wan 2.1 FLF2V). diffusers
+    /// runs `last_image` for exactly these.
+    pub fn supports_last_frame(&self) -> bool {
+        let c = self.transformer.config();
+        self.image_mode == ImageMode::Concat
+            && (!c.has_image_branch() || c.pos_embed_seq_len.is_some())
+    }
+
+    /// True when the model cannot make a video without an image (the channel-concatenation
+    /// image-to-video models).
+    pub fn needs_first_frame(&self) -> bool {
+        self.image_mode == ImageMode::Concat
+    }
+
+    fn require_text_to_video(&self) -> Result<()> {
+        if self.image_mode != ImageMode::Concat {
             return Ok(());
         }
         Err(EngineError::Invalid(format!(
-            "{}: this Wan model has no image-to-video path kino runs (first-frame \
-             conditioning needs an expand_timesteps model such as Wan 2.2 TI2V-5B)",
+            "{}: this image-to-video model needs an image (its transformer takes the image's \
+             video latents with the noise); use a first frame",
             self.name
         )))
     }
 
-    /// The first-frame condition of an image-to-video run: `image` `(B, 3, H, W)` in [-1, 1]
-    /// (see [`image_tensor`]; H and W multiples of the VAE's spatial factor) -> the VAE
-    /// posterior's mode, normalised with `latents_mean` / `latents_std`, `(B, z, 1, H/s, W/s)`
-    /// f32, as diffusers' `WanImageToVideoPipeline.prepare_latents`.
-    pub fn encode_first_frame(&self, image: &Tensor) -> Result<Tensor> {
+    fn require_first_frame(&self) -> Result<()> {
+        if self.image_mode != ImageMode::None {
+            return Ok(());
+        }
+        Err(EngineError::Invalid(format!(
+            "{}: this Wan model has no image-to-video path (image-to-video needs a \
+             WanImageToVideoPipeline folder or an expand_timesteps model such as Wan 2.2 \
+             TI2V-5B)",
+            self.name
+        )))
+    }
+
+    fn require_mode(&self, mode: ImageMode, what: &str) -> Result<()> {
+        if self.image_mode == mode {
+            return Ok(());
+        }
         self.require_first_frame()?;
+        Err(EngineError::Invalid(format!(
+            "{}: {what} is not how this model takes an image ({})",
+            self.name,
+            match self.image_mode {
+                ImageMode::FirstFrame => "its first latent frame is the image's latent",
+                _ => "the image's video latents are concatenated to the noise",
+            }
+        )))
+    }
+
+    fn check_pixels(&self, image: &Tensor, what: &str) -> Result<()> {
         let (_, c, h, w) = image.dims4()?;
         let s = self.vae.config().scale_factor_spatial;
         if c != 3 || !h.is_multiple_of(s) || !w.is_multiple_of(s) || h == 0 || w == 0 {
             return Err(EngineError::Invalid(format!(
-                "first frame {c}x{h}x{w}: expected 3 channels and a size that is a multiple of {s}"
+                "{what} {c}x{h}x{w}: expected 3 channels and a size that is a multiple of {s}"
             )));
         }
+        Ok(())
+    }
+
+    /// The first-frame condition of an `expand_timesteps` image-to-video run: `image` `(B,
+    /// 3, H, W)` in [-1, 1] (see [`image_tensor`]; H and W multiples of the VAE's spatial
+    /// factor) -> the VAE posterior's mode, normalised with `latents_mean` / `latents_std`,
+    /// `(B, z, 1, H/s, W/s)` f32, as diffusers' `WanImageToVideoPipeline.prepare_latents`.
+    pub fn encode_first_frame(&self, image: &Tensor) -> Result<Tensor> {
+        self.require_mode(ImageMode::FirstFrame, "a first-frame latent")?;
+        self.check_pixels(image, "first frame")?;
         let video = image.to_dtype(DType::F32)?.unsqueeze(2)?;
         let posterior = self.vae.encode(&video)?;
         Ok(self.vae.normalize_latents(posterior.mode())?)
     }
 
-    /// Image-to-video denoising (diffusers' `WanImageToVideoPipeline` with
-    /// `expand_timesteps`): `condition` is the image's latent from
-    /// [`WanModel::encode_first_frame`], `(1 or B, z, 1, H', W')`; `latents` `(B, z, F', H',
-    /// W')` the initial noise. At every step the network sees `condition` in place of the
-    /// first latent frame, with timestep 0 on that frame's tokens and the step's timestep on
-    /// the others; the scheduler steps the whole latent. The result's first frame is
-    /// `condition`.
+    /// The video condition of a channel-concatenation image-to-video run (diffusers'
+    /// `prepare_latents` without `expand_timesteps`): `first` (and `last`) `(B, 3, H, W)` in
+    /// [-1, 1] (see [`image_tensor`]) become the video [first, zeros..., (last)] of `frames`
+    /// frames (4k + 1), which is VAE-encoded (posterior mode) and normalised; in front of it
+    /// go `t` mask channels (`t` = the VAE's temporal factor) that are 1 where a frame was
+    /// given: latent frame 0 covers the first frame `t` times over, latent frame k > 0 covers
+    /// frames `(k - 1) t + 1 ..= k t`, one per channel. Returns `(B, t + z, F', H/s, W/s)`
+    /// f32.
+    pub fn encode_video_condition(
+        &self,
+        first: &Tensor,
+        last: Option<&Tensor>,
+        frames: usize,
+    ) -> Result<Tensor> {
+        self.require_mode(ImageMode::Concat, "a video condition")?;
+        self.check_pixels(first, "first frame")?;
+        let tf = self.vae.config().scale_factor_temporal;
+        let min_frames = if last.is_some() { 2 } else { 1 };
+        if frames < min_frames || !(frames - 1).is_multiple_of(tf) {
+            return Err(EngineError::Invalid(format!(
+                "{frames} frames: an image-to-video run needs {tf} k + 1 frames (at least \
+                 {min_frames})"
+            )));
+        }
+        let (b, _, h, w) = first.dims4()?;
+        let first = first.to_dtype(DType::F32)?.unsqueeze(2)?;
+        let mut parts = vec![first.clone()];
+        let zeros = frames - min_frames;
+        if zeros > 0 {
+            parts.push(Tensor::zeros(
+                (b, 3, zeros, h, w),
+                DType::F32,
+                first.device(),
+            )?);
+        }
+        if let Some(last) = last {
+            self.check_pixels(last, "last frame")?;
+            if last.dims4()? != (b, 3, h, w) {
+                return Err(EngineError::Invalid(format!(
+                    "last frame {:?} does not match the first frame {:?}",
+                    last.dims(),
+                    first.dims()
+                )));
+            }
+            parts.push(last.to_dtype(DType::F32)?.unsqueeze(2)?);
+        }
+        let video = Tensor::cat(&parts, 2)?;
+        let posterior = self.vae.encode(&video)?;
+        let latents = self.vae.normalize_latents(posterior.mode())?;
+        let (_, _, lf, lh, lw) = latents.dims5()?;
+        let given = |frame: usize| frame == 0 || (last.is_some() && frame == frames - 1);
+        let mut mask = Vec::with_capacity(tf * lf);
+        for c in 0..tf {
+            for k in 0..lf {
+                let frame = if k == 0 { 0 } else { (k - 1) * tf + c + 1 };
+                mask.push(if given(frame) { 1f32 } else { 0.0 });
+            }
+        }
+        let mask = Tensor::from_vec(mask, (1, tf, lf, 1, 1), latents.device())?
+            .broadcast_as((b, tf, lf, lh, lw))?;
+        Ok(Tensor::cat(&[&mask, &latents], 1)?)
+    }
+
+    /// The CLIP `pixel_values` of `images` as the folder's `image_processor` makes them (see
+    /// [`clip_pixel_values`]), `(N, 3, S, S)`; for models with an image encoder.
+    pub fn clip_pixel_values(&self, images: &[&RgbImage]) -> Result<Tensor> {
+        let (_, cfg) = self.clip_encoder()?;
+        clip_pixel_values(cfg, images, &self.device)
+    }
+
+    /// The image states of `images` (diffusers' `encode_image`): the folder's CLIP image
+    /// encoder's penultimate hidden states of [`WanModel::clip_pixel_values`], `(N, S,
+    /// image_dim)` f32 — one row per image; with a last frame, the first and last image in
+    /// consecutive rows.
+    pub fn encode_image_states(&self, images: &[&RgbImage]) -> Result<Tensor> {
+        let (model, _) = self.clip_encoder()?;
+        let pixels = self.clip_pixel_values(images)?;
+        Ok(model
+            .penultimate_hidden_states(&pixels.to_dtype(model.dtype())?)?
+            .to_dtype(DType::F32)?)
+    }
+
+    fn clip_encoder(&self) -> Result<&(ClipVisionModel, ClipImageProcessorConfig)> {
+        self.clip.as_ref().ok_or_else(|| {
+            EngineError::Invalid(format!(
+                "{}: this model has no CLIP image encoder (its transformer has no image branch)",
+                self.name
+            ))
+        })
+    }
+
+    /// Everything an image-to-video run conditions on, from RGB images of any size, as
+    /// diffusers' `WanImageToVideoPipeline` computes it for `image` (and `last_image`): the
+    /// images are resized to `width` x `height` for the VAE (see [`image_tensor`]); the CLIP
+    /// encoder, where there is one, sees them at their own size (see
+    /// [`WanModel::encode_image_states`]). `frames` is the video's frame count (`t` k + 1);
+    /// a last frame needs [`WanModel::supports_last_frame`].
+    pub fn image_condition(
+        &self,
+        first: &RgbImage,
+        last: Option<&RgbImage>,
+        frames: usize,
+        width: usize,
+        height: usize,
+    ) -> Result<ImageCondition> {
+        self.require_first_frame()?;
+        if last.is_some() && !self.supports_last_frame() {
+            return Err(EngineError::Invalid(format!(
+                "{}: this model takes no last frame (first-and-last-frame video needs Wan 2.2 \
+                 I2V-A14B or a Wan 2.1 FLF2V transformer)",
+                self.name
+            )));
+        }
+        let pixels = image_tensor(first, width, height, &self.device)?;
+        if self.image_mode == ImageMode::FirstFrame {
+            return Ok(ImageCondition::FirstFrame(
+                self.encode_first_frame(&pixels)?,
+            ));
+        }
+        let last_pixels = last
+            .map(|l| image_tensor(l, width, height, &self.device))
+            .transpose()?;
+        let video = self.encode_video_condition(&pixels, last_pixels.as_ref(), frames)?;
+        let image_states = match self.clip {
+            Some(_) => {
+                let images: Vec<&RgbImage> = std::iter::once(first).chain(last).collect();
+                Some(self.encode_image_states(&images)?)
+            }
+            None => None,
+        };
+        Ok(ImageCondition::Concat {
+            video,
+            image_states,
+        })
+    }
+
+    /// Image-to-video denoising (diffusers' `WanImageToVideoPipeline`); `latents` `(B, z, F',
+    /// H', W')` is the initial noise, `condition` from [`WanModel::image_condition`] (or its
+    /// parts):
+    ///
+    /// - [`ImageCondition::FirstFrame`] (`expand_timesteps`): at every step the network sees
+    ///   the image's latent in place of the first latent frame, with timestep 0 on that
+    ///   frame's tokens and the step's timestep on the others; the scheduler steps the whole
+    ///   latent. The result's first frame is the image's latent.
+    /// - [`ImageCondition::Concat`]: at every step the network sees the noisy latents with
+    ///   the condition video concatenated along channels (and the image states in its image
+    ///   branch); the result is the denoised latents.
     pub fn denoise_i2v(
         &self,
-        condition: &Tensor,
+        condition: &ImageCondition,
         latents: &Tensor,
         prompt_embeds: &Tensor,
         negative_embeds: Option<&Tensor>,
         args: &WanSampling,
         progress: &mut dyn Progress,
     ) -> Result<Tensor> {
-        self.require_first_frame()?;
-        let (b, z, _, h, w) = latents.dims5()?;
-        let (cb, cz, cf, ch, cw) = condition.dims5()?;
-        if (cb != 1 && cb != b) || (cz, cf, ch, cw) != (z, 1, h, w) {
-            return Err(EngineError::Invalid(format!(
-                "first-frame condition {:?} does not fit latents {:?}: expected (1 or {b}, {z}, 1, {h}, {w})",
-                condition.dims(),
-                latents.dims()
-            )));
-        }
-        let condition = condition.to_dtype(DType::F32)?;
+        let (b, z, f, h, w) = latents.dims5()?;
+        let condition = match condition {
+            ImageCondition::FirstFrame(first) => {
+                self.require_mode(ImageMode::FirstFrame, "a first-frame latent")?;
+                let (cb, cz, cf, ch, cw) = first.dims5()?;
+                if (cb != 1 && cb != b) || (cz, cf, ch, cw) != (z, 1, h, w) {
+                    return Err(EngineError::Invalid(format!(
+                        "first-frame condition {:?} does not fit latents {:?}: expected (1 or {b}, {z}, 1, {h}, {w})",
+                        first.dims(),
+                        latents.dims()
+                    )));
+                }
+                ImageCondition::FirstFrame(first.to_dtype(DType::F32)?)
+            }
+            ImageCondition::Concat {
+                video,
+                image_states,
+            } => {
+                self.require_mode(ImageMode::Concat, "a concatenated video condition")?;
+                let tf = self.vae.config().scale_factor_temporal;
+                let (cb, cc, cf, ch, cw) = video.dims5()?;
+                if (cb != 1 && cb != b) || (cc, cf, ch, cw) != (tf + z, f, h, w) {
+                    return Err(EngineError::Invalid(format!(
+                        "video condition {:?} does not fit latents {:?}: expected (1 or {b}, {}, {f}, {h}, {w})",
+                        video.dims(),
+                        latents.dims(),
+                        tf + z
+                    )));
+                }
+                if image_states.is_some() != self.transformer.config().has_image_branch() {
+                    return Err(EngineError::Invalid(format!(
+                        "{}: the transformer {} image states",
+                        self.name,
+                        if image_states.is_some() {
+                            "takes no"
+                        } else {
+                            "needs the CLIP"
+                        }
+                    )));
+                }
+                let wdtype = self.transformer.dtype();
+                ImageCondition::Concat {
+                    video: video.broadcast_as((b, cc, f, h, w))?.to_dtype(wdtype)?,
+                    image_states: image_states
+                        .as_ref()
+                        .map(|s| s.to_dtype(wdtype))
+                        .transpose()?,
+                }
+            }
+        };
         self.denoise_inner(
             latents,
             Some(&condition),
@@ -601,6 +1110,7 @@ impl WanModel {
                 "strength {strength}: must be 0..=1"
             )));
         }
+        self.require_text_to_video()?;
         let steps = args.steps.max(1);
         let kept = ((steps as f64 * strength) as usize).min(steps);
         if kept == 0 {
@@ -637,7 +1147,7 @@ impl WanModel {
     fn denoise_inner(
         &self,
         latents: &Tensor,
-        condition: Option<&Tensor>,
+        condition: Option<&ImageCondition>,
         start: usize,
         prompt_embeds: &Tensor,
         negative_embeds: Option<&Tensor>,
@@ -658,7 +1168,7 @@ impl WanModel {
         // Per-token timestep weights for image-to-video: 0 on the first latent frame's tokens
         // (the clean image), 1 elsewhere, (1, seq), as diffusers' `first_frame_mask`.
         let token_mask = match condition {
-            Some(_) => {
+            Some(ImageCondition::FirstFrame(_)) => {
                 let (_, _, f, h, w) = latents.dims5()?;
                 let [pt, ph, pw] = self.transformer.config().patch_size;
                 let per_frame = (h / ph) * (w / pw);
@@ -668,7 +1178,11 @@ impl WanModel {
                     .collect();
                 Some(Tensor::from_vec(mask, (1, seq), &self.device)?)
             }
-            None => None,
+            _ => None,
+        };
+        let image_states = match condition {
+            Some(ImageCondition::Concat { image_states, .. }) => image_states.as_ref(),
+            _ => None,
         };
         progress.stage(
             "denoise",
@@ -683,7 +1197,10 @@ impl WanModel {
                 _ => (&self.transformer, args.guidance),
             };
             let input = match condition {
-                Some(c) => with_first_frame(&latents, c)?,
+                Some(ImageCondition::FirstFrame(c)) => with_first_frame(&latents, c)?,
+                Some(ImageCondition::Concat { video, .. }) => {
+                    Tensor::cat(&[&latents.to_dtype(wdtype)?, video], 1)?
+                }
                 None => latents.clone(),
             }
             .to_dtype(wdtype)?;
@@ -698,19 +1215,21 @@ impl WanModel {
                 Tensor::full(t as f32, b, &self.device)?
             };
             let mut pred = model
-                .forward(&input, &timestep, &cond)?
+                .forward_with_image(&input, &timestep, &cond, image_states)?
                 .to_dtype(DType::F32)?;
             if guided {
                 let un = uncond.as_ref().expect("guided implies a negative prompt");
-                let pu = model.forward(&input, &timestep, un)?.to_dtype(DType::F32)?;
+                let pu = model
+                    .forward_with_image(&input, &timestep, un, image_states)?
+                    .to_dtype(DType::F32)?;
                 pred = (&pu + ((pred - &pu)? * g)?)?;
             }
             latents = state.step(&pred, &latents)?;
             progress.set(i as u64 + 1);
         }
         match condition {
-            Some(c) => with_first_frame(&latents, c),
-            None => Ok(latents),
+            Some(ImageCondition::FirstFrame(c)) => with_first_frame(&latents, c),
+            _ => Ok(latents),
         }
     }
 
@@ -734,6 +1253,43 @@ impl WanModel {
     }
 }
 
+/// The configs-only part of [`image_mode`] and the CLIP width check, for [`verify_folder`]
+/// (which builds no network it keeps).
+fn check_configs_fit(folder: &DiffusersFolder) -> Result<()> {
+    let config = |name: &str| -> Result<Option<WanTransformerConfig>> {
+        if !folder.has_component(name) {
+            return Ok(None);
+        }
+        let c = folder.component(name).map_err(model_err)?;
+        WanTransformerConfig::from_diffusers_json(&c.config_json())
+            .map(Some)
+            .map_err(|e| EngineError::Invalid(format!("{}: {e}", c.dir.display())))
+    };
+    let Some(main) = config("transformer")? else {
+        return Ok(());
+    };
+    let vae_c = folder.component("vae").map_err(model_err)?;
+    let vae = WanVaeConfig::from_diffusers_json(&vae_c.config_json())
+        .map_err(|e| EngineError::Invalid(format!("{}: {e}", vae_c.dir.display())))?;
+    let configs: Vec<WanTransformerConfig> = std::iter::once(main.clone())
+        .chain(config("transformer_2")?)
+        .collect();
+    image_mode_of(folder, &configs.iter().collect::<Vec<_>>(), &vae)?;
+    if let (Some(dim), true) = (main.image_dim, folder.has_component("image_encoder")) {
+        let c = folder.component("image_encoder").map_err(model_err)?;
+        let cfg = ClipVisionConfig::from_json(&c.config_json())
+            .map_err(|e| EngineError::Invalid(format!("{}: {e}", c.dir.display())))?;
+        if cfg.hidden_size != dim {
+            return Err(EngineError::Invalid(format!(
+                "{}: the image encoder's hidden_size {} is not the transformer's image_dim {dim}",
+                c.dir.display(),
+                cfg.hidden_size
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// One component as `kino models verify` reports it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ComponentReport {
@@ -748,10 +1304,12 @@ pub struct ComponentReport {
 /// Checks a Wan diffusers folder without loading its weights: every safetensors header (a
 /// truncated file is named), every shard an index lists, and every network built against
 /// the headers alone, so each key and shape it needs is checked (a missing or mis-shaped key
-/// is named); the scheduler and the tokenizer are parsed.
+/// is named); the scheduler, the tokenizer and the image processor are parsed, and the
+/// networks are checked to fit together (image-to-video channels, image branch and encoder).
 pub fn verify_folder(dir: &Path) -> Result<Vec<ComponentReport>> {
     let folder = DiffusersFolder::open(dir).map_err(model_err)?;
     check_pipeline(&folder)?;
+    check_configs_fit(&folder)?;
     let dev = Device::Cpu;
     let mut out = Vec::new();
     for (name, class) in folder.components() {
@@ -793,6 +1351,13 @@ pub fn verify_folder(dir: &Path) -> Result<Vec<ComponentReport>> {
             }
             "UniPCMultistepScheduler" | "FlowMatchEulerDiscreteScheduler" => {
                 SchedulerSpec::from_component(&c)?;
+            }
+            enc if name == "image_encoder" && CLIP_ENCODERS.contains(&enc) => {
+                let vb = c.shape_checker(DType::F32, &dev).map_err(model_err)?;
+                clip_model(&c, vb)?;
+            }
+            proc if name == "image_processor" && CLIP_PROCESSORS.contains(&proc) => {
+                clip_processor_config(&c)?;
             }
             "T5TokenizerFast" | "AutoTokenizer" | "T5Tokenizer" => {
                 let p = c.dir.join("tokenizer.json");
@@ -857,6 +1422,8 @@ impl WanModel {
     ) -> Result<Generated> {
         if opts.first_frame.is_some() {
             self.require_first_frame()?;
+        } else if remix.is_none() {
+            self.require_text_to_video()?;
         }
         let mut times = StageTimes::default();
         let fps = match (opts.fps, remix) {
@@ -901,8 +1468,21 @@ impl WanModel {
                 ((shot.end_s / plan.duration_s().max(1e-9) * seconds) * fps as f64).round() as usize
             };
             let own = end.saturating_sub(done).max(1);
+            // The image this shot animates: the given one for the first shot; for models that
+            // cannot make a video without an image, later shots continue from the last frame
+            // so far (that frame is generated again and dropped).
+            let image = match (&opts.first_frame, &video) {
+                (Some(image), _) if i == 0 => Some(image.clone()),
+                (Some(_), Some(v)) if remix.is_none() && self.needs_first_frame() => Some(
+                    v.frame_rgb(v.len() - 1)
+                        .and_then(|rgb| RgbImage::from_raw(v.width(), v.height(), rgb))
+                        .expect("the video so far has frames"),
+                ),
+                _ => None,
+            };
+            let skip = usize::from(i > 0 && image.is_some());
             // Wan needs 4k + 1 frames; generate enough and keep `own`.
-            let frames = (own - 1).div_ceil(tf) * tf + 1;
+            let frames = (own + skip - 1).div_ceil(tf) * tf + 1;
             let t0 = Instant::now();
             let text = shot.conditioning_text(plan);
             let negative = shot
@@ -916,16 +1496,14 @@ impl WanModel {
             let cond = embeds.narrow(0, 0, 1)?;
             let uncond = embeds.narrow(0, 1, 1)?;
             times.add("text", t0.elapsed().as_secs_f64());
-            // The first shot animates the given image.
-            let first = match &opts.first_frame {
-                Some(image) if i == 0 => {
+            let first = match &image {
+                Some(image) => {
                     let tc = Instant::now();
-                    let pixels = image_tensor(image, w, h, &self.device)?;
-                    let condition = self.encode_first_frame(&pixels)?;
+                    let condition = self.image_condition(image, None, frames, w, h)?;
                     times.add("conditioning", tc.elapsed().as_secs_f64());
                     Some(condition)
                 }
-                _ => None,
+                None => None,
             };
             let t1 = Instant::now();
             let shape = self.latent_shape(frames, h, w);
@@ -964,7 +1542,7 @@ impl WanModel {
             let decoded = self.decode(&latents)?;
             progress.set(1);
             let frames_out = video_frames(&decoded, fps)?;
-            let frames_out = frames_out.slice(0, own.min(frames_out.len()));
+            let frames_out = frames_out.slice(skip, (skip + own).min(frames_out.len()));
             times.add("vae", t2.elapsed().as_secs_f64());
             done += frames_out.len();
             match &mut video {
@@ -993,10 +1571,12 @@ impl Pipeline for WanModel {
     }
 
     /// Text-to-video per shot; with `opts.first_frame` (models where
-    /// [`WanModel::supports_first_frame`]), the first shot animates that image: it is resized
-    /// to the output size (see [`image_tensor`]) and is the video's first frame. Later shots
-    /// are text-to-video. Without `opts.size`, an image sets the aspect ratio (at the area of
-    /// 832x480).
+    /// [`WanModel::supports_first_frame`]), the first shot animates that image (see
+    /// [`WanModel::image_condition`]): it is resized to the output size (see
+    /// [`image_tensor`]) and begins the video. Later shots are text-to-video, or, on models
+    /// that [`WanModel::needs_first_frame`] (Wan 2.1 I2V, Wan 2.2 I2V-A14B), continue from
+    /// the previous shot's last frame; those models refuse to run without an image. Without
+    /// `opts.size`, an image sets the aspect ratio (at the area of 832x480).
     fn generate(
         &self,
         plan: &ShotPlan,

@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
-use kino_engine::wan::{image_tensor, resize_lanczos, WanModel, WanSampling};
+use kino_engine::wan::{
+    image_tensor, resize_bicubic, resize_lanczos, ImageCondition, WanModel, WanSampling,
+};
 use kino_engine::NoProgress;
 
 const TOLERANCE: f32 = 1e-4;
@@ -205,7 +207,7 @@ fn wan2_2_ti2v_image_to_video_matches_diffusers() {
 
     let latents = model
         .denoise_i2v(
-            &condition,
+            &ImageCondition::FirstFrame(condition.clone()),
             &t["latents"],
             &t["prompt_embeds"],
             Some(&t["negative_prompt_embeds"]),
@@ -284,7 +286,12 @@ fn resize_lanczos_equals_pil() {
 /// `wan_ti2v` with a text encoder and tokenizer: the tiny umT5 of tools/parity/umt5.py (its
 /// width is the transformer's text_dim), so the whole [`Pipeline`] runs.
 fn ti2v_with_text_encoder(to: &Path) {
-    copy_dir(&folder("wan_ti2v"), to);
+    with_text_encoder("wan_ti2v", to);
+}
+
+/// The fixture `name` with the tiny umT5 text encoder and tokenizer added.
+fn with_text_encoder(name: &str, to: &Path) {
+    copy_dir(&folder(name), to);
     let fixtures = folder("");
     let umt5 = fixtures.join("umt5.safetensors");
     let bytes = std::fs::read(&umt5).unwrap();
@@ -357,33 +364,64 @@ fn generate_animates_a_first_frame_on_ti2v_and_refuses_it_elsewhere() {
     assert!(i2v.times.stages.iter().any(|(n, _)| n == "conditioning"));
 }
 
-#[test]
-fn image_to_video_folders_that_need_more_are_refused_clearly() {
-    // Wan 2.1 I2V: a CLIP image encoder.
-    let tmp = tempfile::tempdir().unwrap();
-    copy_dir(&folder("wan_ti2v"), tmp.path());
-    let index = tmp.path().join("model_index.json");
+/// Rewrites `model_index.json` of the folder at `dir` with `edit`.
+fn edit_index(dir: &Path, edit: impl Fn(&mut serde_json::Value)) {
+    let index = dir.join("model_index.json");
     let mut json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&index).unwrap()).unwrap();
-    json["image_encoder"] = serde_json::json!(["transformers", "CLIPVisionModel"]);
-    json["image_processor"] = serde_json::json!(["transformers", "CLIPImageProcessor"]);
-    json["expand_timesteps"] = serde_json::json!(false);
+    edit(&mut json);
     std::fs::write(&index, json.to_string()).unwrap();
-    let err = WanModel::load(tmp.path(), DType::F32, &Device::Cpu)
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(err.contains("CLIP image encoder"), "{err}");
+}
 
-    // Wan 2.2 I2V-A14B: no image encoder, no expand_timesteps.
-    json["image_encoder"] = serde_json::json!([null, null]);
-    json["image_processor"] = serde_json::json!([null, null]);
-    std::fs::write(&index, json.to_string()).unwrap();
-    let err = WanModel::load(tmp.path(), DType::F32, &Device::Cpu)
+fn load_err(dir: &Path) -> String {
+    let err = WanModel::load(dir, DType::F32, &Device::Cpu)
         .err()
-        .unwrap()
+        .expect("the folder must be refused")
         .to_string();
+    let verify = kino_engine::wan::verify_folder(dir)
+        .expect_err("verify must refuse the folder too")
+        .to_string();
+    assert_eq!(err, verify);
+    err
+}
+
+#[test]
+fn image_to_video_folders_whose_parts_do_not_fit_are_refused_clearly() {
+    // A transformer with an image branch and no image encoder.
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&folder("wan_i2v21"), tmp.path());
+    edit_index(tmp.path(), |json| {
+        json["image_encoder"] = serde_json::json!([null, null]);
+        json["image_processor"] = serde_json::json!([null, null]);
+    });
+    let err = load_err(tmp.path());
+    assert!(err.contains("no image_encoder"), "{err}");
+
+    // An image encoder kino does not run.
+    edit_index(tmp.path(), |json| {
+        json["image_encoder"] = serde_json::json!(["transformers", "SiglipVisionModel"]);
+        json["image_processor"] = serde_json::json!(["transformers", "CLIPImageProcessor"]);
+    });
+    let err = load_err(tmp.path());
+    assert!(err.contains("SiglipVisionModel"), "{err}");
+
+    // expand_timesteps with an image encoder.
+    edit_index(tmp.path(), |json| {
+        json["image_encoder"] = serde_json::json!(["transformers", "CLIPVisionModel"]);
+        json["expand_timesteps"] = serde_json::json!(true);
+    });
+    let err = load_err(tmp.path());
     assert!(err.contains("expand_timesteps"), "{err}");
+
+    // A TI2V transformer (the VAE latent alone) without expand_timesteps: the channels do
+    // not fit the concatenated condition.
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&folder("wan_ti2v"), tmp.path());
+    edit_index(tmp.path(), |json| {
+        json["expand_timesteps"] = serde_json::json!(false);
+    });
+    let err = load_err(tmp.path());
+    assert!(err.contains("12 channels"), "{err}");
 }
 
 /// `WanModel::remix_latents` against diffusers' `WanVideoToVideoPipeline` on the same folder
@@ -520,4 +558,253 @@ fn extend_continues_from_the_last_frame_and_remix_keeps_the_source_shape() {
         .unwrap()
         .to_string();
     assert!(err.contains("image-to-video"), "{err}");
+}
+
+// Image-to-video by channel concatenation: `wan_i2v21` is Wan 2.1 I2V style (a CLIP image
+// encoder and image processor, a transformer with an image branch), `wan_i2v_a14b` Wan 2.2
+// I2V-A14B style (no image encoder, two experts at boundary_ratio 0.9, guidance_scale_2, a
+// last image) (tools/parity/wan_pipeline.py, write_i2v21_case / write_i2v_a14b_case). Their
+// inputs hold the images given to diffusers (`image.original`, `image.last`), what it fed the
+// VAE (`image.vae_input`, `image.last.vae_input`: the first and last frames of the video
+// condition) and the CLIP encoder (`image.clip_input`), the image states
+// (`expected.image_states`) and the mask-and-latents condition (`expected.condition`).
+// diffusers pads the prompt embeddings to 512 tokens with zeros (its image-branch attention
+// finds the image tokens by that length); the stored embeddings are the unpadded ones.
+
+/// `t` `(B, L, D)` padded with zeros to `(B, len, D)`.
+fn padded(t: &Tensor, len: usize) -> Tensor {
+    let (b, l, d) = t.dims3().unwrap();
+    let zeros = Tensor::zeros((b, len - l, d), t.dtype(), t.device()).unwrap();
+    Tensor::cat(&[t, &zeros], 1).unwrap()
+}
+
+/// diffusers' "pt" output: `(B, F, C, H, W)` in [0, 1].
+fn pt_video(video: &Tensor) -> Tensor {
+    ((video / 2.0).unwrap() + 0.5)
+        .unwrap()
+        .clamp(0f32, 1f32)
+        .unwrap()
+        .permute((0, 2, 1, 3, 4))
+        .unwrap()
+}
+
+fn check(name: &str, what: &str, got: &Tensor, want: &Tensor) {
+    let err = rel_err(got, want);
+    eprintln!("{name}: {what} relative error {err:e}");
+    assert!(err <= TOLERANCE, "{name}: {what} relative error {err:e}");
+}
+
+fn concat_case(name: &str) {
+    let dir = folder(name);
+    let model = WanModel::load(&dir, DType::F32, &Device::Cpu)
+        .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()));
+    assert!(model.supports_first_frame() && model.needs_first_frame());
+    let (t, call) = inputs(&dir);
+    let args = WanSampling {
+        steps: call["num_inference_steps"].as_u64().unwrap() as usize,
+        guidance: call["guidance_scale"].as_f64().unwrap(),
+        guidance_2: call["guidance_scale_2"].as_f64(),
+        solver: None,
+        shift: None,
+    };
+    let (w, h) = (
+        call["width"].as_u64().unwrap() as usize,
+        call["height"].as_u64().unwrap() as usize,
+    );
+    let frames = call["num_frames"].as_u64().unwrap() as usize;
+    let text_len = call["text_len"].as_u64().unwrap() as usize;
+    let with_last = call["last_image"].as_bool().unwrap();
+    assert_eq!(model.supports_last_frame(), with_last);
+
+    // The images as diffusers' VideoProcessor resizes them (PIL LANCZOS), exactly.
+    let original = rgb(&t["image.original"]);
+    let last = with_last.then(|| rgb(&t["image.last"]));
+    let vae_input = image_tensor(&original, w, h, &Device::Cpu).unwrap();
+    assert_eq!(max_abs(&(&vae_input - &t["image.vae_input"]).unwrap()), 0.0);
+    if let Some(last) = &last {
+        let got = image_tensor(last, w, h, &Device::Cpu).unwrap();
+        assert_eq!(max_abs(&(&got - &t["image.last.vae_input"]).unwrap()), 0.0);
+    }
+
+    // The mask-and-latents condition from diffusers' own VAE input.
+    let video = model
+        .encode_video_condition(
+            &t["image.vae_input"],
+            with_last.then(|| &t["image.last.vae_input"]),
+            frames,
+        )
+        .unwrap();
+    check(name, "video condition", &video, &t["expected.condition"]);
+
+    // The CLIP image states, from the image itself (PIL BICUBIC resize, crop, normalise).
+    let image_states = if let Some(want) = t.get("expected.image_states") {
+        let pixels = model.clip_pixel_values(&[&original]).unwrap();
+        let err = max_abs(&(&pixels - &t["image.clip_input"]).unwrap());
+        eprintln!("{name}: CLIP pixel values max abs error {err:e}");
+        assert!(
+            err <= 1e-5,
+            "{name}: CLIP pixel values max abs error {err:e}"
+        );
+        let states = model.encode_image_states(&[&original]).unwrap();
+        check(name, "image states", &states, want);
+        Some(states)
+    } else {
+        assert!(model.clip_pixel_values(&[&original]).is_err());
+        None
+    };
+
+    // The whole condition from the images equals the parts.
+    match model
+        .image_condition(&original, last.as_ref(), frames, w, h)
+        .unwrap()
+    {
+        ImageCondition::Concat {
+            video: v,
+            image_states: s,
+        } => {
+            assert_eq!(max_abs(&(&v - &video).unwrap()), 0.0);
+            assert_eq!(s.is_some(), image_states.is_some());
+            if let (Some(s), Some(want)) = (s, &image_states) {
+                assert_eq!(max_abs(&(&s - want).unwrap()), 0.0);
+            }
+        }
+        other => panic!("{name}: expected a concatenated condition, got {other:?}"),
+    }
+
+    let condition = ImageCondition::Concat {
+        video: t["expected.condition"].clone(),
+        image_states: t.get("expected.image_states").cloned(),
+    };
+    let latents = model
+        .denoise_i2v(
+            &condition,
+            &t["latents"],
+            &padded(&t["prompt_embeds"], text_len),
+            Some(&padded(&t["negative_prompt_embeds"], text_len)),
+            &args,
+            &mut NoProgress,
+        )
+        .unwrap();
+    check(name, "latents", &latents, &t["expected.latents"]);
+    let video = pt_video(&model.decode(&latents).unwrap());
+    check(name, "video", &video, &t["expected.video"]);
+
+    // Text-to-video and video-to-video need what this model does not take.
+    let err = model
+        .denoise(
+            &t["latents"],
+            &t["prompt_embeds"],
+            None,
+            &args,
+            &mut NoProgress,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("needs an image"), "{err}");
+}
+
+#[test]
+fn wan2_1_i2v_image_to_video_matches_diffusers() {
+    concat_case("wan_i2v21");
+}
+
+#[test]
+fn wan2_2_i2v_a14b_first_and_last_frame_matches_diffusers() {
+    concat_case("wan_i2v_a14b");
+}
+
+#[test]
+fn resize_bicubic_equals_pil() {
+    let (t, _) = inputs(&folder("wan_i2v21"));
+    let mut cases = 0;
+    while let (Some(input), Some(want)) = (
+        t.get(&format!("bicubic.{cases}.in")),
+        t.get(&format!("bicubic.{cases}.out")),
+    ) {
+        let (input, want) = (rgb(input), rgb(want));
+        let got = resize_bicubic(&input, want.width(), want.height());
+        assert!(
+            got == want,
+            "{}x{} -> {}x{} differs from PIL",
+            input.width(),
+            input.height(),
+            want.width(),
+            want.height()
+        );
+        cases += 1;
+    }
+    assert_eq!(cases, 5);
+}
+
+/// The whole [`Pipeline`] on a Wan 2.1 I2V style folder: `generate` animates the first frame
+/// (and refuses to run without one), a two-shot plan continues from the first shot's last
+/// frame, and `extend` continues a clip.
+#[test]
+fn generate_and_extend_run_on_wan2_1_i2v() {
+    use kino_engine::{GenerateOptions, Pipeline};
+    let (t, _) = inputs(&folder("wan_i2v21"));
+    let tmp = tempfile::tempdir().unwrap();
+    with_text_encoder("wan_i2v21", tmp.path());
+    let model = WanModel::load(tmp.path(), DType::F32, &Device::Cpu).unwrap();
+    let plan = kino_prompt::parse("a red ball rolls").unwrap().plan;
+    let opts = GenerateOptions {
+        steps: 2,
+        size: Some((32, 16)),
+        fps: Some(8),
+        seconds: Some(0.5),
+        first_frame: Some(rgb(&t["image.original"])),
+        ..GenerateOptions::default()
+    };
+    let out = model.generate(&plan, &opts, &mut NoProgress).unwrap();
+    let video = &out.clip.video;
+    assert_eq!((video.width(), video.height(), video.len()), (32, 16, 4));
+    assert!(out.times.stages.iter().any(|(n, _)| n == "conditioning"));
+
+    let err = model
+        .generate(
+            &plan,
+            &GenerateOptions {
+                first_frame: None,
+                ..opts.clone()
+            },
+            &mut NoProgress,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("needs an image"), "{err}");
+
+    let ext = model
+        .extend(
+            &out.clip,
+            &plan,
+            0.5,
+            &GenerateOptions {
+                steps: 2,
+                ..GenerateOptions::default()
+            },
+            &mut NoProgress,
+        )
+        .unwrap()
+        .clip;
+    assert_eq!(ext.video.len(), 4 + 4);
+    for k in 0..4 {
+        assert_eq!(ext.video.frame_rgb(k), video.frame_rgb(k), "frame {k}");
+    }
+
+    let two = kino_prompt::parse("a red ball rolls [cut] the ball stops")
+        .unwrap()
+        .plan;
+    assert_eq!(two.shots.len(), 2);
+    let out = model
+        .generate(
+            &two,
+            &GenerateOptions {
+                seconds: Some(1.0),
+                ..opts.clone()
+            },
+            &mut NoProgress,
+        )
+        .unwrap();
+    assert_eq!(out.clip.video.len(), 8);
 }

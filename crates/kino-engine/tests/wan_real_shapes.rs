@@ -1,5 +1,7 @@
 //! The released Wan folders' real tensor names and shapes (tools/parity/wan_shapes.py, from
-//! diffusers' and transformers' own classes) against kino's networks.
+//! diffusers' and transformers' own classes) against kino's networks: text-to-video and
+//! image-to-video (Wan 2.1 I2V with its CLIP image encoder and image processor, Wan 2.2
+//! TI2V-5B and I2V-A14B).
 //!
 //! Each model becomes a header-only diffusers folder: every safetensors file has the real
 //! header and the real length, but is sparse (no data is written), so the 14B two-expert
@@ -93,6 +95,14 @@ fn build(
         dir.join("tokenizer/tokenizer.json"),
     )
     .unwrap();
+    if let Some(processor) = m.get("image_processor") {
+        fs::create_dir_all(dir.join("image_processor")).unwrap();
+        fs::write(
+            dir.join("image_processor/preprocessor_config.json"),
+            processor.to_string(),
+        )
+        .unwrap();
+    }
     for (component, net_name) in m["components"].as_object().unwrap() {
         let net = &all["networks"][net_name.as_str().unwrap()];
         let cdir = dir.join(component);
@@ -101,7 +111,7 @@ fn build(
         let mut tensors = tensors_of(net);
         edit(component, &mut tensors);
         let dtype = net["dtype"].as_str().unwrap();
-        let stem = if component == "text_encoder" {
+        let stem = if component == "text_encoder" || component == "image_encoder" {
             "model"
         } else {
             "diffusion_pytorch_model"
@@ -161,7 +171,37 @@ fn released_wan_folders_verify_with_their_real_shapes() {
         ] {
             assert!(names.contains(&want), "{model}: {names:?}");
         }
+        if all["models"][model].get("image_processor").is_some() {
+            for want in ["image_encoder", "image_processor"] {
+                assert!(names.contains(&want), "{model}: {names:?}");
+            }
+        }
     }
+}
+
+#[test]
+fn the_real_image_encoder_is_checked_key_by_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = "Wan2.1-I2V-14B-480P-Diffusers";
+    let key = "vision_model.encoder.layers.30.mlp.fc1.weight";
+    let dir = build(tmp.path(), model, |c, t| {
+        if c == "image_encoder" {
+            t.remove(key).unwrap();
+        }
+    });
+    let err = verify_folder(&dir).unwrap_err().to_string();
+    assert!(err.contains(key), "{err}");
+
+    // The image branch of the transformer is checked too.
+    let tmp = tempfile::tempdir().unwrap();
+    let key = "blocks.12.attn2.add_k_proj.weight";
+    let dir = build(tmp.path(), model, |c, t| {
+        if c == "transformer" {
+            t.get_mut(key).unwrap()[1] -= 1;
+        }
+    });
+    let err = verify_folder(&dir).unwrap_err().to_string();
+    assert!(err.contains(key), "{err}");
 }
 
 #[test]
