@@ -52,6 +52,9 @@ use crate::Pipeline;
 /// diffusers' default negative prompt for Wan is empty; kino uses the plan's negatives.
 const DEFAULT_FPS: u32 = 16;
 
+/// Frames with more pixels than 832 x 480 are VAE-decoded tile by tile by default.
+pub const AUTO_TILE_PIXELS: usize = 832 * 480;
+
 /// What the folder's scheduler config asks for.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SchedulerSpec {
@@ -161,6 +164,9 @@ pub struct WanModel {
     /// The CLIP image encoder and its preprocessing (Wan 2.1 image-to-video).
     clip: Option<(ClipVisionModel, ClipImageProcessorConfig)>,
     vae: WanVae,
+    /// Decode frames larger than [`AUTO_TILE_PIXELS`] tile by tile unless tiling was set
+    /// explicitly ([`WanModel::with_vae_tiling`]).
+    auto_tiling: bool,
     text: Option<(Umt5Encoder, tokenizers::Tokenizer)>,
     scheduler: SchedulerSpec,
     device: Device,
@@ -713,6 +719,7 @@ impl WanModel {
             image_mode,
             clip,
             vae,
+            auto_tiling: true,
             text,
             scheduler,
             device: device.clone(),
@@ -1235,20 +1242,32 @@ impl WanModel {
 
     /// Normalised latents -> video `(1, 3, F, H, W)` in [-1, 1] (diffusers de-normalises with
     /// `latents_mean` / `latents_std` and clamps the decoder's output).
+    ///
+    /// Frames larger than 480p ([`AUTO_TILE_PIXELS`]) are decoded tile by tile with
+    /// diffusers' `enable_tiling` defaults (256-pixel tiles every 192), so 720p decodes in
+    /// bounded memory; at 480p and below the decode is untiled, as diffusers' pipelines run
+    /// by default. [`WanModel::with_vae_tiling`] overrides this either way.
     pub fn decode(&self, latents: &Tensor) -> Result<Tensor> {
         let z = self
             .vae
             .denormalize_latents(&latents.to_dtype(DType::F32)?)?;
+        let (_, _, _, h, w) = z.dims5()?;
+        let s = self.vae.config().scale_factor_spatial;
+        if self.auto_tiling && self.vae.tiling().is_none() && h * s * w * s > AUTO_TILE_PIXELS {
+            let tiled = self.vae.clone().with_tiling(WanVaeTiling::default())?;
+            return Ok(tiled.decode(&z)?);
+        }
         Ok(self.vae.decode(&z)?)
     }
 
-    /// Decodes tile by tile (diffusers' `enable_tiling` defaults: 256-pixel tiles every 192)
-    /// when a frame is larger than one tile, so 720p decodes in bounded memory.
+    /// Sets the VAE's tiling explicitly: `Some` always tiles (when a frame is larger than one
+    /// tile), `None` never does (see [`WanModel::decode`] for the default).
     pub fn with_vae_tiling(mut self, tiling: Option<WanVaeTiling>) -> Result<Self> {
         self.vae = match tiling {
             Some(t) => self.vae.with_tiling(t)?,
             None => self.vae.without_tiling(),
         };
+        self.auto_tiling = false;
         Ok(self)
     }
 }

@@ -808,3 +808,36 @@ fn generate_and_extend_run_on_wan2_1_i2v() {
         .unwrap();
     assert_eq!(out.clip.video.len(), 8);
 }
+
+/// Frames above 480p are decoded tile by tile by default (bounded memory at 720p); at or
+/// below it the decode is untiled, as diffusers' pipelines decode.
+#[test]
+fn large_frames_are_decoded_in_tiles_by_default() {
+    use kino_models::wan_vae::WanVaeTiling;
+    let dir = folder("wan_pipeline");
+    let auto = WanModel::load(&dir, DType::F32, &Device::Cpu).unwrap();
+    let tiled = WanModel::load(&dir, DType::F32, &Device::Cpu)
+        .unwrap()
+        .with_vae_tiling(Some(WanVaeTiling::default()))
+        .unwrap();
+    let untiled = WanModel::load(&dir, DType::F32, &Device::Cpu)
+        .unwrap()
+        .with_vae_tiling(None)
+        .unwrap();
+    // The tiny VAE is 4x spatial: 160 x 168 latents = 640 x 672 pixels > 832 x 480.
+    let z = Tensor::randn(0f32, 1.0, (1, 4, 1, 168, 160), &Device::Cpu).unwrap();
+    let a = auto.decode(&z).unwrap();
+    let t = tiled.decode(&z).unwrap();
+    let u = untiled.decode(&z).unwrap();
+    assert_eq!(a.dims(), &[1, 3, 1, 672, 640]);
+    assert_eq!(max_abs(&(&a - &t).unwrap()), 0.0, "auto = tiled above 480p");
+    assert!(
+        max_abs(&(&a - &u).unwrap()) > 1e-4,
+        "tiling must change the result"
+    );
+    // At 480p or below the default is untiled.
+    let z = Tensor::randn(0f32, 1.0, (1, 4, 1, 24, 40), &Device::Cpu).unwrap();
+    let a = auto.decode(&z).unwrap();
+    let u = untiled.decode(&z).unwrap();
+    assert_eq!(max_abs(&(&a - &u).unwrap()), 0.0);
+}
