@@ -10,11 +10,12 @@
 //! scaled by a texture mask so flat areas get less and busy areas more.
 //!
 //! **Detection** sums the luma of all frames (the mark is the same in each, the content is
-//! not), removes the local mean, and for each candidate scale resamples the sum back to the
-//! embedding resolution and folds it modulo the tile. A crop only circularly shifts the
-//! folded tile, so a phase-only circular cross-correlation with the sync spectrum (one
-//! 128x128 FFT) finds the shift; its peak, normalised to N(0,1) under "no watermark", is the
-//! detection score. Over `128 * 128 * scales` hypotheses a Bonferroni bound turns it into a
+//! not), removes the local mean, divides by the local RMS (so edges and busy texture do not
+//! drown what is left of the mark elsewhere), and for each candidate scale resamples the sum
+//! back to the embedding resolution and folds it modulo the tile. A crop only circularly
+//! shifts the folded tile, so a phase-only circular cross-correlation with the sync spectrum
+//! (one 128x128 FFT) finds the shift; its peak, normalised to N(0,1) under "no watermark",
+//! is the detection score. Over `128 * 128 * scales` hypotheses a Bonferroni bound turns it into a
 //! per-clip p-value; "found" needs the p-value under
 //! [`DetectOptions::false_positive_rate`] (1e-6 by default) **and** the decoded payload's
 //! CRC to match (another 2^-16 against chance).
@@ -257,6 +258,7 @@ pub fn detect_luma_sum(
     let threshold = opts.threshold();
     let pattern = Pattern::new(key);
     let residual = signal::high_pass(sum, w, h, 12);
+    let residual = signal::normalize_local_energy(&residual, w, h);
 
     struct Candidate {
         score: f64,

@@ -79,6 +79,32 @@ pub(crate) fn high_pass(img: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
     out
 }
 
+/// Radius of the box (7x7) over which [`normalize_local_energy`] measures the residual's RMS.
+pub(crate) const NORM_RADIUS: usize = 3;
+/// Floor added to the local RMS, as a fraction of its median over the frame.
+pub(crate) const NORM_FLOOR: f32 = 0.5;
+
+/// Divides the residual `r` by its local RMS (7x7 box) plus a floor of half the frame's
+/// median local RMS. Edges and busy texture, where the picture dwarfs the mark, are damped;
+/// quiet areas, where what survives of the mark is not buried, count more. The floor keeps
+/// flat areas (codec noise only) from being blown up.
+pub(crate) fn normalize_local_energy(r: &[f32], w: usize, h: usize) -> Vec<f32> {
+    let s2 = integral(r, w, h, true);
+    let mut rms = Vec::with_capacity(w * h);
+    for y in 0..h {
+        for x in 0..w {
+            rms.push(box_mean(&s2, w, h, x, y, NORM_RADIUS).max(0.0).sqrt() as f32);
+        }
+    }
+    let mut scratch = rms.clone();
+    let median = match scratch.len() {
+        0 => 0.0,
+        n => *scratch.select_nth_unstable_by(n / 2, f32::total_cmp).1,
+    };
+    let floor = NORM_FLOOR * median.max(1e-6);
+    r.iter().zip(&rms).map(|(&v, &s)| v / (s + floor)).collect()
+}
+
 /// Bilinear resampling of a w x h image to wo x ho (pixel centres aligned).
 pub(crate) fn resample(img: &[f32], w: usize, h: usize, wo: usize, ho: usize) -> Vec<f32> {
     if (w, h) == (wo, ho) {
@@ -192,6 +218,32 @@ pub fn psnr(a: &VideoFrames, b: &VideoFrames) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_energy_normalisation_is_scale_free_and_finite() {
+        let (w, h) = (40, 30);
+        let r: Vec<f32> = (0..w * h)
+            .map(|i| ((i * 7919 % 101) as f32 - 50.0) * if i % w < 28 { 0.1 } else { 5.0 })
+            .collect();
+        let a = normalize_local_energy(&r, w, h);
+        let scaled: Vec<f32> = r.iter().map(|v| v * 13.0).collect();
+        let b = normalize_local_energy(&scaled, w, h);
+        for (x, y) in a.iter().zip(&b) {
+            assert!(x.is_finite() && (x - y).abs() <= 1e-4 * (1.0 + x.abs()));
+        }
+        // Quiet (the larger part) and busy areas end up with comparable energy.
+        let rms = |half: bool| {
+            let v: Vec<f32> = (0..w * h)
+                .filter(|i| (i % w < 28) == half)
+                .map(|i| a[i])
+                .collect();
+            (v.iter().map(|x| x * x).sum::<f32>() / v.len() as f32).sqrt()
+        };
+        assert!(rms(true) > 0.3 * rms(false) && rms(true) < 3.0 * rms(false));
+        assert!(normalize_local_energy(&vec![0.0; w * h], w, h)
+            .iter()
+            .all(|&x| x == 0.0));
+    }
 
     #[test]
     fn tail_matches_known_values() {
