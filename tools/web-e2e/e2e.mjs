@@ -6,7 +6,7 @@
 //
 // Exits non-zero with a message on the first failed check. Screenshots go to OUT_DIR.
 import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 const [base, key, out] = process.argv.slice(2);
@@ -124,12 +124,15 @@ try {
   await shot("feed");
 
   // --- cameos ---
-  const consent = await page.request.get(`${base}/v1/videos/${firstId}/content`);
-  check(consent.ok(), "a clip to use as the consent video downloads");
+  // A live-looking consent clip: a moving scene with a voice-like track, 2.5 s, H.264 + AAC
+  // (written by crates/kino-server/tests/api.rs, which also checks that it passes the
+  // server's consent check; a generated clip has no voice and would be refused).
+  const consent = readFileSync(new URL("./consent.mp4", import.meta.url));
+  check(consent.length > 0, "the consent clip fixture is there");
   await page.goto(base + "/cameos");
   await page.waitForSelector("#cameo-form");
   await page.fill("#cameo-name", "Test Person");
-  await page.setInputFiles("#cameo-video", { name: "consent.mp4", mimeType: "video/mp4", buffer: Buffer.from(await consent.body()) });
+  await page.setInputFiles("#cameo-video", { name: "consent.mp4", mimeType: "video/mp4", buffer: consent });
   await page.click("#cameo-form button[type=submit]");
   await page.waitForSelector(".cameo");
   const charId = await page.$eval(".cameo", (c) => c.dataset.id);

@@ -49,6 +49,13 @@ pub struct ServerArgs {
     /// The content policy on prompts and on generated frames.
     #[command(flatten)]
     pub safety: crate::safety::SafetyArgs,
+    /// Thresholds of the cameo consent clip check (TOML with any of the `ConsentCheck`
+    /// fields; docs/safety.md, "The consent clip check").
+    #[arg(long, value_name = "FILE")]
+    pub consent_check: Option<PathBuf>,
+    /// Turn the consent clip check off: any readable clip of 0.5 s or more registers a cameo.
+    #[arg(long, conflicts_with = "consent_check")]
+    pub no_consent_check: bool,
     #[command(flatten)]
     pub visible: crate::publish::VisibleMarkArgs,
 }
@@ -95,6 +102,18 @@ impl ServerArgs {
                 .context("--webhook-url needs --webhook-secret (or $KINO_WEBHOOK_SECRET), e.g. whsec_<base64>")?;
             cfg.webhook = Some((url.clone(), secret));
         }
+        cfg.consent_check = match (&self.consent_check, self.no_consent_check) {
+            (_, true) => None,
+            (None, false) => Some(kino_safety::ConsentCheck::default()),
+            (Some(path), false) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading --consent-check {}", path.display()))?;
+                Some(
+                    kino_safety::ConsentCheck::from_toml(&text)
+                        .with_context(|| format!("--consent-check {}", path.display()))?,
+                )
+            }
+        };
         Ok(cfg)
     }
 

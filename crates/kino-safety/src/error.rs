@@ -86,6 +86,9 @@ pub enum SafetyError {
     /// An NSFW threshold outside 0..=1 (or NaN).
     #[error("invalid NSFW threshold {value}: must be a probability in 0..=1")]
     Threshold { value: f32 },
+    /// The consent check's TOML does not parse, or names an unknown field.
+    #[error("{location}: invalid consent check TOML: {message}")]
+    ConsentToml { location: Location, message: String },
 }
 
 impl SafetyError {
@@ -95,7 +98,8 @@ impl SafetyError {
             SafetyError::Toml { location, .. }
             | SafetyError::UnknownClass { location, .. }
             | SafetyError::Pattern { location, .. }
-            | SafetyError::Value { location, .. } => Some(location),
+            | SafetyError::Value { location, .. }
+            | SafetyError::ConsentToml { location, .. } => Some(location),
             SafetyError::Io { .. }
             | SafetyError::Encoder(_)
             | SafetyError::Classifier { .. }

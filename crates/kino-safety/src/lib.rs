@@ -43,9 +43,15 @@
 //! }
 //! # Ok::<(), kino_safety::SafetyError>(())
 //! ```
+//!
+//! **Consent clips.** [`ConsentCheck`] judges whether a cameo's consent clip is a live
+//! recording of someone speaking — duration, motion, no loop, voice activity in the speech
+//! band with a syllable rhythm, not a tone — from luma planes and mono PCM, and returns a
+//! [`ConsentReport`] with every measurement ([`consent`]; no face matching).
 
 mod class;
 mod config;
+pub mod consent;
 mod error;
 pub mod eval;
 mod frames;
@@ -60,6 +66,10 @@ use std::sync::Arc;
 use serde::Serialize;
 
 pub use class::Class;
+pub use consent::{
+    ClipSignals, ConsentCheck, ConsentReport, Measurements as ConsentMeasurements,
+    Property as ConsentProperty, PropertyResult as ConsentResult,
+};
 pub use error::{Location, SafetyError};
 pub use frames::{
     nsfw_input_crop, sample_indices, FrameVerdict, NsfwClassifier, DEFAULT_NSFW_THRESHOLD,

@@ -46,6 +46,8 @@ pub struct ServerConfig {
     pub max_body: usize,
     pub poll_after_ms: u64,
     pub webhook: Option<(String, String)>,
+    /// The liveness check of cameo consent clips (default on; `None`: off).
+    pub consent_check: Option<kino_safety::ConsentCheck>,
 }
 
 impl ServerConfig {
@@ -60,6 +62,7 @@ impl ServerConfig {
             max_body: 64 << 20,
             poll_after_ms: 1000,
             webhook: None,
+            consent_check: Some(kino_safety::ConsentCheck::default()),
         }
     }
 
@@ -245,6 +248,7 @@ pub async fn start(
             model: model.info.clone(),
             max_body: cfg.max_body,
             poll_after_ms: cfg.poll_after_ms,
+            consent_check: cfg.consent_check.clone(),
         }),
         limiter: Default::default(),
         policy,

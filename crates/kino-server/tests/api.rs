@@ -542,6 +542,29 @@ async fn postgres_queue_with_two_workers() {
     let dir = tempfile::tempdir().unwrap();
     let (server, api, db) = start_with(dir.path(), 2, 10_000, |cfg| cfg.database = Some(url)).await;
     assert_eq!(db.backend, kino_server::db::Backend::Postgres);
+    // The consent check's report column, empty and filled.
+    for (id, report) in [
+        ("char_pg_a", None),
+        ("char_pg_b", Some(r#"{"passed":true}"#)),
+    ] {
+        use kino_server::db::characters::{Character, Permission};
+        let report = report.map(String::from);
+        db.insert_character(&Character {
+            id: id.into(),
+            owner: "key_x".into(),
+            name: "X".into(),
+            permission: Permission::OnlyMe,
+            approved: vec![],
+            reference_frame: vec![1, 2],
+            created_at: 1,
+            revoked_at: None,
+            consent_check: report.clone(),
+        })
+        .await
+        .unwrap();
+        let c = db.get_character(id).await.unwrap().unwrap();
+        assert_eq!(c.consent_check, report);
+    }
     let mut ids = Vec::new();
     for i in 0..4 {
         let (s, v) = api
@@ -641,18 +664,74 @@ async fn s3_storage_end_to_end() {
 }
 
 /// A small MP4 (64x64, 1 s, moving gradient): a consent clip.
+/// A consent clip that passes the consent check: a moving scene with a voice-like track
+/// (kino_safety's synthetic clip), 2.5 s, H.264 + AAC.
 fn consent_clip() -> Vec<u8> {
+    use kino_safety::consent::synthetic;
     let fps = kino_media::Rational::integer(24).unwrap();
-    let mut v = kino_media::VideoFrames::new(64, 64, fps, kino_media::PixelFormat::Rgb8).unwrap();
-    for i in 0..24u32 {
-        let frame: Vec<u8> = (0..64 * 64)
-            .flat_map(|p| [((p % 64) * 4) as u8, (i * 10) as u8, 120])
-            .collect();
-        v.push(&frame).unwrap();
+    let mut v = kino_media::VideoFrames::new(128, 128, fps, kino_media::PixelFormat::Rgb8).unwrap();
+    for f in synthetic::moving_scene_rgb(128, 128, 24, 2.5) {
+        v.push(&f).unwrap();
     }
-    kino_media::encode_mp4(&v, None, &Default::default())
+    let audio =
+        kino_media::AudioBuffer::new(48_000, 1, synthetic::voiced_speech(48_000, 2.5)).unwrap();
+    kino_media::encode_mp4(&v, Some(&audio), &Default::default())
         .unwrap()
         .0
+}
+
+/// A photo with a voice: the same first frame for 2.5 s, the voice-like track.
+fn still_consent_clip() -> Vec<u8> {
+    use kino_safety::consent::synthetic;
+    let fps = kino_media::Rational::integer(24).unwrap();
+    let mut v = kino_media::VideoFrames::new(128, 128, fps, kino_media::PixelFormat::Rgb8).unwrap();
+    let first = synthetic::moving_scene_rgb(128, 128, 24, 0.05).swap_remove(0);
+    for _ in 0..60 {
+        v.push(&first).unwrap();
+    }
+    let audio =
+        kino_media::AudioBuffer::new(48_000, 1, synthetic::voiced_speech(48_000, 2.5)).unwrap();
+    kino_media::encode_mp4(&v, Some(&audio), &Default::default())
+        .unwrap()
+        .0
+}
+
+fn consent_signals_check(mp4: &[u8]) -> kino_safety::ConsentReport {
+    let clip = kino_media::decode_mp4(mp4, "clip").unwrap();
+    let v = clip.video.to_format(kino_media::PixelFormat::Yuv420p);
+    let (w, h) = (v.width() as usize, v.height() as usize);
+    let mono = clip.audio.as_ref().map(|a| a.to_mono());
+    kino_safety::ConsentCheck::default().check(&kino_safety::ClipSignals {
+        width: w,
+        height: h,
+        fps: v.fps().as_f64(),
+        luma: v.iter().map(|f| &f[..w * h]).collect(),
+        sample_rate: mono.as_ref().map_or(0, |a| a.sample_rate()),
+        audio: mono.as_ref().map_or(&[], |a| a.samples()),
+    })
+}
+
+/// The clip the browser test (tools/web-e2e/e2e.mjs) registers a cameo with passes the
+/// consent check. `KINO_WRITE_CONSENT_CLIP=1` (re)writes it from [`consent_clip`].
+#[test]
+fn web_e2e_consent_clip_passes_the_check() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/web-e2e/consent.mp4");
+    if std::env::var("KINO_WRITE_CONSENT_CLIP").is_ok() {
+        std::fs::write(&path, consent_clip()).unwrap();
+    }
+    let bytes = std::fs::read(&path).expect("tools/web-e2e/consent.mp4");
+    let report = consent_signals_check(&bytes);
+    assert!(report.passed, "{report:#?}");
+    eprintln!("{}", serde_json::to_string(&report.measurements).unwrap());
+    let report = consent_signals_check(&still_consent_clip());
+    assert_eq!(
+        report.failed(),
+        vec![
+            kino_safety::ConsentProperty::Motion,
+            kino_safety::ConsentProperty::NotALoop
+        ],
+        "{report:#?}"
+    );
 }
 
 fn multipart(fields: &[(&str, &str)], file: (&str, &[u8])) -> (String, Vec<u8>) {
@@ -689,6 +768,37 @@ async fn characters_need_consent_and_revocation_wins() {
     let bob = as_key(bob_secret);
     let carol = as_key(carol_secret);
 
+    // A photo with a voice is not a live recording: refused, nothing stored.
+    for (clip, missing) in [
+        (still_consent_clip(), "motion"),
+        (vec![0u8; 16], "not an MP4"),
+    ] {
+        let (ct, body) = multipart(&[("name", "Alice")], ("video", &clip));
+        let (s, e) = alice
+            .json(
+                alice
+                    .http
+                    .post(format!("{}/v1/videos/characters", alice.base))
+                    .header("content-type", ct)
+                    .body(body),
+            )
+            .await;
+        assert_eq!(s, 400, "{e}");
+        assert_eq!(e["error"]["param"], "video");
+        let message = e["error"]["message"].as_str().unwrap();
+        assert!(message.contains(missing), "{message}");
+        if missing == "motion" {
+            assert_eq!(e["error"]["code"], "consent_check_failed");
+            assert!(message.contains("live recording"), "{message}");
+        }
+    }
+    let (_, list) = alice.get("/v1/videos/characters").await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 0, "{list}");
+    assert!(
+        !dir.path().join("files/characters").exists(),
+        "no consent clip stored for a refusal"
+    );
+
     // Alice registers her likeness for herself and Bob.
     let (ct, body) = multipart(
         &[
@@ -710,6 +820,12 @@ async fn characters_need_consent_and_revocation_wins() {
     assert_eq!(s, 200, "{c}");
     let cid = c["id"].as_str().unwrap().to_string();
     assert_eq!(c["name"], "Alice");
+    assert_eq!(c["consent_check"]["passed"], true, "{c}");
+    assert_eq!(
+        c["consent_check"]["results"].as_array().unwrap().len(),
+        7,
+        "{c}"
+    );
     assert!(
         dir.path()
             .join(format!("files/characters/{cid}/consent.mp4"))
@@ -808,4 +924,33 @@ async fn characters_need_consent_and_revocation_wins() {
         );
     }
     server.stop().await;
+}
+
+/// A database from before the consent check: the `consent_check` column is added, the
+/// existing characters keep their data (and read back with no report), twice is harmless.
+#[tokio::test]
+async fn characters_from_before_the_consent_check_keep_their_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = Db::sqlite_url(dir.path());
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&format!("{url}?mode=rwc"))
+        .await
+        .unwrap();
+    for sql in [
+        "CREATE TABLE characters (id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL,
+         permission TEXT NOT NULL, approved TEXT NOT NULL, reference_frame BLOB NOT NULL,
+         created_at BIGINT NOT NULL, revoked_at BIGINT)",
+        "INSERT INTO characters VALUES ('char_old', 'key_a', 'Old', 'everyone', '[]', x'89504e47', 7, NULL)",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    for _ in 0..2 {
+        let db = Db::connect(&url).await.unwrap();
+        let c = db.get_character("char_old").await.unwrap().unwrap();
+        assert_eq!((c.name.as_str(), c.created_at), ("Old", 7));
+        assert_eq!(c.reference_frame, b"\x89PNG");
+        assert!(c.consent_check.is_none());
+        db.pool.close().await;
+    }
 }

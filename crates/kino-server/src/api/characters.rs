@@ -16,6 +16,11 @@ use axum::Json;
 use serde_json::{json, Value};
 
 fn character_json(c: &Character) -> Value {
+    let consent_check = c
+        .consent_check
+        .as_deref()
+        .and_then(|j| serde_json::from_str::<Value>(j).ok())
+        .unwrap_or(Value::Null);
     json!({
         "id": c.id,
         "object": "character",
@@ -24,11 +29,19 @@ fn character_json(c: &Character) -> Value {
         "permission": c.permission.as_str(),
         "approved": c.approved,
         "revoked_at": c.revoked_at,
+        "consent_check": consent_check,
     })
 }
 
-/// The middle frame of the consent clip, as PNG.
-fn reference_frame(mp4: &[u8]) -> ApiResult<Vec<u8>> {
+/// Shortest consent clip when the consent check is off.
+const MIN_SECONDS_UNCHECKED: f64 = 0.5;
+
+/// Decodes the consent clip, runs the consent check (when on) and returns the middle frame
+/// as PNG and the check's report (JSON).
+fn examine_clip(
+    mp4: &[u8],
+    check: Option<&kino_safety::ConsentCheck>,
+) -> ApiResult<(Vec<u8>, Option<String>)> {
     let clip = kino_media::decode_mp4(mp4, "video").map_err(|e| {
         ApiError::invalid(
             "video",
@@ -36,19 +49,64 @@ fn reference_frame(mp4: &[u8]) -> ApiResult<Vec<u8>> {
         )
     })?;
     let v = &clip.video;
-    if v.is_empty() || v.duration_s() < 0.5 {
-        return Err(ApiError::invalid(
-            "video",
-            "The consent clip must show the person for at least half a second.",
-        ));
-    }
+    let report = match check {
+        Some(check) => {
+            let report = consent_report(&clip, check);
+            if let Some(message) = report.refusal_message() {
+                let mut e = ApiError::invalid("video", message);
+                e.code = Some("consent_check_failed".into());
+                return Err(e);
+            }
+            Some(
+                serde_json::to_string(&report)
+                    .map_err(|e| ApiError::internal("consent check", &e))?,
+            )
+        }
+        None => {
+            if v.is_empty() || v.duration_s() < MIN_SECONDS_UNCHECKED {
+                return Err(ApiError::invalid(
+                    "video",
+                    "The consent clip must show the person for at least half a second.",
+                ));
+            }
+            None
+        }
+    };
     let rgb = v.frame_rgb(v.len() / 2).unwrap_or_default();
     let img = image::RgbImage::from_raw(v.width(), v.height(), rgb)
         .ok_or_else(|| ApiError::internal("consent frame", &"frame size mismatch"))?;
     let mut png = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .map_err(|e| ApiError::internal("consent frame", &e))?;
-    Ok(png)
+    Ok((png, report))
+}
+
+/// The consent check on a decoded clip: luma planes and mono sound.
+fn consent_report(
+    clip: &kino_media::Clip,
+    check: &kino_safety::ConsentCheck,
+) -> kino_safety::ConsentReport {
+    let v = &clip.video;
+    let (w, h) = (v.width() as usize, v.height() as usize);
+    let yuv;
+    let video = if v.format() == kino_media::PixelFormat::Yuv420p {
+        v
+    } else {
+        yuv = v.to_format(kino_media::PixelFormat::Yuv420p);
+        &yuv
+    };
+    // The Y plane comes first in a YUV 4:2:0 frame.
+    let luma: Vec<&[u8]> = video.iter().map(|f| &f[..w * h]).collect();
+    let mono = clip.audio.as_ref().map(|a| a.to_mono());
+    let signals = kino_safety::ClipSignals {
+        width: w,
+        height: h,
+        fps: v.fps().as_f64(),
+        luma,
+        sample_rate: mono.as_ref().map_or(0, |a| a.sample_rate()),
+        audio: mono.as_ref().map_or(&[], |a| a.samples()),
+    };
+    check.check(&signals)
 }
 
 pub async fn create(
@@ -87,7 +145,12 @@ pub async fn create(
                 .collect()
         })
         .unwrap_or_default();
-    let frame = reference_frame(video)?;
+    let check = state.cfg.consent_check.clone();
+    let clip = video.to_vec();
+    let (frame, consent_check) =
+        tokio::task::spawn_blocking(move || examine_clip(&clip, check.as_ref()))
+            .await
+            .map_err(|e| ApiError::internal("consent check", &e))??;
     let c = Character {
         id: ids::new_id("char"),
         owner: caller.0.id.clone(),
@@ -97,6 +160,7 @@ pub async fn create(
         reference_frame: frame,
         created_at: ids::now(),
         revoked_at: None,
+        consent_check,
     };
     // The consent clip is kept as the record of consent, before the row that uses it.
     state.storage.put_consent(&c.id, video.to_vec()).await?;

@@ -42,6 +42,8 @@ pub struct ApiConfig {
     pub max_body: usize,
     /// Value of the `openai-poll-after-ms` header.
     pub poll_after_ms: u64,
+    /// The liveness check of cameo consent clips (`None`: off).
+    pub consent_check: Option<kino_safety::ConsentCheck>,
 }
 
 #[derive(Clone)]

@@ -50,6 +50,9 @@ pub struct Character {
     pub reference_frame: Vec<u8>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// The consent clip check's report (JSON, `kino_safety::ConsentReport`); `None` for
+    /// characters registered before the check existed or with it turned off.
+    pub consent_check: Option<String>,
 }
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<Character> {
@@ -64,6 +67,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Character> {
         reference_frame: r.try_get("reference_frame")?,
         created_at: r.try_get("created_at")?,
         revoked_at: r.try_get("revoked_at")?,
+        consent_check: r.try_get("consent_check")?,
     })
 }
 
@@ -82,8 +86,8 @@ pub struct AuditEntry {
 impl Db {
     pub async fn insert_character(&self, c: &Character) -> Result<()> {
         sqlx::query(
-            "INSERT INTO characters (id, owner, name, permission, approved, reference_frame, created_at, revoked_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
+            "INSERT INTO characters (id, owner, name, permission, approved, reference_frame, created_at, revoked_at, consent_check)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)",
         )
         .bind(&c.id)
         .bind(&c.owner)
@@ -92,6 +96,7 @@ impl Db {
         .bind(serde_json::to_string(&c.approved).unwrap_or_else(|_| "[]".into()))
         .bind(&c.reference_frame)
         .bind(c.created_at)
+        .bind(&c.consent_check)
         .execute(&self.pool)
         .await?;
         self.audit(

@@ -59,27 +59,37 @@ impl Db {
             Backend::Sqlite => 4,
             Backend::Postgres => 16,
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(max)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        use sqlx::Executor;
-                        conn.execute("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
-                            .await?;
-                    }
-                    Ok(())
+        let mut reopened = false;
+        loop {
+            let pool = AnyPoolOptions::new()
+                .max_connections(max)
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            use sqlx::Executor;
+                            conn.execute("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+                                .await?;
+                        }
+                        Ok(())
+                    })
                 })
-            })
-            .connect(&url_full)
-            .await
-            .map_err(|source| DbError::Connect {
-                url: redact(url),
-                source,
-            })?;
-        let db = Db { pool, backend };
-        db.migrate().await?;
-        Ok(db)
+                .connect(&url_full)
+                .await
+                .map_err(|source| DbError::Connect {
+                    url: redact(url),
+                    source,
+                })?;
+            let db = Db { pool, backend };
+            let added_columns = db.migrate().await?;
+            if added_columns && backend == Backend::Sqlite && !reopened {
+                // SQLite connections that read the schema before a column was added describe
+                // `SELECT *` with the old columns: start again with fresh connections.
+                db.pool.close().await;
+                reopened = true;
+                continue;
+            }
+            return Ok(db);
+        }
     }
 
     /// SQLite database file in `dir`.
@@ -87,7 +97,8 @@ impl Db {
         format!("sqlite://{}", dir.join("kino.db").display())
     }
 
-    async fn migrate(&self) -> Result<()> {
+    /// Creates missing tables and adds missing columns; whether a column was added.
+    async fn migrate(&self) -> Result<bool> {
         let blob = match self.backend {
             Backend::Sqlite => "BLOB",
             Backend::Postgres => "BYTEA",
@@ -141,7 +152,8 @@ impl Db {
                 approved TEXT NOT NULL,
                 reference_frame {blob} NOT NULL,
                 created_at BIGINT NOT NULL,
-                revoked_at BIGINT
+                revoked_at BIGINT,
+                consent_check TEXT
             )"
             ),
             "CREATE TABLE IF NOT EXISTS video_characters (
@@ -177,7 +189,31 @@ impl Db {
                 .execute(&self.pool)
                 .await?;
         }
-        Ok(())
+        // Columns added later: existing rows keep their data, the new column is NULL.
+        let mut added = false;
+        for (table, column, ty) in [("characters", "consent_check", "TEXT")] {
+            added |= self.add_column(table, column, ty).await?;
+        }
+        Ok(added)
+    }
+
+    /// `ALTER TABLE ... ADD COLUMN` unless the column exists (also when another process
+    /// added it at the same time); whether it was added (Postgres: whether it may have been).
+    async fn add_column(&self, table: &str, column: &str, ty: &str) -> Result<bool> {
+        let sql = match self.backend {
+            Backend::Postgres => {
+                format!("ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {ty}")
+            }
+            Backend::Sqlite => format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"),
+        };
+        match sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&self.pool)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.to_string().contains("duplicate column") => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
