@@ -255,8 +255,7 @@ fn wan(b: WanBench) -> Result<()> {
         Some("bf16") => DType::BF16,
         Some("f16") => DType::F16,
         Some(other) => anyhow::bail!("--dtype {other}: expected f32, bf16 or f16"),
-        None if device.is_cpu() => DType::F32,
-        None => DType::BF16,
+        None => kino_engine::wan::compute_dtype(&device),
     };
     let (w, h) = crate::generate::parse_size(b.size)?;
     anyhow::ensure!(

@@ -94,12 +94,7 @@ pub fn load_pipeline(model: Option<&Path>, device: &str) -> Result<DynPipeline> 
         .unwrap_or_else(default_model_dir);
     if DiffusersFolder::is_diffusers_folder(&dir) {
         let device = crate::device::parse(device)?;
-        // CPU matmuls are f32 in candle; on a GPU the checkpoints' own bf16.
-        let dtype = if device.is_cpu() {
-            candle_core::DType::F32
-        } else {
-            candle_core::DType::BF16
-        };
+        let dtype = kino_engine::wan::compute_dtype(&device);
         let spinner = progress::spinner("loading model");
         let model = WanModel::load(&dir, dtype, &device)
             .with_context(|| format!("loading {}", dir.display()))?;

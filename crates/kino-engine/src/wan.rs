@@ -52,6 +52,16 @@ use crate::Pipeline;
 /// diffusers' default negative prompt for Wan is empty; kino uses the plan's negatives.
 const DEFAULT_FPS: u32 = 16;
 
+/// The networks' compute dtype on `device`: f32 on the CPU (candle's CPU matmuls are f32),
+/// the checkpoints' own bf16 on a GPU.
+pub fn compute_dtype(device: &Device) -> DType {
+    if device.is_cpu() {
+        DType::F32
+    } else {
+        DType::BF16
+    }
+}
+
 /// Frames with more pixels than 832 x 480 are VAE-decoded tile by tile by default.
 pub const AUTO_TILE_PIXELS: usize = 832 * 480;
 

@@ -43,7 +43,7 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::{linear, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 /// The activation between `fc1` and `fc2` (transformers' `hidden_act`).
@@ -207,12 +207,6 @@ impl ClipVisionConfig {
         )?;
         Ok(())
     }
-}
-
-fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
-    let w = vb.get((out_dim, in_dim), "weight")?;
-    let b = vb.get(out_dim, "bias")?;
-    Ok(Linear::new(w, Some(b)))
 }
 
 /// `nn.LayerNorm` over the last dim, computed in f32 and returned in the input dtype.

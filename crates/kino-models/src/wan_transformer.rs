@@ -47,7 +47,7 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::{linear, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 /// Query rows processed at once by attention when nothing else is set: bounds the score
@@ -286,12 +286,6 @@ impl WanTransformerConfig {
         )?;
         Ok(())
     }
-}
-
-fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
-    let w = vb.get((out_dim, in_dim), "weight")?;
-    let b = vb.get(out_dim, "bias")?;
-    Ok(Linear::new(w, Some(b)))
 }
 
 /// LayerNorm over the last dim in f32 (diffusers' `FP32LayerNorm`), optionally affine.

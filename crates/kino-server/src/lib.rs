@@ -105,12 +105,7 @@ pub fn load_model(
     steps: usize,
 ) -> anyhow::Result<LoadedModel> {
     if kino_models::diffusers_folder::DiffusersFolder::is_diffusers_folder(dir) {
-        // A Wan diffusers folder: f32 on the CPU, the checkpoints' bf16 on a GPU.
-        let dtype = if device.is_cpu() {
-            candle_core::DType::F32
-        } else {
-            candle_core::DType::BF16
-        };
+        let dtype = kino_engine::wan::compute_dtype(device);
         let model = kino_engine::wan::WanModel::load(dir, dtype, device)
             .with_context(|| format!("loading {}", dir.display()))?;
         let multiple =
