@@ -110,7 +110,7 @@ PROMPTS = [
 
 # Extra inputs for diffusers' `prompt_clean` alone (html.unescape twice, whitespace collapsed):
 # numeric references and their replacements of invalid code points, legacy names without `;`,
-# longest-prefix matches, Unicode whitespace. Only the named references kino knows are used.
+# longest-prefix matches, Unicode whitespace. kino decodes named references with the full HTML5 table (htmlize::ENTITIES, equal to html.entities.html5).
 CLEAN_CASES = [
     "&amp;lt;b&amp;gt; &#38;#65; &amp;amp;amp;",
     "&#65;&#x42;&#X43 &#0;|&#13;|&#128;&#150;&#159;|&#1;&#11;&#127;|&#xD800;&#1114112;|&#65534;",

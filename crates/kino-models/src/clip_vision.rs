@@ -46,6 +46,8 @@ use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
+use crate::layer_norm::LayerNorm32;
+
 /// The activation between `fc1` and `fc2` (transformers' `hidden_act`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClipActivation {
@@ -209,34 +211,6 @@ impl ClipVisionConfig {
     }
 }
 
-/// `nn.LayerNorm` over the last dim, computed in f32 and returned in the input dtype.
-#[derive(Debug, Clone)]
-struct LayerNorm {
-    weight: Tensor,
-    bias: Tensor,
-    eps: f32,
-}
-
-impl LayerNorm {
-    fn new(dim: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
-        Ok(Self {
-            weight: vb.get(dim, "weight")?.to_dtype(DType::F32)?,
-            bias: vb.get(dim, "bias")?.to_dtype(DType::F32)?,
-            eps: eps as f32,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        candle_nn::ops::layer_norm(
-            &x.to_dtype(DType::F32)?.contiguous()?,
-            &self.weight,
-            &self.bias,
-            self.eps,
-        )?
-        .to_dtype(x.dtype())
-    }
-}
-
 /// `CLIPVisionEmbeddings`: patch embedding, class token, position embeddings.
 #[derive(Debug, Clone)]
 struct Embeddings {
@@ -347,9 +321,9 @@ impl Attention {
 /// `CLIPEncoderLayer`: pre-norm self-attention and MLP, each with a residual.
 #[derive(Debug, Clone)]
 struct EncoderLayer {
-    layer_norm1: LayerNorm,
+    layer_norm1: LayerNorm32,
     self_attn: Attention,
-    layer_norm2: LayerNorm,
+    layer_norm2: LayerNorm32,
     fc1: Linear,
     fc2: Linear,
     act: ClipActivation,
@@ -360,9 +334,9 @@ impl EncoderLayer {
         let (d, i) = (cfg.hidden_size, cfg.intermediate_size);
         let mlp = vb.pp("mlp");
         Ok(Self {
-            layer_norm1: LayerNorm::new(d, cfg.layer_norm_eps, vb.pp("layer_norm1"))?,
+            layer_norm1: LayerNorm32::affine(d, cfg.layer_norm_eps, vb.pp("layer_norm1"))?,
             self_attn: Attention::new(cfg, vb.pp("self_attn"))?,
-            layer_norm2: LayerNorm::new(d, cfg.layer_norm_eps, vb.pp("layer_norm2"))?,
+            layer_norm2: LayerNorm32::affine(d, cfg.layer_norm_eps, vb.pp("layer_norm2"))?,
             fc1: linear(d, i, mlp.pp("fc1"))?,
             fc2: linear(i, d, mlp.pp("fc2"))?,
             act: cfg.hidden_act,
@@ -370,8 +344,10 @@ impl EncoderLayer {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let x = (x + self.self_attn.forward(&self.layer_norm1.forward(x)?)?)?;
-        let h = self.fc1.forward(&self.layer_norm2.forward(&x)?)?;
+        let x = (x + self
+            .self_attn
+            .forward(&self.layer_norm1.forward_in_dtype(x)?)?)?;
+        let h = self.fc1.forward(&self.layer_norm2.forward_in_dtype(&x)?)?;
         let h = self.fc2.forward(&self.act.forward(&h)?)?;
         x + h
     }
@@ -381,9 +357,9 @@ impl EncoderLayer {
 #[derive(Debug, Clone)]
 pub struct ClipVisionModel {
     embeddings: Embeddings,
-    pre_layrnorm: LayerNorm,
+    pre_layrnorm: LayerNorm32,
     layers: Vec<EncoderLayer>,
-    post_layernorm: LayerNorm,
+    post_layernorm: LayerNorm32,
     cfg: ClipVisionConfig,
     dtype: DType,
     device: Device,
@@ -411,9 +387,9 @@ impl ClipVisionModel {
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             embeddings: Embeddings::new(cfg, vb.pp("embeddings"))?,
-            pre_layrnorm: LayerNorm::new(d, cfg.layer_norm_eps, vb.pp("pre_layrnorm"))?,
+            pre_layrnorm: LayerNorm32::affine(d, cfg.layer_norm_eps, vb.pp("pre_layrnorm"))?,
             layers,
-            post_layernorm: LayerNorm::new(d, cfg.layer_norm_eps, vb.pp("post_layernorm"))?,
+            post_layernorm: LayerNorm32::affine(d, cfg.layer_norm_eps, vb.pp("post_layernorm"))?,
             cfg: cfg.clone(),
             dtype: vb.dtype(),
             device: vb.device().clone(),
@@ -455,7 +431,7 @@ impl ClipVisionModel {
         mut all: Option<&mut Vec<Tensor>>,
     ) -> Result<Tensor> {
         let x = self.embeddings.forward(pixel_values)?;
-        let mut x = self.pre_layrnorm.forward(&x)?;
+        let mut x = self.pre_layrnorm.forward_in_dtype(&x)?;
         for layer in &self.layers[..layers] {
             if let Some(all) = all.as_deref_mut() {
                 all.push(x.clone());
@@ -494,7 +470,7 @@ impl ClipVisionModel {
     /// `(B, hidden)`.
     pub fn pooled_output(&self, last_hidden_state: &Tensor) -> Result<Tensor> {
         self.post_layernorm
-            .forward(&last_hidden_state.narrow(1, 0, 1)?.squeeze(1)?)
+            .forward_in_dtype(&last_hidden_state.narrow(1, 0, 1)?.squeeze(1)?)
     }
 }
 

@@ -611,13 +611,11 @@ pub struct WanTokens {
 /// `ftfy.fix_text` first only when that package is installed): HTML-unescape twice, strip,
 /// replace every run of whitespace with one space, strip again.
 ///
-/// The unescaping is Python's `html.unescape` for numeric references (decimal and hex, with
-/// or without `;`, with its replacements of invalid code points) and for a subset of the
-/// named ones: `amp`, `lt`, `gt`, `quot` (also upper-case and without `;`), `nbsp`, `copy`,
-/// `reg`, `laquo`, `raquo` (also without `;`), `apos`, `hellip`, `ndash`, `mdash`, `lsquo`,
-/// `rsquo`, `ldquo`, `rdquo`. Other named references are left as they are. The runs are
-/// of Unicode White_Space (diffusers' `\s` comes from the `regex` module); the strips also
-/// remove U+001C..U+001F, as Python's `str.strip` does.
+/// The unescaping is Python's `html.unescape`: numeric references (decimal and hex, with or
+/// without `;`, with its replacements of invalid code points) and all of HTML5's named
+/// references (with `;`, the legacy ones also without, and the longest legacy prefix of an
+/// unknown name). The runs are of Unicode White_Space (diffusers' `\s` comes from the
+/// `regex` module); the strips also remove U+001C..U+001F, as Python's `str.strip` does.
 pub fn wan_prompt_clean(text: &str) -> String {
     let text = html_unescape(&html_unescape(text));
     let mut out = String::with_capacity(text.len());
@@ -641,31 +639,18 @@ fn is_py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
-/// (name, replacement, also valid without the trailing `;`) of the named references
-/// [`html_unescape`] knows; names are matched with the `;` included.
-const NAMED_REFERENCES: &[(&str, &str, bool)] = &[
-    ("amp", "&", true),
-    ("AMP", "&", true),
-    ("lt", "<", true),
-    ("LT", "<", true),
-    ("gt", ">", true),
-    ("GT", ">", true),
-    ("quot", "\"", true),
-    ("QUOT", "\"", true),
-    ("nbsp", "\u{a0}", true),
-    ("copy", "\u{a9}", true),
-    ("reg", "\u{ae}", true),
-    ("laquo", "\u{ab}", true),
-    ("raquo", "\u{bb}", true),
-    ("apos", "'", false),
-    ("hellip", "\u{2026}", false),
-    ("ndash", "\u{2013}", false),
-    ("mdash", "\u{2014}", false),
-    ("lsquo", "\u{2018}", false),
-    ("rsquo", "\u{2019}", false),
-    ("ldquo", "\u{201c}", false),
-    ("rdquo", "\u{201d}", false),
-];
+/// The replacement of the named reference `&{name}` (`name` with its `;`, if any) in HTML5's
+/// table, which is Python's `html.entities.html5`, entry for entry.
+///
+/// The table is htmlize's; its own decoder (`htmlize::unescape`) is not used because it
+/// follows the WHATWG parser rather than Python: it keeps the control and noncharacter code
+/// points (`&#1;` gives U+0001, `&#xFFFF;` U+FFFF) that `html.unescape` drops.
+fn named_reference(name: &str) -> Option<&'static str> {
+    let key = format!("&{name}");
+    htmlize::ENTITIES
+        .get(key.as_bytes())
+        .and_then(|rep| std::str::from_utf8(rep).ok())
+}
 
 /// Windows-1252 replacements of the references `&#128;` ..= `&#159;`, as the HTML standard
 /// (and Python's `html._invalid_charrefs`) defines them.
@@ -692,9 +677,8 @@ fn numeric_reference(num: u64) -> String {
     }
 }
 
-/// Python's `html.unescape` (see [`wan_prompt_clean`] for which named references it knows):
-/// scans for `&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)` and replaces each
-/// match.
+/// Python's `html.unescape`: scans for
+/// `&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)` and replaces each match.
 fn html_unescape(s: &str) -> String {
     if !s.contains('&') {
         return s.to_string();
@@ -756,26 +740,18 @@ fn reference(s: &str) -> Option<(String, usize)> {
         .take(32)
         .last()
         .map(|(i, c)| i + c.len_utf8())?;
-    let name = &s[..end];
-    let with_semicolon = semicolon(end) == 1;
-    let consumed = end + usize::from(with_semicolon);
-    let lookup = |name: &str, legacy_only: bool| {
-        NAMED_REFERENCES
-            .iter()
-            .find(|(n, _, legacy)| *n == name && (*legacy || !legacy_only))
-            .map(|(_, rep, _)| *rep)
-    };
+    let consumed = end + semicolon(end);
     // The whole match: a name with its `;`, or a legacy name without one.
-    if let Some(rep) = lookup(name, !with_semicolon) {
+    if let Some(rep) = named_reference(&s[..consumed]) {
         return Some((rep.to_string(), consumed));
     }
-    // Else the longest legacy name (at least 2 characters) that is a proper prefix of the
-    // match; the rest of the match stays as text.
+    // Else the longest legacy name (at least 2 characters, so without its `;`) that is a
+    // proper prefix of the match; the rest of the match stays as text.
     for cut in (2..consumed).rev() {
-        if cut > end || !name.is_char_boundary(cut) {
+        if !s.is_char_boundary(cut) {
             continue;
         }
-        if let Some(rep) = lookup(&name[..cut], true) {
+        if let Some(rep) = named_reference(&s[..cut]) {
             return Some((format!("{rep}{}", &s[cut..consumed]), consumed));
         }
     }
@@ -865,4 +841,76 @@ pub fn wan_prompt_embeds(
         })
         .collect::<Result<Vec<_>>>()?;
     Tensor::stack(&rows, 0)?.to_device(device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `html_unescape` against Python 3.11's `html.unescape`: each expected string is
+    /// `repr(html.unescape(input))` from `python3 -c "import html; ..."`.
+    #[test]
+    fn html_unescape_matches_python() {
+        let cases = [
+            // Named references beyond the old subset, with `;` (multi-code-point ones too).
+            (
+                "&eacute;&Eacute;&hearts;&euro;",
+                "\u{e9}\u{c9}\u{2665}\u{20ac}",
+            ),
+            ("&frac12;&fjlig;&nGt;", "\u{bd}fj\u{226b}\u{20d2}"),
+            ("&NotNestedGreaterGreater;", "\u{2aa2}\u{338}"),
+            ("&CounterClockwiseContourIntegral;", "\u{2233}"),
+            // Legacy names without `;` (HTML5's set), and names that need their `;`.
+            ("caf&eacute cr&egrave;me", "caf\u{e9} cr\u{e8}me"),
+            (
+                "&frac12x &times3 &sup2 &Aring",
+                "\u{bd}x \u{d7}3 \u{b2} \u{c5}",
+            ),
+            ("&hearts &euro", "&hearts &euro"),
+            // The longest legacy prefix of an unknown name; the rest of the match stays as text.
+            (
+                "&notit; &notin; &copysr; &copysrx",
+                "\u{ac}it; \u{2209} \u{2117} \u{a9}srx",
+            ),
+            ("&ampx; &amp\u{e9}; &ltgt;", "&x; &\u{e9}; <gt;"),
+            // Case matters; unknown names, and names past 32 characters, stay.
+            ("&Amp; &AMP; &aMp &unknown;", "&Amp; & &aMp &unknown;"),
+            (
+                "&aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa;",
+                "&aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa;",
+            ),
+            (
+                "&lttttttttttttttttttttttttttttttttttttttttt",
+                "<tttttttttttttttttttttttttttttttttttttttt",
+            ),
+            // Numeric references, decimal and hex, with and without `;`.
+            ("&#39;&#x27;&#X27&#039 &#65&#66", "'''' AB"),
+            ("&#x1F600;&#128512;", "\u{1f600}\u{1f600}"),
+            // Python's replacements: NUL, CR, the Windows-1252 block; controls and noncharacters
+            // are dropped; surrogates and values past U+10FFFF.
+            (
+                "&#0;|&#13;|&#x80;&#x81;&#x9F;",
+                "\u{fffd}|\u{d}|\u{20ac}\u{81}\u{178}",
+            ),
+            ("&#1;&#x7f;&#xb;|&#9;&#10;&#x7e;", "|\u{9}\u{a}~"),
+            ("&#xFDD0;&#xFFFF;&#x10FFFF;&#x1FFFE;", ""),
+            (
+                "&#xD800;&#x110000;&#99999999999999999999;",
+                "\u{fffd}\u{fffd}\u{fffd}",
+            ),
+            // Not references.
+            ("& x &; &#; &#x; &#xg;", "& x &; &#; &#x; &#xg;"),
+            ("AT&T && &&amp; &#", "AT&T && && &#"),
+            // One pass only.
+            ("&amp;amp; &amp;#39;", "&amp; &#39;"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(html_unescape(input), want, "html.unescape({input:?})");
+        }
+        // wan_prompt_clean unescapes twice.
+        assert_eq!(
+            wan_prompt_clean("&amp;eacute; &amp;amp;hearts; &amp;#x27;"),
+            "\u{e9} &hearts; '"
+        );
+    }
 }

@@ -50,6 +50,8 @@ use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
+use crate::layer_norm::LayerNorm32;
+
 /// Query rows processed at once by attention when nothing else is set: bounds the score
 /// matrix to `B * heads * 4096 * keys` elements.
 pub const DEFAULT_ATTENTION_CHUNK: usize = 4096;
@@ -285,43 +287,6 @@ impl WanTransformerConfig {
             "pos_embed_seq_len needs image_dim and must be even and positive (two frames' image tokens)",
         )?;
         Ok(())
-    }
-}
-
-/// LayerNorm over the last dim in f32 (diffusers' `FP32LayerNorm`), optionally affine.
-#[derive(Debug, Clone)]
-struct LayerNorm32 {
-    weight: Tensor,
-    bias: Tensor,
-    eps: f32,
-}
-
-impl LayerNorm32 {
-    /// Without parameters (`elementwise_affine=False`): weight 1, bias 0.
-    fn plain(dim: usize, eps: f64, device: &Device) -> Result<Self> {
-        Ok(Self {
-            weight: Tensor::ones(dim, DType::F32, device)?,
-            bias: Tensor::zeros(dim, DType::F32, device)?,
-            eps: eps as f32,
-        })
-    }
-
-    fn affine(dim: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
-        Ok(Self {
-            weight: vb.get(dim, "weight")?.to_dtype(DType::F32)?,
-            bias: vb.get(dim, "bias")?.to_dtype(DType::F32)?,
-            eps: eps as f32,
-        })
-    }
-
-    /// Normalises in f32 and returns f32.
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        candle_nn::ops::layer_norm(
-            &x.to_dtype(DType::F32)?.contiguous()?,
-            &self.weight,
-            &self.bias,
-            self.eps,
-        )
     }
 }
 

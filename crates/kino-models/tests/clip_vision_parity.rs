@@ -6,79 +6,31 @@
 //! `vision_model.` level (transformers 5's layout), two small RGB images, transformers'
 //! `pixel_values` for them and the models' hidden states.
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
+use common::{check, fixture, fixture_path, meta_str, rel_err};
 use kino_models::clip_vision::{
     rgb8_to_tensor, ClipActivation, ClipImageProcessorConfig, ClipVisionConfig, ClipVisionModel,
     ImageSize,
 };
 
-/// Max |error| relative to max |expected| allowed, in f32.
-const TOLERANCE: f32 = 1e-4;
-
 const FIXTURE: &str = "clip_vision.safetensors";
-
-fn fixture_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tools/parity/fixtures")
-        .join(FIXTURE)
-}
-
-/// The fixture's tensors and its metadata.
-fn fixture() -> (HashMap<String, Tensor>, serde_json::Value) {
-    let path = fixture_path();
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).unwrap();
-    (tensors, header["__metadata__"].clone())
-}
-
-fn meta_str<'a>(meta: &'a serde_json::Value, key: &str) -> &'a str {
-    meta[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("metadata {key}"))
-}
 
 fn vb() -> VarBuilder<'static> {
     // SAFETY: a test fixture, mapped read-only and not modified while mapped.
-    unsafe { VarBuilder::from_mmaped_safetensors(&[fixture_path()], DType::F32, &Device::Cpu) }
-        .unwrap()
-}
-
-fn max_abs(x: &Tensor) -> f32 {
-    x.abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
-
-/// Max |got - want| / max |want|.
-fn rel_err(got: &Tensor, want: &Tensor) -> f32 {
-    assert_eq!(got.dims(), want.dims());
-    max_abs(&(got - want).unwrap()) / max_abs(want)
-}
-
-fn check(what: &str, got: &Tensor, want: &Tensor) -> f32 {
-    let err = rel_err(got, want);
-    println!(
-        "  {what} {:?}: max |diff| / max |expected| = {err:.3e}",
-        want.dims()
-    );
-    assert!(err <= TOLERANCE, "{what}: relative error {err}");
-    err
+    unsafe {
+        VarBuilder::from_mmaped_safetensors(&[fixture_path(FIXTURE)], DType::F32, &Device::Cpu)
+    }
+    .unwrap()
 }
 
 #[test]
 fn matches_transformers_hidden_states() {
-    let (fx, meta) = fixture();
+    let (fx, meta) = fixture(FIXTURE);
     let cfg = ClipVisionConfig::from_json(meta_str(&meta, "config")).unwrap();
     assert_eq!(cfg.hidden_act, ClipActivation::Gelu);
     assert_eq!(cfg.num_positions(), 17);
@@ -121,7 +73,7 @@ fn matches_transformers_hidden_states() {
 
 #[test]
 fn quick_gelu_and_top_level_keys() {
-    let (fx, meta) = fixture();
+    let (fx, meta) = fixture(FIXTURE);
     let cfg = ClipVisionConfig::from_json(meta_str(&meta, "config_quick_gelu")).unwrap();
     assert_eq!(cfg.hidden_act, ClipActivation::QuickGelu);
     // The weights are at `quick_gelu.embeddings...`, with no `vision_model.` level.
@@ -138,7 +90,7 @@ fn quick_gelu_and_top_level_keys() {
 
 #[test]
 fn preprocessing_matches_clip_image_processor() {
-    let (fx, meta) = fixture();
+    let (fx, meta) = fixture(FIXTURE);
     let processor =
         ClipImageProcessorConfig::from_json(meta_str(&meta, "preprocessor_config")).unwrap();
     println!("processor: {}", meta_str(&meta, "processor_class"));
@@ -246,7 +198,7 @@ fn configs_presets_and_bad_inputs() {
     );
 
     // Missing keys are named; wrong input sizes are refused.
-    let (fx, meta) = fixture();
+    let (fx, meta) = fixture(FIXTURE);
     let cfg = ClipVisionConfig::from_json(meta_str(&meta, "config")).unwrap();
     let weights: HashMap<String, Tensor> = fx
         .iter()

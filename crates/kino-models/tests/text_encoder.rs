@@ -1,10 +1,13 @@
 //! Text encoder against the Python reference (tools/parity/minilm.py) and on bad inputs.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
+use common::{fixture, max_abs_diff};
 use kino_models::text_encoder::{TextEncoder, TextEncoderError};
 
 fn repo_root() -> PathBuf {
@@ -39,30 +42,6 @@ fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// The fixture's tensors and its JSON metadata (the prompts and max_tokens).
-fn fixture() -> (std::collections::HashMap<String, Tensor>, serde_json::Value) {
-    let path = repo_root().join("tools/parity/fixtures/minilm.safetensors");
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).unwrap();
-    (tensors, header["__metadata__"].clone())
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
-
 fn cosine(pooled: &Tensor, i: usize, j: usize) -> f32 {
     let a = pooled.get(i).unwrap();
     let b = pooled.get(j).unwrap();
@@ -76,7 +55,7 @@ fn cosine(pooled: &Tensor, i: usize, j: usize) -> f32 {
 
 #[test]
 fn matches_sentence_transformers_reference() {
-    let (fx, meta) = fixture();
+    let (fx, meta) = fixture("minilm.safetensors");
     let prompts: Vec<String> =
         serde_json::from_str(meta["prompts"].as_str().expect("prompts metadata")).unwrap();
     let max_tokens: usize = meta["max_tokens"].as_str().unwrap().parse().unwrap();

@@ -8,19 +8,18 @@
 //! a real checkpoint is: memory-mapped safetensors through a candle `VarBuilder`, the config
 //! parsed from transformers' JSON.
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
+use common::{check, fixture, fixture_path, max_abs, meta_str, rel_err, TOLERANCE};
 use kino_models::umt5::{
     relative_position_bucket, wan_prompt_clean, wan_prompt_embeds, wan_tokenize, Umt5Activation,
     Umt5Config, Umt5Encoder, WAN_TEXT_LEN,
 };
 use tokenizers::Tokenizer;
-
-/// Max |error| relative to max |expected| allowed, in f32.
-const TOLERANCE: f32 = 1e-4;
 
 /// Gated tanh-GELU, 2 layers, d_model 24, 4 heads x 8, 8 buckets, max distance 16;
 /// embedding stored as `shared.weight`.
@@ -31,28 +30,6 @@ const RELU: &str = "umt5_relu.safetensors";
 /// diffusers' prompt encoding with the MAIN encoder.
 const PROMPT: &str = "umt5_prompt.safetensors";
 const TOKENIZER: &str = "umt5_tokenizer.json";
-
-fn fixture_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tools/parity/fixtures")
-        .join(name)
-}
-
-/// The fixture's tensors and its metadata.
-fn fixture(name: &str) -> (HashMap<String, Tensor>, serde_json::Value) {
-    let path = fixture_path(name);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).unwrap();
-    (tensors, header["__metadata__"].clone())
-}
-
-fn meta_str<'a>(meta: &'a serde_json::Value, key: &str) -> &'a str {
-    meta[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} metadata"))
-}
 
 fn config(meta: &serde_json::Value) -> Umt5Config {
     Umt5Config::from_json(meta_str(meta, "config")).unwrap()
@@ -69,23 +46,6 @@ fn weights(fx: &HashMap<String, Tensor>) -> HashMap<String, Tensor> {
         .filter(|(k, _)| !k.starts_with("__"))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
-}
-
-fn max_abs(x: &Tensor) -> f32 {
-    x.abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
-
-/// Max |got - want| / max |want|.
-fn rel_err(got: &Tensor, want: &Tensor) -> f32 {
-    assert_eq!(got.dims(), want.dims());
-    max_abs(&(got - want).unwrap()) / max_abs(want)
 }
 
 /// Runs the masked and the unmasked case of one encoder fixture; returns the worst error.
@@ -127,13 +87,7 @@ fn check_encoder(name: &str) -> f32 {
         ),
     ] {
         assert_eq!(got.dtype(), DType::F32);
-        let err = rel_err(&got, want);
-        println!(
-            "  {case}: max |diff| / max |expected| = {err:.3e} (max |expected| {:.3})",
-            max_abs(want)
-        );
-        assert!(err <= TOLERANCE, "{name} {case}: relative error {err}");
-        worst = worst.max(err);
+        worst = worst.max(check(&format!("{name} {case}"), &got, want));
     }
 
     // u32 ids and an f32 mask give the same result as i64 ones.
@@ -271,9 +225,7 @@ fn prompt_embeds_match_diffusers() {
     let got = wan_prompt_embeds(&model, &tokenizer, &prompts, max_len, &dev).unwrap();
     let want = &fx["__expected.prompt_embeds"];
     assert_eq!(got.dims(), &[prompts.len(), max_len, cfg.d_model]);
-    let err = rel_err(&got, want);
-    println!("prompt embeds: max |diff| / max |expected| = {err:.3e}");
-    assert!(err <= TOLERANCE, "prompt embeds: relative error {err}");
+    check("prompt embeds", &got, want);
     // Exactly zero past each prompt's length.
     for (i, &n) in tokens.lengths.iter().enumerate() {
         if n < max_len {

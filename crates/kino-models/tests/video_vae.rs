@@ -1,7 +1,10 @@
 //! Tests of the causal conv and the video VAE (tiny configs, CPU, random weights).
 
+mod common;
+
 use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use common::max_abs_diff;
 use kino_models::causal_conv::{CausalConv3d, CausalConv3dConfig};
 use kino_models::video_vae::{DecodeState, VideoVae, VideoVaeConfig};
 
@@ -10,19 +13,6 @@ fn vae(cfg: &VideoVaeConfig) -> (VarMap, VideoVae) {
     let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
     let m = VideoVae::new(cfg, vb).unwrap();
     (vm, m)
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 fn rand_clip(b: usize, t: usize, h: usize, w: usize) -> Tensor {

@@ -5,62 +5,27 @@
 //! `__expected.*`. The model is loaded the way a real checkpoint is: memory-mapped
 //! safetensors through a candle `VarBuilder`, the config parsed from diffusers' JSON.
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
+use common::{check, fixture, fixture_path, meta_str, rel_err};
 use kino_models::wan_transformer::{chunked_attention, WanTransformer, WanTransformerConfig};
-
-/// Max |error| relative to max |expected| allowed, in f32.
-const TOLERANCE: f32 = 1e-4;
 
 /// The main fixture: patch (1, 2, 2) as in every released Wan, head dim 16 (rotary 8/4/4).
 const MAIN: &str = "wan_transformer.safetensors";
 /// The variant: temporal patch 2, head dim 12 (rotary 4/4/4), no cross-attention norm.
 const PT2: &str = "wan_transformer_pt2.safetensors";
 
-fn fixture_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tools/parity/fixtures")
-        .join(name)
-}
-
-/// The fixture's tensors and its metadata.
-fn fixture(name: &str) -> (HashMap<String, Tensor>, serde_json::Value) {
-    let path = fixture_path(name);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).unwrap();
-    (tensors, header["__metadata__"].clone())
-}
-
 fn config(meta: &serde_json::Value) -> WanTransformerConfig {
-    WanTransformerConfig::from_diffusers_json(meta["config"].as_str().expect("config metadata"))
-        .unwrap()
+    WanTransformerConfig::from_diffusers_json(meta_str(meta, "config")).unwrap()
 }
 
 fn load_model(name: &str, cfg: &WanTransformerConfig) -> WanTransformer {
     WanTransformer::load(cfg, &[fixture_path(name)], DType::F32, &Device::Cpu)
         .unwrap_or_else(|e| panic!("loading the fixture: {e}"))
-}
-
-fn max_abs(x: &Tensor) -> f32 {
-    x.abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
-
-/// Max |got - want| / max |want|.
-fn rel_err(got: &Tensor, want: &Tensor) -> f32 {
-    assert_eq!(got.dims(), want.dims());
-    max_abs(&(got - want).unwrap()) / max_abs(want)
 }
 
 /// Runs every saved case of one fixture (each timestep, then the per-token timesteps) and
@@ -72,8 +37,7 @@ fn check_fixture(name: &str, rope_dims: [usize; 3]) -> f32 {
     let model = load_model(name, &cfg);
     let x = &fx["__input.hidden_states"];
     let text = &fx["__input.encoder_hidden_states"];
-    let timesteps: Vec<u32> =
-        serde_json::from_str(meta["timesteps"].as_str().expect("timesteps metadata")).unwrap();
+    let timesteps: Vec<u32> = serde_json::from_str(meta_str(&meta, "timesteps")).unwrap();
     assert!(timesteps.len() >= 3, "{timesteps:?}");
     println!(
         "{name}: patch {:?}, reference {}",
@@ -87,13 +51,7 @@ fn check_fixture(name: &str, rope_dims: [usize; 3]) -> f32 {
         let want = &fx[&format!("__expected.t{t}")];
         let got = model.forward(x, timestep, text).unwrap();
         assert_eq!(got.dims(), x.dims());
-        let err = rel_err(&got, want);
-        println!(
-            "  t={t}: max |diff| / max |expected| = {err:.3e} (max |expected| {:.3})",
-            max_abs(want)
-        );
-        assert!(err <= TOLERANCE, "{name} t={t}: relative error {err}");
-        worst = worst.max(err);
+        worst = worst.max(check(&format!("{name} t={t}"), &got, want));
         outputs.push(got);
     }
     // The timestep matters: different timesteps give clearly different outputs.
@@ -106,14 +64,10 @@ fn check_fixture(name: &str, rope_dims: [usize; 3]) -> f32 {
     // Wan 2.2 TI2V: one timestep per latent token.
     let timestep = &fx["__input.timestep.ti2v"];
     let got = model.forward(x, timestep, text).unwrap();
-    let err = rel_err(&got, &fx["__expected.ti2v"]);
-    println!(
-        "  per-token timesteps {:?}: max |diff| / max |expected| = {err:.3e}",
-        timestep.dims()
-    );
-    assert!(
-        err <= TOLERANCE,
-        "{name} per-token timesteps: relative error {err}"
+    let err = check(
+        &format!("{name} per-token timesteps {:?}", timestep.dims()),
+        &got,
+        &fx["__expected.ti2v"],
     );
     worst.max(err)
 }
@@ -316,7 +270,7 @@ fn presets_and_bad_inputs() {
 const I2V: &str = "wan_transformer_i2v.safetensors";
 
 fn i2v_config(meta: &serde_json::Value, key: &str) -> WanTransformerConfig {
-    WanTransformerConfig::from_diffusers_json(meta[key].as_str().expect("config metadata")).unwrap()
+    WanTransformerConfig::from_diffusers_json(meta_str(meta, key)).unwrap()
 }
 
 /// The fixture's I2V model (`prefix` "") or FLF2V model (`prefix` "flf2v").
@@ -331,7 +285,7 @@ fn load_i2v(cfg: &WanTransformerConfig, prefix: &str) -> WanTransformer {
 }
 
 fn i2v_timesteps(meta: &serde_json::Value) -> Vec<u32> {
-    serde_json::from_str(meta["timesteps"].as_str().expect("timesteps metadata")).unwrap()
+    serde_json::from_str(meta_str(meta, "timesteps")).unwrap()
 }
 
 #[test]
@@ -360,14 +314,7 @@ fn i2v_matches_diffusers() {
         let got = model
             .forward_with_image(x, timestep, text, Some(image))
             .unwrap();
-        assert_eq!(got.dims(), want.dims());
-        let err = rel_err(&got, want);
-        println!(
-            "  i2v t={t}: max |diff| / max |expected| = {err:.3e} (max |expected| {:.3})",
-            max_abs(want)
-        );
-        assert!(err <= TOLERANCE, "i2v t={t}: relative error {err}");
-        worst = worst.max(err);
+        worst = worst.max(check(&format!("i2v t={t}"), &got, want));
     }
     println!("worst relative error: {worst:.3e}");
 
@@ -416,13 +363,7 @@ fn flf2v_matches_diffusers() {
         let got = model
             .forward_with_image(x, timestep, text, Some(image))
             .unwrap();
-        let err = rel_err(&got, want);
-        println!(
-            "  flf2v t={t}: max |diff| / max |expected| = {err:.3e} (max |expected| {:.3})",
-            max_abs(want)
-        );
-        assert!(err <= TOLERANCE, "flf2v t={t}: relative error {err}");
-        worst = worst.max(err);
+        worst = worst.max(check(&format!("flf2v t={t}"), &got, want));
     }
     println!("worst relative error: {worst:.3e}");
 

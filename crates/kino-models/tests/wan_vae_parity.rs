@@ -11,41 +11,24 @@
 //!   2x2 patchify of a 3-channel video into 12 channels, decoder width != encoder width, 16x
 //!   spatial compression.
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
+use common::{fixture, fixture_path, meta_str, rel_err};
 use kino_models::wan_vae::{AutoencoderKLWan, WanVaeConfig, WanVaeTiling};
-
-/// Max |error| relative to max |expected| allowed, in f32.
-const TOLERANCE: f32 = 1e-4;
 
 const WAN21: &str = "wan_vae21.safetensors";
 const WAN22: &str = "wan_vae22.safetensors";
 
-fn fixture_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tools/parity/fixtures")
-        .join(name)
-}
-
-/// The fixture's tensors and its metadata.
-fn fixture(name: &str) -> (HashMap<String, Tensor>, serde_json::Value) {
-    let path = fixture_path(name);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).unwrap();
-    (tensors, header["__metadata__"].clone())
-}
-
 fn config(meta: &serde_json::Value) -> WanVaeConfig {
-    WanVaeConfig::from_diffusers_json(meta["config"].as_str().expect("config metadata")).unwrap()
+    WanVaeConfig::from_diffusers_json(meta_str(meta, "config")).unwrap()
 }
 
 fn tiling(meta: &serde_json::Value, which: &str) -> WanVaeTiling {
-    serde_json::from_str(meta[which].as_str().expect("tiling metadata")).unwrap()
+    serde_json::from_str(meta_str(meta, which)).unwrap()
 }
 
 fn load_model(name: &str, cfg: &WanVaeConfig) -> AutoencoderKLWan {
@@ -53,33 +36,9 @@ fn load_model(name: &str, cfg: &WanVaeConfig) -> AutoencoderKLWan {
         .unwrap_or_else(|e| panic!("loading the fixture: {e}"))
 }
 
-fn max_abs(x: &Tensor) -> f32 {
-    x.abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
-
-/// Max |got - want| / max |want|.
-fn rel_err(got: &Tensor, want: &Tensor) -> f32 {
-    assert_eq!(got.dims(), want.dims());
-    max_abs(&(got - want).unwrap()) / max_abs(want)
-}
-
+/// [`common::check`] of `what` in fixture `name`.
 fn check(name: &str, what: &str, got: &Tensor, want: &Tensor) -> f32 {
-    assert_eq!(got.dims(), want.dims(), "{name} {what}: shape");
-    let err = rel_err(got, want);
-    println!(
-        "{name} {what} {:?}: max |diff| / max |expected| = {err:.3e} (max |expected| {:.3})",
-        want.dims(),
-        max_abs(want)
-    );
-    assert!(err <= TOLERANCE, "{name} {what}: relative error {err}");
-    err
+    common::check(&format!("{name} {what}"), got, want)
 }
 
 /// Encode and decode without tiling.

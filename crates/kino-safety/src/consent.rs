@@ -26,6 +26,10 @@
 //! each measurement); they are tunable because real recordings vary (a speaker holding very
 //! still, a noisy room).
 
+use std::sync::Arc;
+
+use rustfft::num_complex::Complex;
+use rustfft::{Fft, FftPlanner};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Location, SafetyError};
@@ -519,39 +523,33 @@ const SPEECH_HI_HZ: f64 = 4000.0;
 /// Sound longer than this is analysed up to here.
 const MAX_AUDIO_S: f64 = 60.0;
 
-/// In-place radix-2 FFT (`re.len()` a power of two).
-fn fft(re: &mut [f32], im: &mut [f32]) {
-    let n = re.len();
-    let mut j = 0;
-    for i in 1..n {
-        let mut bit = n >> 1;
-        while j & bit != 0 {
-            j ^= bit;
-            bit >>= 1;
-        }
-        j |= bit;
-        if i < j {
-            re.swap(i, j);
-            im.swap(i, j);
+/// Spectra of windowed frames of one length, with the FFT planned once and its buffers
+/// reused from frame to frame.
+struct FrameSpectrum {
+    fft: Arc<dyn Fft<f32>>,
+    buf: Vec<Complex<f32>>,
+    scratch: Vec<Complex<f32>>,
+}
+
+impl FrameSpectrum {
+    fn new(n: usize) -> Self {
+        let fft = FftPlanner::new().plan_fft_forward(n);
+        let scratch = vec![Complex::default(); fft.get_inplace_scratch_len()];
+        Self {
+            fft,
+            buf: vec![Complex::default(); n],
+            scratch,
         }
     }
-    let mut len = 2;
-    while len <= n {
-        let ang = -2.0 * std::f64::consts::PI / len as f64;
-        for start in (0..n).step_by(len) {
-            for k in 0..len / 2 {
-                let (s, c) = (ang * k as f64).sin_cos();
-                let (wr, wi) = (c as f32, s as f32);
-                let (a, b) = (start + k, start + k + len / 2);
-                let xr = re[b] * wr - im[b] * wi;
-                let xi = re[b] * wi + im[b] * wr;
-                re[b] = re[a] - xr;
-                im[b] = im[a] - xi;
-                re[a] += xr;
-                im[a] += xi;
-            }
+
+    /// The DFT of `frame * window` (both of the planned length), unnormalised.
+    fn dft(&mut self, frame: &[f32], window: &[f32]) -> &[Complex<f32>] {
+        for ((b, &x), &w) in self.buf.iter_mut().zip(frame).zip(window) {
+            *b = Complex::new(x * w, 0.0);
         }
-        len <<= 1;
+        self.fft
+            .process_with_scratch(&mut self.buf, &mut self.scratch);
+        &self.buf
     }
 }
 
@@ -582,18 +580,13 @@ fn spectra(audio: &[f32], sr: u32) -> (Vec<Step>, f64) {
     let lo = (SPEECH_LO_HZ / bin_hz).ceil() as usize;
     let hi = ((SPEECH_HI_HZ / bin_hz).floor() as usize).min(n / 2 - 1);
     let first = (20.0 / bin_hz).ceil().max(1.0) as usize;
-    let mut re = vec![0f32; n];
-    let mut im = vec![0f32; n];
+    let mut spectrum = FrameSpectrum::new(n);
     let mut steps = Vec::new();
     let mut start = 0;
     while start + n <= audio.len() {
-        for i in 0..n {
-            re[i] = audio[start + i] * window[i];
-            im[i] = 0.0;
-        }
-        fft(&mut re, &mut im);
-        let power: Vec<f64> = (0..n / 2)
-            .map(|k| (re[k] as f64).powi(2) + (im[k] as f64).powi(2))
+        let power: Vec<f64> = spectrum.dft(&audio[start..start + n], &window)[..n / 2]
+            .iter()
+            .map(|c| (c.re as f64).powi(2) + (c.im as f64).powi(2))
             .collect();
         let band: f64 = power[lo..=hi].iter().sum();
         let total: f64 = power[first..].iter().sum();
@@ -1065,8 +1058,9 @@ mod tests {
     fn fft_matches_a_direct_dft() {
         let n = 64;
         let x: Vec<f32> = (0..n).map(|i| ((i * 7) % 13) as f32 - 6.0).collect();
-        let (mut re, mut im) = (x.clone(), vec![0.0; n]);
-        fft(&mut re, &mut im);
+        let mut spectrum = FrameSpectrum::new(n);
+        let got = spectrum.dft(&x, &vec![1.0; n]);
+        let (re, im): (Vec<f32>, Vec<f32>) = got.iter().map(|c| (c.re, c.im)).unzip();
         for k in [0, 1, 5, 31, 63] {
             let (mut a, mut b) = (0.0f64, 0.0f64);
             for (t, v) in x.iter().enumerate() {
