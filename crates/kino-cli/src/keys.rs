@@ -1,7 +1,7 @@
 //! `kino keys`: the keys kino keeps in its data directory.
 //!
 //! Today one kind: `kino keys provenance init|show`, the C2PA signing key and certificate
-//! chain every generated clip is signed with (`<data dir>/provenance/`).
+//! chain every MP4 kino writes is signed with (`<data dir>/provenance/`).
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
@@ -27,7 +27,7 @@ impl DataDirArg {
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
-    /// The C2PA signing key and certificate chain generated clips are signed with.
+    /// The C2PA signing key and certificate chain every MP4 kino writes is signed with.
     #[command(subcommand)]
     Provenance(ProvenanceCommand),
     /// Make an API key for `kino serve` (printed once on stdout; only its hash is kept).

@@ -1,4 +1,7 @@
 //! `kino media ...`: probe, mux, thumbnail, spritesheet.
+//!
+//! `kino media mux` signs the MP4 it writes with C2PA content credentials ([`mux_credentials`])
+//! but does not watermark it: kino only packaged frames and sound it was given.
 
 use crate::progress;
 use anyhow::{bail, Context, Result};
@@ -7,6 +10,7 @@ use kino_media::{
     AudioBuffer, EncodeOptions, PixelFormat, Rational, SpritesheetOptions, VideoFrames,
     VideoQuality,
 };
+use kino_provenance::credentials::{sign_mp4_bytes, Component, Credentials};
 use std::path::{Path, PathBuf};
 
 #[derive(Subcommand)]
@@ -61,6 +65,61 @@ pub struct MuxArgs {
     quality: QualityArgs,
     #[arg(short, long)]
     output: PathBuf,
+    /// Holds the provenance key the MP4 is signed with.
+    #[command(flatten)]
+    data: crate::keys::DataDirArg,
+}
+
+/// The software agent a muxed clip's manifest names.
+const MUX_TOOL: &str = "kino media mux";
+
+/// The content credentials of an MP4 `kino media mux` assembled from `frames` image files in
+/// the folder `frames_dir` and, optionally, the WAV `audio`.
+///
+/// kino drew no pixel and made no sound here: it decoded images and a WAV the user gave it
+/// and encoded them into one MP4, and it cannot know how they were made (a camera, a
+/// renderer, a generative model, a person). So the manifest must not say
+/// *trainedAlgorithmicMedia* (a kino model made it) nor *algorithmicMedia* (an algorithm made
+/// it), and claiming *digitalCapture* or *digitalCreation* would be a guess. The IPTC
+/// digital source type that fits is **composite**: "a mix or composite of several elements,
+/// any of which may or may not be generative AI" — the file is several elements (a run of
+/// frames and a sound track) put together, and it says nothing about their origin. (The
+/// composite types that do make a claim, *compositeCapture* "all captures of real life" and
+/// *compositeSynthetic* "at least one of which is generative AI", are unknowable here.) The
+/// `c2pa.created` action (which C2PA requires to carry a digital source type) names the tool
+/// as software agent and says in its description what was assembled; the WAV, when given, is
+/// a `componentOf` ingredient with a `c2pa.placed` action, so a manifest it carries travels
+/// along. The frames are not listed one by one (a clip has hundreds). The frames get no
+/// invisible watermark: the watermark says "a kino model generated this", which would be
+/// false.
+fn mux_credentials(
+    frames_dir: &Path,
+    frames: usize,
+    audio: Option<&Path>,
+    audio_ingredient: bool,
+    output: &Path,
+) -> Result<Credentials> {
+    let name = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| p.display().to_string())
+    };
+    let mut description = format!(
+        "assembled {frames} image frames from the folder {}",
+        name(frames_dir)
+    );
+    if let Some(a) = audio {
+        description.push_str(&format!(" and the sound track {}", name(a)));
+    }
+    description.push_str(" into an MP4 (decoded and re-encoded; nothing drawn or generated)");
+    let components = match audio.filter(|_| audio_ingredient) {
+        Some(a) => vec![Component::from_file(a, "audio/wav")?],
+        None => Vec::new(),
+    };
+    let mut c =
+        Credentials::assembled(MUX_TOOL, env!("CARGO_PKG_VERSION"), description, components);
+    c.title = Some(name(output));
+    Ok(c)
 }
 
 /// Video rate control flags shared by commands that encode.
@@ -199,6 +258,7 @@ fn mux(args: MuxArgs) -> Result<()> {
     let fps = parse_fps(&args.fps)?;
     let opts = args.quality.options()?;
     let files = image_files(&args.frames)?;
+    let key = crate::keys::load_or_init_provenance(&args.data.resolve())?;
     let bar = progress::bar("reading", files.len() as u64);
     let mut video: Option<VideoFrames> = None;
     for file in &files {
@@ -242,7 +302,26 @@ fn mux(args: MuxArgs) -> Result<()> {
             bar.set_position(done as u64)
         })?;
     bar.finish_and_clear();
-    kino_media::write_atomically(&args.output, &bytes)?;
+    let credentials = |audio_ingredient| {
+        mux_credentials(
+            &args.frames,
+            files.len(),
+            args.audio.as_deref(),
+            audio_ingredient,
+            &args.output,
+        )
+    };
+    let signed = match sign_mp4_bytes(&key, &credentials(true)?, &bytes) {
+        Ok(signed) => signed,
+        // A WAV the C2PA library cannot take as an ingredient still gets a signed clip.
+        Err(e) if args.audio.is_some() => {
+            eprintln!("note: the sound track could not be recorded as an ingredient ({e}); signing without it");
+            sign_mp4_bytes(&key, &credentials(false)?, &bytes)
+                .with_context(|| format!("signing {}", args.output.display()))?
+        }
+        Err(e) => return Err(e).with_context(|| format!("signing {}", args.output.display())),
+    };
+    kino_media::write_atomically(&args.output, &signed)?;
     eprintln!(
         "wrote {}: {}x{} {} frames at {} fps, {:.2} s, {}{} bytes",
         args.output.display(),
@@ -255,8 +334,9 @@ fn mux(args: MuxArgs) -> Result<()> {
             .audio_sample_rate
             .map(|r| format!("audio {r} Hz, "))
             .unwrap_or_default(),
-        summary.bytes
+        signed.len()
     );
+    eprintln!("signed (C2PA): assembled by kino media mux (composite); no watermark");
     Ok(())
 }
 

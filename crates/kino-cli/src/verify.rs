@@ -207,6 +207,12 @@ fn to_text(name: &str, c: &CredentialsReport, mark: &Mark, v: Verdict) -> String
                 }
                 s.push_str(&format!("  action:      {line}\n"));
             }
+            if let Some(r) = &c.render {
+                s.push_str(&format!(
+                    "  rendered:    by {}, seed {}\n",
+                    r.renderer, r.seed
+                ));
+            }
             for i in &c.ingredients {
                 s.push_str(&format!(
                     "  ingredient:  {} ({}{}{})\n",

@@ -1,12 +1,41 @@
 //! `kino world ...` and `kino judge`: the procedural world as a previsualisation tool, a
 //! dataset writer, and the judge that scores any clip.
+//!
+//! Every world clip kino writes as an MP4 (`kino world sample`, the reference clips of
+//! `kino eval --out`) is signed with C2PA content credentials that say what it is: a
+//! procedural render, digital source type *algorithmicMedia* ("created purely by an
+//! algorithm not based on any sampled training data"), by kino-world, with the world seed in
+//! kino's render assertion ([`world_credentials`]). No trained model takes part (physics
+//! simulation, vector drawing, modal synthesis), so the manifest says
+//! neither *trainedAlgorithmicMedia* nor names a model, and the frames get no invisible
+//! watermark: that mark says "a kino model generated this", and world clips are also the
+//! judge's ground truth, whose pixels are left exactly as rendered.
 
 use crate::plan::read_prompt;
 use crate::progress;
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
+use kino_provenance::credentials::{Credentials, RenderClaim};
 use std::path::PathBuf;
 use std::time::Instant;
+
+/// The software agent a world clip's manifest names.
+pub const WORLD_RENDERER: &str = "kino-world";
+
+/// The content credentials of a clip kino-world rendered from the scene with `seed`:
+/// `c2pa.created`, algorithmicMedia, by kino-world (this kino's version), and the seed.
+pub fn world_credentials(seed: u64) -> Credentials {
+    let mut c = Credentials::rendered(
+        WORLD_RENDERER,
+        env!("CARGO_PKG_VERSION"),
+        RenderClaim {
+            renderer: WORLD_RENDERER.into(),
+            seed,
+        },
+    );
+    c.title = Some("kino-world render".into());
+    c
+}
 
 #[derive(Subcommand)]
 pub enum WorldCommand {
@@ -30,6 +59,9 @@ pub enum WorldCommand {
         /// Random seed (initial positions, sounds, grain).
         #[arg(long)]
         seed: Option<u64>,
+        /// Holds the provenance key the clip is signed with.
+        #[command(flatten)]
+        data: crate::keys::DataDirArg,
     },
     /// Write a deterministic training dataset of random world clips.
     Dataset {
@@ -76,6 +108,7 @@ pub fn run(cmd: WorldCommand) -> Result<()> {
             seconds,
             fps,
             seed,
+            data,
         } => {
             let text = read_prompt(&prompt)?;
             let start = Instant::now();
@@ -98,10 +131,23 @@ pub fn run(cmd: WorldCommand) -> Result<()> {
             if let Some(seed) = seed {
                 spec.seed = seed;
             }
+            let key = crate::keys::load_or_init_provenance(&data.resolve())?;
             let bar = progress::spinner("rendering");
             let clip = kino_world::sample(&spec)?;
             bar.finish_and_clear();
             let files = kino_world::write_clip(&output, &clip)?;
+            // Signed in place (the file is replaced whole); an unsigned clip is not left behind.
+            let signed = kino_provenance::credentials::sign_mp4(
+                &key,
+                &world_credentials(spec.seed),
+                &files.mp4,
+                &files.mp4,
+            );
+            if let Err(e) = signed {
+                let _ = std::fs::remove_file(&files.mp4);
+                let _ = std::fs::remove_file(&files.json);
+                return Err(e).with_context(|| format!("signing {}", files.mp4.display()));
+            }
             eprintln!(
                 "wrote {} and {} ({}x{}, {} frames at {} fps, {:.1} s, seed {}) in {:.1} s",
                 files.mp4.display(),
@@ -113,6 +159,10 @@ pub fn run(cmd: WorldCommand) -> Result<()> {
                 clip.video.duration_s(),
                 spec.seed,
                 start.elapsed().as_secs_f64()
+            );
+            eprintln!(
+                "signed (C2PA): rendered by kino-world (algorithmicMedia), seed {}",
+                spec.seed
             );
             Ok(())
         }

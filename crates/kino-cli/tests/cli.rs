@@ -93,6 +93,44 @@ fn media_mux_probe_thumbnail_spritesheet() {
     // The WAV (2 s) is fitted to the 30 frames at 15 fps (2 s).
     assert!((info["streams"][1]["duration_s"].as_f64().unwrap() - 2.0).abs() < 0.01);
 
+    // Signed as what it is: media kino was given, assembled (composite), the WAV a placed
+    // component; no watermark (kino generated none of it).
+    let (code, v) = verify_json(dir.path(), &out);
+    assert_eq!(code, 5, "{v:#}");
+    assert_eq!(v["verdict"], "credentials_only");
+    assert_eq!(v["c2pa"]["state"], "valid", "{v:#}");
+    assert_eq!(v["c2pa"]["title"], "out.mp4");
+    assert!(v["c2pa"]["generator"]
+        .as_str()
+        .unwrap()
+        .starts_with("kino "));
+    let created = &v["c2pa"]["actions"][0];
+    assert_eq!(created["action"], "c2pa.created", "{v:#}");
+    assert_eq!(
+        created["digital_source_type"],
+        "http://cv.iptc.org/newscodes/digitalsourcetype/composite"
+    );
+    assert!(created["software_agent"]
+        .as_str()
+        .unwrap()
+        .starts_with("kino media mux "));
+    let description = created["description"].as_str().unwrap();
+    assert!(
+        description.contains("30 image frames") && description.contains("a.wav"),
+        "{description}"
+    );
+    assert_eq!(v["c2pa"]["actions"][1]["action"], "c2pa.placed", "{v:#}");
+    assert_eq!(v["c2pa"]["ingredients"][0]["title"], "a.wav");
+    assert_eq!(v["c2pa"]["ingredients"][0]["relationship"], "componentOf");
+    assert_eq!(v["watermark"]["found"], false);
+    assert_eq!(v["c2pa"]["watermark"], serde_json::Value::Null);
+    let o = kino(&["verify", out.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("action:      c2pa.created [composite] by kino media mux"),
+        "{text}"
+    );
+
     let thumb = dir.path().join("t.webp");
     let o = kino(&[
         "media",
@@ -200,9 +238,44 @@ fn world_sample_then_judge_scores_it_high() {
         clip.to_str().unwrap(),
         "--seconds",
         "2",
+        "--seed",
+        "7",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(dir.path().join("w.json").exists());
+    // Signed as a procedural render: algorithmicMedia by kino-world, with its seed; no model,
+    // no watermark.
+    let (code, v) = verify_json(dir.path(), &clip);
+    assert_eq!(code, 5, "{v:#}");
+    assert_eq!(v["c2pa"]["state"], "valid", "{v:#}");
+    assert_eq!(v["c2pa"]["actions"][0]["action"], "c2pa.created");
+    assert_eq!(
+        v["c2pa"]["actions"][0]["digital_source_type"],
+        "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia"
+    );
+    assert!(v["c2pa"]["actions"][0]["software_agent"]
+        .as_str()
+        .unwrap()
+        .starts_with("kino-world "));
+    assert_eq!(v["c2pa"]["render"]["renderer"], "kino-world");
+    assert_eq!(v["c2pa"]["render"]["seed"], 7);
+    assert!(v["c2pa"]["ingredients"].as_array().unwrap().is_empty());
+    assert!(v["c2pa"]["generator"]
+        .as_str()
+        .unwrap()
+        .starts_with("kino "));
+    assert_eq!(v["watermark"]["found"], false);
+    let o = kino(&["verify", clip.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("C2PA:      valid"), "{text}");
+    assert!(
+        text.contains("action:      c2pa.created [algorithmicMedia] by kino-world"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rendered:    by kino-world, seed 7"),
+        "{text}"
+    );
     let o = kino(&[
         "judge",
         clip.to_str().unwrap(),
@@ -653,32 +726,30 @@ fn verify_exit_codes_without_provenance() {
     assert!(help.contains("Exit codes:"), "{help}");
     assert!(help.contains("INVALID"), "{help}");
 
-    // An unsigned, unmarked MP4 (from `kino media mux`).
-    let frames = dir.path().join("frames");
-    std::fs::create_dir(&frames).unwrap();
-    for i in 0..12 {
-        write_png(&frames.join(format!("f{i:03}.png")), 64, 48, (i * 20) as u8);
-    }
-    let wav = dir.path().join("a.wav");
-    kino_media::write_wav(
-        &wav,
-        &kino_media::AudioBuffer::new(16_000, 1, vec![0.0; 16_000]).unwrap(),
+    // An unsigned, unmarked MP4 (every MP4 the CLI writes is signed, so straight from
+    // kino-media).
+    let mut video = kino_media::VideoFrames::new(
+        64,
+        48,
+        kino_media::Rational::new(12, 1).unwrap(),
+        kino_media::PixelFormat::Rgb8,
     )
     .unwrap();
+    for i in 0..12u32 {
+        let img = image::RgbImage::from_fn(64, 48, |x, _| {
+            image::Rgb([(i * 20) as u8, (x % 256) as u8, 90])
+        });
+        video.push(img.as_raw()).unwrap();
+    }
+    let audio = kino_media::AudioBuffer::new(16_000, 1, vec![0.0; 16_000]).unwrap();
     let plain = dir.path().join("plain.mp4");
-    let o = kino(&[
-        "media",
-        "mux",
-        "--frames",
-        frames.to_str().unwrap(),
-        "--audio",
-        wav.to_str().unwrap(),
-        "--fps",
-        "12",
-        "-o",
-        plain.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    kino_media::write_mp4(
+        &plain,
+        &video,
+        Some(&audio),
+        &kino_media::EncodeOptions::default(),
+    )
+    .unwrap();
     let (code, v) = verify_json(&data, &plain);
     assert_eq!(code, 6, "{v:#}");
     assert_eq!(v["c2pa"]["state"], "absent");
@@ -701,4 +772,69 @@ fn verify_exit_codes_without_provenance() {
         );
     }
     assert!(!data.exists(), "verify must not create a key");
+}
+
+/// `kino eval --out`: the model's clips get what `kino generate` gives a clip (watermark,
+/// trainedAlgorithmicMedia manifest naming the model), the world's reference clips the world's
+/// manifest (algorithmicMedia, the held-out seed, no watermark).
+#[test]
+fn eval_writes_signed_model_and_world_clips() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = dir.path().join("eval");
+    let o = kino_with_data(
+        &data,
+        &[
+            "eval",
+            "--count",
+            "1",
+            "--seconds",
+            "1",
+            "--steps",
+            "1",
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["clips"], 1);
+    let reports = std::fs::read_to_string(out.join("reports.jsonl")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(reports.lines().next().unwrap()).unwrap();
+    assert_eq!(line["file"], "0000.mp4");
+    assert_eq!(line["world_file"], "0000-world.mp4");
+    let seed = line["seed"].as_u64().unwrap();
+    assert_eq!(seed, 1 << 40);
+
+    let (code, v) = verify_json(&data, &out.join("0000.mp4"));
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["verdict"], "verified");
+    assert_eq!(v["c2pa"]["state"], "valid", "{v:#}");
+    assert_eq!(v["c2pa"]["actions"][0]["action"], "c2pa.created");
+    assert_eq!(
+        v["c2pa"]["actions"][0]["digital_source_type"],
+        "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+    );
+    assert!(v["c2pa"]["actions"][0]["software_agent"]
+        .as_str()
+        .unwrap()
+        .starts_with("kino-tiny "));
+    assert_eq!(v["watermark"]["found"], true, "{v:#}");
+    assert_eq!(v["watermark"]["matches_manifest"], true);
+    assert_eq!(v["watermark"]["payload"]["generator"], 0x4B49);
+
+    let (code, v) = verify_json(&data, &out.join("0000-world.mp4"));
+    assert_eq!(code, 5, "{v:#}");
+    assert_eq!(v["c2pa"]["state"], "valid", "{v:#}");
+    assert_eq!(
+        v["c2pa"]["actions"][0]["digital_source_type"],
+        "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia"
+    );
+    assert_eq!(v["c2pa"]["render"]["seed"], seed);
+    assert_eq!(v["watermark"]["found"], false);
+    // The reference clip is the world's rendering, not the model's clip.
+    let world = kino_media::read_mp4(&out.join("0000-world.mp4")).unwrap();
+    let model = kino_media::read_mp4(&out.join("0000.mp4")).unwrap();
+    assert_ne!(world.video.data(), model.video.data());
 }

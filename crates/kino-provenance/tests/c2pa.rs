@@ -3,9 +3,10 @@
 
 use kino_media::{AudioBuffer, Clip, EncodeOptions, VideoFrames};
 use kino_provenance::credentials::{
-    read_credentials, read_credentials_bytes, sign_mp4, sign_mp4_bytes, top_level_boxes,
-    Credentials, CredentialsError, CredentialsState, Parent, ProvenanceKey, CERT_CHAIN_FILE,
-    COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA, PRIVATE_KEY_FILE, TRAINED_ALGORITHMIC_MEDIA,
+    read_credentials, read_credentials_bytes, sign_mp4, sign_mp4_bytes, top_level_boxes, Component,
+    Credentials, CredentialsError, CredentialsState, Parent, ProvenanceKey, RenderClaim,
+    ALGORITHMIC_MEDIA, CERT_CHAIN_FILE, COMPOSITE, COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
+    PRIVATE_KEY_FILE, TRAINED_ALGORITHMIC_MEDIA,
 };
 use kino_provenance::stamp;
 use kino_world::{render, simulate, RandomOptions, SceneSpec};
@@ -267,6 +268,94 @@ fn edit_has_the_parent_as_ingredient_and_cameo_composites() {
     assert!(e.contains("notes.txt"), "{e}");
 }
 
+fn rendered() -> Credentials {
+    Credentials::rendered(
+        "kino-world",
+        "0.1.0",
+        RenderClaim {
+            renderer: "kino-world".into(),
+            seed: 1003,
+        },
+    )
+}
+
+/// A WAV file, as `kino media mux` takes it.
+fn wav_component(dir: &Path) -> Component {
+    let path = dir.join("sound.wav");
+    let tone: Vec<f32> = (0..8_000).map(|k| (k as f32 * 0.05).sin() * 0.3).collect();
+    kino_media::write_wav(&path, &AudioBuffer::new(16_000, 1, tone).unwrap()).unwrap();
+    Component::from_file(&path, "audio/wav").unwrap()
+}
+
+#[test]
+fn rendered_and_assembled_clips_say_what_made_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_in(dir.path());
+
+    // A procedural render: algorithmicMedia, no trained model, the seed in kino's assertion.
+    let signed = sign_mp4_bytes(&key, &rendered(), unsigned_mp4()).unwrap();
+    let r = read_credentials_bytes(&signed, "world").unwrap();
+    assert_eq!(r.state, CredentialsState::Valid, "{:?}", r.state);
+    assert_eq!(r.actions.len(), 1, "{:?}", r.actions);
+    assert_eq!(r.actions[0].action, "c2pa.created");
+    assert_eq!(
+        r.actions[0].digital_source_type.as_deref(),
+        Some(ALGORITHMIC_MEDIA)
+    );
+    assert_eq!(
+        r.actions[0].software_agent.as_deref(),
+        Some("kino-world 0.1.0")
+    );
+    assert!(r.actions[0]
+        .description
+        .as_deref()
+        .unwrap()
+        .contains("no trained model"));
+    assert_eq!(
+        r.render,
+        Some(RenderClaim {
+            renderer: "kino-world".into(),
+            seed: 1003
+        })
+    );
+    assert_eq!(r.watermark, None);
+    assert!(r.ingredients.is_empty());
+    assert_eq!(
+        r.generator.as_deref(),
+        Some(concat!("kino ", env!("CARGO_PKG_VERSION")))
+    );
+
+    // Assembled from media kino was given: composite, the WAV as a placed component.
+    let c = Credentials::assembled(
+        "kino media mux",
+        "0.1.0",
+        "assembled 30 image frames and the sound track sound.wav",
+        vec![wav_component(dir.path())],
+    );
+    let signed = sign_mp4_bytes(&key, &c, unsigned_mp4()).unwrap();
+    let r = read_credentials_bytes(&signed, "mux").unwrap();
+    assert_eq!(r.state, CredentialsState::Valid, "{:?}", r.state);
+    let actions: Vec<&str> = r.actions.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(actions, ["c2pa.created", "c2pa.placed"], "{:?}", r.actions);
+    assert_eq!(r.actions[0].digital_source_type.as_deref(), Some(COMPOSITE));
+    assert_eq!(
+        r.actions[0].description.as_deref(),
+        Some("assembled 30 image frames and the sound track sound.wav")
+    );
+    assert_eq!(r.ingredients.len(), 1, "{:?}", r.ingredients);
+    assert_eq!(r.ingredients[0].title.as_deref(), Some("sound.wav"));
+    assert_eq!(r.ingredients[0].relationship, "componentOf");
+    assert_eq!(r.render, None);
+
+    // Without components: the created action alone.
+    let c = Credentials::assembled("kino media mux", "0.1.0", "assembled frames", vec![]);
+    let r =
+        read_credentials_bytes(&sign_mp4_bytes(&key, &c, unsigned_mp4()).unwrap(), "m").unwrap();
+    assert_eq!(r.state, CredentialsState::Valid, "{:?}", r.state);
+    assert_eq!(r.actions.len(), 1);
+    assert!(r.ingredients.is_empty());
+}
+
 #[test]
 fn tampered_unsigned_and_broken_files() {
     let dir = tempfile::tempdir().unwrap();
@@ -392,10 +481,27 @@ fn independent_reader_accepts_the_manifest() {
     let tampered_path = dir.path().join("tampered.mp4");
     std::fs::write(&tampered_path, tampered).unwrap();
 
+    let world = dir.path().join("world.mp4");
+    std::fs::write(
+        &world,
+        sign_mp4_bytes(&key, &rendered(), unsigned_mp4()).unwrap(),
+    )
+    .unwrap();
+    let muxed = dir.path().join("muxed.mp4");
+    let c = Credentials::assembled(
+        "kino media mux",
+        "0.1.0",
+        "assembled frames and a sound track",
+        vec![wav_component(dir.path())],
+    );
+    std::fs::write(&muxed, sign_mp4_bytes(&key, &c, unsigned_mp4()).unwrap()).unwrap();
+
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c2pa_read.py");
     for (file, expect) in [
         (&parent, "c2pa.created"),
         (&edited, "c2pa.opened"),
+        (&world, "c2pa.created"),
+        (&muxed, "c2pa.placed"),
         (&tampered_path, "invalid"),
     ] {
         let o = std::process::Command::new("python3")

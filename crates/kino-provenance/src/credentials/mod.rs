@@ -11,7 +11,9 @@
 //!   `c2pa.opened` + `c2pa.edited` with the source clip as `parentOf` ingredient for a remix or
 //!   extension; a cameo adds an edit with *compositeWithTrainedAlgorithmicMedia*; and, when the
 //!   clip is watermarked, a kino assertion ([`WATERMARK_LABEL`]) that binds the manifest to the
-//!   watermark payload.
+//!   watermark payload. Media no trained model made says so through [`Source`]: a procedural
+//!   render (*algorithmicMedia*, with a [`RenderClaim`]) or media kino only packaged
+//!   (*composite*, with its inputs as `componentOf` ingredients).
 //! * [`read_credentials`] (`read`): validate and summarise what a file carries: a
 //!   [`CredentialsReport`] whose state is `Valid`, `Invalid(reasons)` or `Absent`.
 //!
@@ -42,8 +44,17 @@ pub const TRAINED_ALGORITHMIC_MEDIA: &str =
 /// IPTC digital source type of generated media composited with other (e.g. captured) media.
 pub const COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA: &str =
     "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia";
+/// IPTC digital source type of media created purely by an algorithm, not based on any sampled
+/// training data (kino-world's procedural renders).
+pub const ALGORITHMIC_MEDIA: &str =
+    "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia";
+/// IPTC digital source type of a mix or composite of several elements, any of which may or may
+/// not be generative AI (`kino media mux`: frames and sound kino was given, of unknown origin).
+pub const COMPOSITE: &str = "http://cv.iptc.org/newscodes/digitalsourcetype/composite";
 /// Label of kino's own assertion that binds the manifest to the invisible watermark.
 pub const WATERMARK_LABEL: &str = "io.github.kino-video.watermark";
+/// Label of kino's own assertion that says what rendered a procedural clip ([`RenderClaim`]).
+pub const RENDER_LABEL: &str = "io.github.kino-video.render";
 /// The name kino signs as (`claim_generator_info`).
 pub const GENERATOR_NAME: &str = "kino";
 
@@ -101,12 +112,17 @@ impl CredentialsError {
 /// What a signed clip says about itself.
 #[derive(Debug, Clone)]
 pub struct Credentials {
-    /// The model that made the clip (e.g. "kino-tiny"); the actions' `softwareAgent`.
+    /// The model that made the clip (e.g. "kino-tiny"); the actions' `softwareAgent`. For a
+    /// [`Source`] other than a trained model, the software that did (e.g. "kino-world").
     pub model: String,
-    /// Which weights (e.g. a family name and a digest of the weight files).
+    /// Which weights (e.g. a family name and a digest of the weight files), or which version
+    /// of the software.
     pub model_version: String,
     /// A new clip, or an edit of an existing one.
     pub intent: Intent,
+    /// What made the media: a trained model (the default), an algorithm, or nothing of kino's
+    /// (media it was given and only packaged).
+    pub source: Source,
     /// The clip composites a cameo (a real person's likeness) into generated video.
     pub cameo: bool,
     /// Manifest title (default: "kino clip").
@@ -123,6 +139,7 @@ impl Credentials {
             model: model.into(),
             model_version: model_version.into(),
             intent: Intent::Create,
+            source: Source::TrainedModel,
             cameo: false,
             title: None,
             watermark: None,
@@ -140,15 +157,114 @@ impl Credentials {
             ..Credentials::created(model, model_version)
         }
     }
+
+    /// Credentials for a new clip that `renderer` (e.g. "kino-world") rendered procedurally,
+    /// with no trained model: `c2pa.created` with digital source type *algorithmicMedia*, and
+    /// `render` as a [`RENDER_LABEL`] assertion.
+    pub fn rendered(
+        renderer: impl Into<String>,
+        version: impl Into<String>,
+        render: RenderClaim,
+    ) -> Self {
+        Credentials {
+            source: Source::Algorithm(render),
+            ..Credentials::created(renderer, version)
+        }
+    }
+
+    /// Credentials for a clip that `tool` (e.g. "kino media mux") assembled from media it was
+    /// given: `c2pa.created` with digital source type *composite*, `description` saying what
+    /// was put together, and a `c2pa.placed` action for each of `components` (ingredients
+    /// `componentOf`).
+    pub fn assembled(
+        tool: impl Into<String>,
+        version: impl Into<String>,
+        description: impl Into<String>,
+        components: Vec<Component>,
+    ) -> Self {
+        Credentials {
+            source: Source::Assembled {
+                description: description.into(),
+                components,
+            },
+            ..Credentials::created(tool, version)
+        }
+    }
+}
+
+/// What made the media of a clip, i.e. the digital source type its first action records.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A trained generative model: *trainedAlgorithmicMedia*.
+    TrainedModel,
+    /// An algorithm with no trained model and no sampled data (kino-world): *algorithmicMedia*,
+    /// with what rendered it.
+    Algorithm(RenderClaim),
+    /// Media kino was given and only put into an MP4 (frames and sound of unknown origin):
+    /// *composite*, "a mix or composite of several elements, any of which may or may not be
+    /// generative AI". kino claims nothing about where the elements came from.
+    Assembled {
+        /// What was assembled, e.g. "48 image frames and the sound track a.wav".
+        description: String,
+        /// Inputs recorded as `componentOf` ingredients (each with a `c2pa.placed` action).
+        components: Vec<Component>,
+    },
+}
+
+impl Source {
+    /// The IPTC digital source type URL of this source.
+    pub fn digital_source_type(&self) -> &'static str {
+        match self {
+            Source::TrainedModel => TRAINED_ALGORITHMIC_MEDIA,
+            Source::Algorithm(_) => ALGORITHMIC_MEDIA,
+            Source::Assembled { .. } => COMPOSITE,
+        }
+    }
+}
+
+/// An input file that became part of an assembled clip (a `componentOf` ingredient). If it
+/// carries its own C2PA manifest, that travels along inside the ingredient.
+#[derive(Debug, Clone)]
+pub struct Component {
+    /// Names it in the manifest (usually its file name).
+    pub title: String,
+    /// Its media type, e.g. "audio/wav" (one the C2PA library can read).
+    pub format: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Component {
+    /// Reads `path`; the title is its file name.
+    pub fn from_file(path: &Path, format: impl Into<String>) -> Result<Self> {
+        Ok(Component {
+            title: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.display().to_string()),
+            format: format.into(),
+            bytes: std::fs::read(path).map_err(|e| CredentialsError::io(path, e))?,
+        })
+    }
+}
+
+/// kino's render assertion ([`RENDER_LABEL`]): what rendered a procedural clip, and the seed
+/// that, with the same scene, renders it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenderClaim {
+    /// e.g. "kino-world".
+    pub renderer: String,
+    /// The world seed (initial positions, sounds, grain).
+    pub seed: u64,
 }
 
 /// Why the clip exists.
 #[derive(Debug, Clone)]
 pub enum Intent {
-    /// Generated from a prompt: `c2pa.created`, digital source type trainedAlgorithmicMedia.
+    /// A new clip (generated from a prompt, rendered, assembled): `c2pa.created`, with the
+    /// digital source type of [`Credentials::source`] (trainedAlgorithmicMedia for a model).
     Create,
     /// Made from an existing clip (remix, extend): `c2pa.opened` of the parent ingredient, then
-    /// `c2pa.edited` (trainedAlgorithmicMedia).
+    /// `c2pa.edited` (with the source's digital source type: trainedAlgorithmicMedia).
     Edit { parent: Parent },
 }
 

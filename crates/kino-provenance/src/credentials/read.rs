@@ -1,6 +1,8 @@
 //! Reading and validating the C2PA manifest of an MP4.
 
-use super::{mp4, CredentialsError, Result, WatermarkClaim, WATERMARK_LABEL};
+use super::{
+    mp4, CredentialsError, RenderClaim, Result, WatermarkClaim, RENDER_LABEL, WATERMARK_LABEL,
+};
 use c2pa::{Context, Reader, ValidationState};
 use serde::Serialize;
 use serde_json::Value;
@@ -87,6 +89,8 @@ pub struct CredentialsReport {
     pub ingredients: Vec<IngredientReport>,
     /// kino's watermark assertion, when present.
     pub watermark: Option<WatermarkClaim>,
+    /// kino's render assertion (what rendered a procedural clip), when present.
+    pub render: Option<RenderClaim>,
     /// Every validation status code the reader logged for the active manifest (successes,
     /// informational and failures), for the curious.
     pub status_codes: Vec<String>,
@@ -106,6 +110,7 @@ impl CredentialsReport {
             actions: Vec::new(),
             ingredients: Vec::new(),
             watermark: None,
+            render: None,
             status_codes: Vec::new(),
         }
     }
@@ -273,6 +278,8 @@ fn report(reader: &Reader) -> CredentialsReport {
             }
         } else if a.label() == WATERMARK_LABEL {
             out.watermark = a.to_assertion::<WatermarkClaim>().ok();
+        } else if a.label() == RENDER_LABEL {
+            out.render = a.to_assertion::<RenderClaim>().ok();
         }
     }
     for i in m.ingredients() {
