@@ -251,8 +251,12 @@ fn to_text(name: &str, c: &CredentialsReport, mark: &Mark, v: Verdict) -> String
                 });
             }
         }
+        Mark::Checked(d) if d.decodes > 0 => s.push_str(&format!(
+            "Watermark: absent (best score {:.1} reached the decode threshold {:.2}, but no decoded payload passed its CRC)\n",
+            d.score, d.threshold
+        )),
         Mark::Checked(d) => s.push_str(&format!(
-            "Watermark: absent (best score {:.1}, threshold {:.2})\n",
+            "Watermark: absent (best score {:.1}, under the decode threshold {:.2})\n",
             d.score, d.threshold
         )),
     }

@@ -15,10 +15,11 @@
 //! back to the embedding resolution and folds it modulo the tile. A crop only circularly
 //! shifts the folded tile, so a phase-only circular cross-correlation with the sync spectrum
 //! (one 128x128 FFT) finds the shift; its peak, normalised to N(0,1) under "no watermark",
-//! is the detection score. Over `128 * 128 * scales` hypotheses a Bonferroni bound turns it into a
-//! per-clip p-value; "found" needs the p-value under
-//! [`DetectOptions::false_positive_rate`] (1e-6 by default) **and** the decoded payload's
-//! CRC to match (another 2^-16 against chance).
+//! is the detection score. Candidates over [`DetectOptions::threshold`] have their payload
+//! decoded; "found" needs the decoded CRC-16 to match. The threshold is set so that
+//! `128 * 128 * scales * P(N(0,1) > threshold) * 2^-16` (Bonferroni over the hypotheses,
+//! times the chance a random decode passes the CRC) equals
+//! [`DetectOptions::false_positive_rate`] (1e-6 by default).
 //!
 //! See `docs/provenance.md` for the parameters and the measured robustness.
 
@@ -98,9 +99,17 @@ impl DetectOptions {
         (self.scales.len() * TILE * TILE) as f64
     }
 
-    /// The score a clip must reach: `hypotheses * P(N(0,1) > threshold) = false_positive_rate`.
+    /// The sync score a candidate must reach to have its payload decoded:
+    /// `hypotheses * P(N(0,1) > threshold) * 2^-CRC_BITS = false_positive_rate`.
+    ///
+    /// A clip is only reported found when, in addition, the decoded payload's CRC matches.
+    /// Without a watermark the decoded message is uniform over all messages (the chips'
+    /// keyed signs make it so), so each decode passes the CRC with probability
+    /// `2^-CRC_BITS`, independently of the sync score (disjoint coefficients); at most one
+    /// decode is made per hypothesis over the threshold, so the per-clip false-positive
+    /// rate is at most `hypotheses * P(score > threshold) * 2^-CRC_BITS`.
     pub fn threshold(&self) -> f64 {
-        let target = self.false_positive_rate / self.hypotheses();
+        let target = self.false_positive_rate / (self.hypotheses() * crc_pass_probability());
         let (mut lo, mut hi) = (0.0f64, 40.0f64);
         for _ in 0..100 {
             let mid = 0.5 * (lo + hi);
@@ -114,6 +123,15 @@ impl DetectOptions {
     }
 }
 
+/// Chance that a random message passes the CRC: `2^-CRC_BITS`.
+pub fn crc_pass_probability() -> f64 {
+    0.5f64.powi(CRC_BITS as i32)
+}
+
+/// Distinct sync-correlation peaks per scale whose payload is decoded (best first) when
+/// they pass the threshold: at low bitrates the true shift is not always the highest peak.
+pub const PEAKS_PER_SCALE: usize = 3;
+
 /// What [`detect`] found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Detection {
@@ -125,8 +143,9 @@ pub struct Detection {
     pub score: f64,
     /// The score `found` needs (see [`DetectOptions::threshold`]).
     pub threshold: f64,
-    /// Bonferroni p-value of `score` over all hypotheses: an upper bound on the chance an
-    /// unmarked clip scores this high (before the CRC check).
+    /// Upper bound on the chance that an unmarked clip gives this result: when `found`,
+    /// `hypotheses * P(N(0,1) > score) * 2^-CRC_BITS` (the score and a matching CRC);
+    /// otherwise the Bonferroni bound `hypotheses * P(N(0,1) > score)` for the score alone.
     pub p_value: f64,
     /// Scale of the best hypothesis.
     pub scale: f32,
@@ -137,6 +156,10 @@ pub struct Detection {
     pub coded_bit_errors: Option<usize>,
     /// Frames looked at.
     pub frames: usize,
+    /// Payload decodes attempted (candidates over the threshold); each is a `2^-CRC_BITS`
+    /// chance of a false match on an unmarked clip.
+    #[serde(default)]
+    pub decodes: usize,
 }
 
 /// Adds the watermark for `payload` to every frame of `frames` (RGB8 or YUV 4:2:0), in place.
@@ -155,6 +178,16 @@ pub fn embed(
     let pattern = Pattern::new(key);
     let coded = payload::conv_encode(&payload.message_bits());
     let tile = pattern.tile(&coded);
+    Ok(embed_tile(frames, &tile, opts))
+}
+
+/// Adds the unit-RMS TILE x TILE `tile`, repeated from the top-left corner, to the luma of
+/// every frame, scaled by `opts.strength` and (if `opts.adaptive`) the texture mask.
+pub(crate) fn embed_tile(
+    frames: &mut VideoFrames,
+    tile: &[f32],
+    opts: &EmbedOptions,
+) -> EmbedReport {
     let (w, h) = (frames.width() as usize, frames.height() as usize);
     let format = frames.format();
     let mut sq_err = 0.0f64;
@@ -199,10 +232,10 @@ pub fn embed(
         }
     }
     let mse = sq_err / samples.max(1) as f64;
-    Ok(EmbedReport {
+    EmbedReport {
         frames: n,
         psnr_db: signal::psnr_from_mse(mse),
-    })
+    }
 }
 
 impl Detection {
@@ -218,6 +251,7 @@ impl Detection {
             shift: (0.0, 0.0),
             coded_bit_errors: None,
             frames,
+            decodes: 0,
         }
     }
 }
@@ -264,8 +298,9 @@ pub fn detect_luma_sum(
         score: f64,
         scale: f32,
         shift: (usize, usize),
-        spectrum: Vec<Complex<f32>>,
+        spectrum: usize,
     }
+    let mut spectra = Vec::new();
     let mut candidates = Vec::new();
     // Under "no watermark" the whitened phases are uniform, so sum_k a_k cos(phase_k) has
     // variance sum_k a_k^2 / 2; the inverse FFT below returns twice that sum.
@@ -298,17 +333,16 @@ pub fn detect_luma_sum(
             corr[f.conj_index()] = g.conj();
         }
         fft2(&mut corr, true);
-        let (best, value) = corr
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (i, c.re))
-            .fold((0, f32::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
-        candidates.push(Candidate {
-            score: f64::from(value) / norm,
-            scale,
-            shift: (best % TILE, best / TILE),
-            spectrum: spec,
-        });
+        let values: Vec<f32> = corr.iter().map(|c| c.re).collect();
+        for (best, value) in top_peaks(&values, PEAKS_PER_SCALE) {
+            candidates.push(Candidate {
+                score: f64::from(value) / norm,
+                scale,
+                shift: (best % TILE, best / TILE),
+                spectrum: spectra.len(),
+            });
+        }
+        spectra.push(spec);
     }
     candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
     let hyp = opts.hypotheses();
@@ -325,26 +359,69 @@ pub fn detect_luma_sum(
         shift: (top.shift.0 as f32, top.shift.1 as f32),
         coded_bit_errors: None,
         frames: n_frames,
+        decodes: 0,
     };
     for c in candidates.iter().take_while(|c| c.score >= threshold) {
-        let shift = refine_shift(&pattern, &c.spectrum, c.shift);
-        let (bits, errors) = decode_message(&pattern, &c.spectrum, shift);
+        result.decodes += 1;
+        let spec = &spectra[c.spectrum];
+        let shift = refine_shift(&pattern, spec, c.shift);
+        let (bits, errors) = decode_message(&pattern, spec, shift);
         if let Some(p) = Payload::from_message_bits(&bits) {
             result = Detection {
                 found: true,
                 payload: Some(p),
                 score: c.score,
                 threshold,
-                p_value: (hyp * gaussian_tail(c.score)).min(1.0),
+                p_value: (hyp * gaussian_tail(c.score) * crc_pass_probability()).min(1.0),
                 scale: c.scale,
                 shift,
                 coded_bit_errors: Some(errors),
                 frames: n_frames,
+                decodes: result.decodes,
             };
             break;
         }
     }
     Ok(result)
+}
+
+/// The `k` highest values of the circular TILE x TILE correlation surface that are local
+/// maxima at least 3 px (circularly) apart, best first.
+fn top_peaks(values: &[f32], k: usize) -> Vec<(usize, f32)> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    let by_value = |a: &usize, b: &usize| values[*b].total_cmp(&values[*a]);
+    // Peaks are sharp: the best few hundred values hold the top few separated peaks.
+    let head = 512.min(order.len());
+    if head < order.len() {
+        order.select_nth_unstable_by(head - 1, by_value);
+        order[..head].sort_unstable_by(by_value);
+        let picked = separated_peaks(values, &order[..head], k);
+        if picked.len() == k {
+            return picked;
+        }
+    }
+    order.sort_unstable_by(by_value);
+    separated_peaks(values, &order, k)
+}
+
+fn separated_peaks(values: &[f32], order: &[usize], k: usize) -> Vec<(usize, f32)> {
+    let dist = |a: usize, b: usize| {
+        let d = |p: usize, q: usize| {
+            let t = p.abs_diff(q);
+            t.min(TILE - t)
+        };
+        d(a % TILE, b % TILE).max(d(a / TILE, b / TILE))
+    };
+    let mut out: Vec<(usize, f32)> = Vec::with_capacity(k);
+    for &i in order {
+        if out.len() == k {
+            break;
+        }
+        if out.iter().all(|&(j, _)| dist(i, j) >= 3) {
+            out.push((i, values[i]));
+        }
+    }
+    out
 }
 
 fn phasor(f: Freq, shift: (f32, f32)) -> Complex<f32> {
@@ -396,4 +473,37 @@ fn decode_message(pattern: &Pattern, spec: &[Complex<f32>], shift: (f32, f32)) -
         .filter(|(&c, &s)| (c == 0) != (s > 0.0))
         .count();
     (bits, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threshold_accounts_for_the_crc() {
+        let opts = DetectOptions::default();
+        let t = opts.threshold();
+        let rate = opts.hypotheses() * gaussian_tail(t) * crc_pass_probability();
+        assert!(
+            (rate / opts.false_positive_rate - 1.0).abs() < 1e-3,
+            "{t} {rate}"
+        );
+        // Without the CRC factor the same rate would need a much higher score.
+        assert!(opts.hypotheses() * gaussian_tail(t) > 1e4 * opts.false_positive_rate);
+        assert!(t > 4.5 && t < 5.5, "{t}");
+    }
+
+    #[test]
+    fn peaks_are_separated_and_sorted() {
+        let mut v = vec![0.0f32; TILE * TILE];
+        v[5 * TILE + 5] = 10.0;
+        v[5 * TILE + 6] = 9.0; // a shoulder of the first peak
+        v[127 * TILE + 4] = 8.0; // 6 rows away circularly
+        v[40 * TILE + 90] = 7.0;
+        v[41 * TILE + 127] = 6.0;
+        let p = top_peaks(&v, 3);
+        let idx: Vec<usize> = p.iter().map(|&(i, _)| i).collect();
+        assert_eq!(idx, vec![5 * TILE + 5, 127 * TILE + 4, 40 * TILE + 90]);
+        assert_eq!(top_peaks(&v, 1).len(), 1);
+    }
 }
