@@ -126,6 +126,13 @@ fn forward(
             outputs.insert("sample".into(), y.to_dtype(DType::F32)?);
         }
         DevComponent::VaeEncode | DevComponent::VaeDecode => {
+            if dtype == DType::BF16 && dev.is_cpu() {
+                bail!(
+                    "--dtype bf16 --device cpu: the VAE is convolutions, and candle has no bf16 \
+                     convolution on the CPU; run it in f32 there (as kino's pipeline does), or in \
+                     bf16 with --device cuda"
+                );
+            }
             let cfg = WanVaeConfig::from_diffusers_json(&c.config_json()).with_context(ctx)?;
             let mut vae =
                 AutoencoderKLWan::new(&cfg, c.var_builder(dtype, &dev)?).with_context(ctx)?;

@@ -198,6 +198,7 @@ fn options(args: &SampleArgs, plan: &kino_prompt::ShotPlan) -> Result<GenerateOp
             .or(plan.clip.spans.fps.is_some().then_some(plan.clip.fps)),
         seconds: None,
         first_frame: None,
+        last_frame: None,
     })
 }
 
@@ -267,7 +268,7 @@ fn diffusers_identity(dir: &Path) -> Result<(String, String)> {
 }
 
 /// Checks the frames, then watermarks, encodes, signs and writes the clip.
-fn finish(
+pub(crate) fn finish(
     out: &Path,
     generated: Generated,
     started: Instant,
@@ -333,6 +334,7 @@ pub fn generate(
     out: &Path,
     seconds: Option<f64>,
     image: Option<&Path>,
+    last_frame: Option<&Path>,
     args: &SampleArgs,
 ) -> Result<()> {
     let started = Instant::now();
@@ -348,8 +350,21 @@ pub fn generate(
             image::open(path).with_context(|| format!("reading first frame {}", path.display()))?;
         opts.first_frame = Some(img.to_rgb8());
     }
+    if let Some(path) = last_frame {
+        let img =
+            image::open(path).with_context(|| format!("reading last frame {}", path.display()))?;
+        opts.last_frame = Some(img.to_rgb8());
+    }
     let key = crate::keys::load_or_init_provenance(&args.data.resolve())?;
     let pipeline = load_pipeline(args.model.as_deref(), &args.device)?;
+    if let Some(path) = last_frame {
+        check_last_frame(
+            pipeline.as_ref(),
+            args.model.as_deref(),
+            path,
+            image.is_some(),
+        )?;
+    }
     let (model, version) = model_identity(args.model.as_deref())?;
     let generated = pipeline.generate(&plan, &opts, &mut Bars::new())?;
     finish(
@@ -361,6 +376,34 @@ pub fn generate(
         &check,
         visible.as_ref(),
     )
+}
+
+/// `--last-frame` needs a model that takes one and a first frame (`--image`) to start from.
+fn check_last_frame(
+    pipeline: &dyn Pipeline,
+    model: Option<&Path>,
+    path: &Path,
+    has_image: bool,
+) -> Result<()> {
+    let dir = model
+        .map(Path::to_path_buf)
+        .unwrap_or_else(default_model_dir);
+    if !pipeline.supports_last_frame() {
+        bail!(
+            "--last-frame {}: the model {} ({}) takes no last frame; first-and-last-frame video \
+             needs a Wan model that has it (Wan 2.2 I2V-A14B, Wan 2.1 FLF2V)",
+            path.display(),
+            pipeline.name(),
+            dir.display()
+        );
+    }
+    if !has_image {
+        bail!(
+            "--last-frame {}: first-and-last-frame video also needs the first frame (--image)",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Reads the source clip, then remixes or extends it.

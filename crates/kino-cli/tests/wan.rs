@@ -156,19 +156,51 @@ fn dev_forward_matches_diffusers() {
         "{}",
         text(&o)
     );
+    // The VAE in bf16 on the CPU is refused up front (candle has no bf16 convolution there).
+    let o = kino(
+        data.path(),
+        &[
+            "dev",
+            "forward",
+            "--model",
+            model.to_str().unwrap(),
+            "--component",
+            "vae-decode",
+            "--dtype",
+            "bf16",
+            "--inputs",
+            dir.join("vae-decode.in.safetensors").to_str().unwrap(),
+            "--out",
+            tmp.path().join("x.safetensors").to_str().unwrap(),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("--dtype bf16") && text(&o).contains("--device cuda"),
+        "{}",
+        text(&o)
+    );
 }
 
 /// The tiny parity folder plus a random umT5 encoder (d_model = the transformer's text_dim)
 /// and the fixture tokenizer, so the whole text -> video path runs.
 fn folder_with_text_encoder(root: &Path) -> PathBuf {
-    let dir = root.join("tiny-wan");
-    copy_dir(&fixtures().join("wan_pipeline"), &dir);
+    fixture_with_text_encoder(root, "wan_pipeline", "tiny-wan", 32)
+}
+
+/// The parity fixture folder `fixture` copied to `root/name` with a random umT5 encoder of
+/// width `d_model` (the transformer's text_dim) and the fixture tokenizer.
+fn fixture_with_text_encoder(root: &Path, fixture: &str, name: &str, d_model: usize) -> PathBuf {
+    let dir = root.join(name);
+    copy_dir(&fixtures().join(fixture), &dir);
     std::fs::remove_file(dir.join("inputs.safetensors")).unwrap();
-    let cfg_json = r#"{"vocab_size": 128, "d_model": 32, "d_kv": 8, "d_ff": 48, "num_layers": 2,
+    let cfg_json =
+        r#"{"vocab_size": 128, "d_model": D_MODEL, "d_kv": 8, "d_ff": 48, "num_layers": 2,
         "num_heads": 4, "relative_attention_num_buckets": 8, "relative_attention_max_distance": 16,
         "feed_forward_proj": "gated-gelu", "dense_act_fn": "gelu_new", "is_gated_act": true,
-        "layer_norm_epsilon": 1e-6, "pad_token_id": 0, "eos_token_id": 1}"#;
-    let cfg = kino_models::umt5::Umt5Config::from_json(cfg_json).unwrap();
+        "layer_norm_epsilon": 1e-6, "pad_token_id": 0, "eos_token_id": 1}"#
+            .replace("D_MODEL", &d_model.to_string());
+    let cfg = kino_models::umt5::Umt5Config::from_json(&cfg_json).unwrap();
     let varmap = candle_nn::VarMap::new();
     let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     // The encoder looks for the embedding under either key; create it first so it is found.
@@ -176,11 +208,11 @@ fn folder_with_text_encoder(root: &Path) -> PathBuf {
         mean: 0.0,
         stdev: 1.0,
     };
-    vb.get_with_hints((128, 32), "shared.weight", randn)
+    vb.get_with_hints((128, d_model), "shared.weight", randn)
         .unwrap();
     kino_models::umt5::Umt5Encoder::new(&cfg, vb).unwrap();
     std::fs::create_dir_all(dir.join("text_encoder")).unwrap();
-    std::fs::write(dir.join("text_encoder/config.json"), cfg_json).unwrap();
+    std::fs::write(dir.join("text_encoder/config.json"), &cfg_json).unwrap();
     varmap
         .save(dir.join("text_encoder/model.safetensors"))
         .unwrap();
@@ -324,4 +356,140 @@ fn generate_from_a_wan_folder_writes_a_signed_clip() {
     );
     assert!(!o.status.success());
     assert!(text(&o).contains("image-to-video"), "{}", text(&o));
+}
+
+/// `kino generate --image FIRST --last-frame LAST` on a model that takes a last frame (the Wan
+/// 2.2 I2V-A14B-style fixture): the clip's last shot ends on the frame generated from LAST,
+/// so its length is rounded up to the model's 2k + 1 frames (9 for 1 s at 8 fps, where the
+/// same run without --last-frame keeps 8), and it is signed. Models without a last frame
+/// (the shipped kino-tiny, a text-to-video Wan folder) refuse the flag, naming it and the
+/// model; a last frame without a first one is refused too.
+#[test]
+fn generate_with_a_last_frame_ends_on_it_and_others_refuse_it() {
+    let data = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let model = fixture_with_text_encoder(tmp.path(), "wan_i2v_a14b", "tiny-flf2v", 24);
+    let first = tmp.path().join("first.png");
+    let last = tmp.path().join("last.png");
+    image::RgbImage::from_fn(96, 80, |x, y| {
+        image::Rgb([200, (x * 2) as u8, (y * 3) as u8])
+    })
+    .save(&first)
+    .unwrap();
+    image::RgbImage::from_fn(96, 80, |x, y| {
+        image::Rgb([(y * 3) as u8, 40, (x * 2) as u8])
+    })
+    .save(&last)
+    .unwrap();
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "generate",
+            "A red ball rolls across a wooden table.",
+            "--model",
+            model.to_str().unwrap(),
+            "--size",
+            "128x128",
+            "--seconds",
+            "1",
+            "--fps",
+            "8",
+            "--steps",
+            "2",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        kino(data.path(), &args)
+    };
+    let frames = |path: &Path| {
+        let info = kino_media::probe(path).unwrap();
+        let video = info.streams.iter().find(|s| s.kind == "video").unwrap();
+        assert_eq!(
+            (video.width, video.height),
+            (Some(128), Some(128)),
+            "{info:?}"
+        );
+        video.samples
+    };
+
+    let flf = tmp.path().join("flf.mp4");
+    let o = run(
+        &flf,
+        &[
+            "--image",
+            first.to_str().unwrap(),
+            "--last-frame",
+            last.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let plain = tmp.path().join("plain.mp4");
+    let o = run(&plain, &["--image", first.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!((frames(&flf), frames(&plain)), (9, 8));
+    let o = kino(data.path(), &["verify", flf.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // A last frame needs a first frame.
+    let o = run(
+        &tmp.path().join("x.mp4"),
+        &["--last-frame", last.to_str().unwrap()],
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("--last-frame") && text(&o).contains("--image"),
+        "{}",
+        text(&o)
+    );
+    // An unreadable last frame is named.
+    let missing = tmp.path().join("missing.png");
+    let o = run(
+        &tmp.path().join("x.mp4"),
+        &[
+            "--image",
+            first.to_str().unwrap(),
+            "--last-frame",
+            missing.to_str().unwrap(),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("reading last frame") && text(&o).contains("missing.png"),
+        "{}",
+        text(&o)
+    );
+
+    // Refused by a text-to-video Wan folder and by kino-tiny, naming the flag and the model.
+    let t2v = folder_with_text_encoder(tmp.path());
+    for (model, name) in [
+        (Some(t2v.to_str().unwrap()), "tiny-wan"),
+        (None, "kino-tiny"),
+    ] {
+        let out = tmp.path().join("refused.mp4");
+        let mut args = vec![
+            "generate",
+            "a red square",
+            "--image",
+            first.to_str().unwrap(),
+            "--last-frame",
+            last.to_str().unwrap(),
+            "--steps",
+            "1",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        if let Some(m) = model {
+            args.extend_from_slice(&["--model", m]);
+        }
+        let o = kino(data.path(), &args);
+        assert!(!o.status.success(), "{name}: {}", text(&o));
+        let msg = text(&o);
+        assert!(
+            msg.contains("--last-frame")
+                && msg.contains(name)
+                && msg.contains("takes no last frame"),
+            "{name}: {msg}"
+        );
+        assert!(!out.exists(), "{name}: nothing is written");
+    }
 }

@@ -46,6 +46,11 @@ pub struct GenerateOptions {
     /// First frame to animate (image-to-video), RGB8, any size (resized to the output).
     #[serde(skip)]
     pub first_frame: Option<image::RgbImage>,
+    /// Last frame (first-and-last-frame video), RGB8, any size (resized to the output): the
+    /// clip's last shot ends on it. Only pipelines where [`Pipeline::supports_last_frame`]
+    /// take it; the others refuse it.
+    #[serde(skip)]
+    pub last_frame: Option<image::RgbImage>,
 }
 
 impl Default for GenerateOptions {
@@ -61,6 +66,7 @@ impl Default for GenerateOptions {
             fps: None,
             seconds: None,
             first_frame: None,
+            last_frame: None,
         }
     }
 }
@@ -124,6 +130,12 @@ pub struct Generated {
 pub trait Pipeline {
     /// The model's name (from its folder).
     fn name(&self) -> &str;
+
+    /// True when [`GenerateOptions::last_frame`] is taken (first-and-last-frame video);
+    /// pipelines without it refuse a last frame.
+    fn supports_last_frame(&self) -> bool {
+        false
+    }
 
     /// Generates the clip a plan describes, shot by shot.
     fn generate(

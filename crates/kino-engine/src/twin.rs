@@ -608,6 +608,18 @@ impl TwinPipeline {
         opts.seconds.unwrap_or(plan.duration_s())
     }
 
+    /// kino's models condition on a first frame only.
+    fn refuse_last_frame(&self, opts: &GenerateOptions) -> Result<()> {
+        if opts.last_frame.is_none() {
+            return Ok(());
+        }
+        Err(EngineError::Invalid(format!(
+            "{}: this model takes no last frame (first-and-last-frame video needs a Wan model \
+             that has it: Wan 2.2 I2V-A14B or Wan 2.1 FLF2V)",
+            self.model.name
+        )))
+    }
+
     fn first_frame(opts: &GenerateOptions) -> Option<(Vec<u8>, u32, u32)> {
         opts.first_frame
             .as_ref()
@@ -626,6 +638,7 @@ impl Pipeline for TwinPipeline {
         opts: &GenerateOptions,
         progress: &mut dyn Progress,
     ) -> Result<Generated> {
+        self.refuse_last_frame(opts)?;
         self.model.run(
             plan,
             opts,
@@ -644,6 +657,7 @@ impl Pipeline for TwinPipeline {
         opts: &GenerateOptions,
         progress: &mut dyn Progress,
     ) -> Result<Generated> {
+        self.refuse_last_frame(opts)?;
         if !(0.0..=1.0).contains(&strength) || strength == 0.0 {
             return Err(EngineError::Invalid(format!(
                 "remix strength {strength}: must be in (0, 1]"
@@ -668,6 +682,7 @@ impl Pipeline for TwinPipeline {
         opts: &GenerateOptions,
         progress: &mut dyn Progress,
     ) -> Result<Generated> {
+        self.refuse_last_frame(opts)?;
         let last = source
             .video
             .frame_rgb(source.video.len().saturating_sub(1))

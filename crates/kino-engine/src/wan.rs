@@ -851,6 +851,17 @@ impl WanModel {
         )))
     }
 
+    fn require_last_frame(&self) -> Result<()> {
+        if self.supports_last_frame() {
+            return Ok(());
+        }
+        Err(EngineError::Invalid(format!(
+            "{}: this model takes no last frame (first-and-last-frame video needs Wan 2.2 \
+             I2V-A14B or a Wan 2.1 FLF2V transformer)",
+            self.name
+        )))
+    }
+
     fn require_mode(&self, mode: ImageMode, what: &str) -> Result<()> {
         if self.image_mode == mode {
             return Ok(());
@@ -995,12 +1006,8 @@ impl WanModel {
         height: usize,
     ) -> Result<ImageCondition> {
         self.require_first_frame()?;
-        if last.is_some() && !self.supports_last_frame() {
-            return Err(EngineError::Invalid(format!(
-                "{}: this model takes no last frame (first-and-last-frame video needs Wan 2.2 \
-                 I2V-A14B or a Wan 2.1 FLF2V transformer)",
-                self.name
-            )));
+        if last.is_some() {
+            self.require_last_frame()?;
         }
         let pixels = image_tensor(first, width, height, &self.device)?;
         if self.image_mode == ImageMode::FirstFrame {
@@ -1454,6 +1461,9 @@ impl WanModel {
         } else if remix.is_none() {
             self.require_text_to_video()?;
         }
+        if opts.last_frame.is_some() {
+            self.require_last_frame()?;
+        }
         let mut times = StageTimes::default();
         let fps = match (opts.fps, remix) {
             (Some(fps), _) => fps,
@@ -1497,21 +1507,43 @@ impl WanModel {
                 ((shot.end_s / plan.duration_s().max(1e-9) * seconds) * fps as f64).round() as usize
             };
             let own = end.saturating_sub(done).max(1);
-            // The image this shot animates: the given one for the first shot; for models that
-            // cannot make a video without an image, later shots continue from the last frame
-            // so far (that frame is generated again and dropped).
-            let image = match (&opts.first_frame, &video) {
-                (Some(image), _) if i == 0 => Some(image.clone()),
-                (Some(_), Some(v)) if remix.is_none() && self.needs_first_frame() => Some(
-                    v.frame_rgb(v.len() - 1)
-                        .and_then(|rgb| RgbImage::from_raw(v.width(), v.height(), rgb))
-                        .expect("the video so far has frames"),
-                ),
-                _ => None,
+            // The image this shot animates: the given one (if any) for the first shot. A later
+            // shot that describes its own scene is a hard cut (text-to-video); any other
+            // continues from the last frame so far, on models that take a first frame (that
+            // frame is generated again and dropped). Models that cannot make a video without
+            // an image continue after a hard cut too.
+            let continues = i > 0 && shot.content.scene.is_empty();
+            let image = match &video {
+                None => opts.first_frame.clone(),
+                Some(v)
+                    if remix.is_none()
+                        && self.supports_first_frame()
+                        && (continues || self.needs_first_frame()) =>
+                {
+                    Some(
+                        v.frame_rgb(v.len() - 1)
+                            .and_then(|rgb| RgbImage::from_raw(v.width(), v.height(), rgb))
+                            .expect("the video so far has frames"),
+                    )
+                }
+                Some(_) => None,
             };
+            // The last shot ends on the last frame, where one is given.
+            let last = opts.last_frame.as_ref().filter(|_| i + 1 == shots);
+            if last.is_some() && image.is_none() {
+                return Err(EngineError::Invalid(format!(
+                    "{}: shot {} would end on the last frame but has no first frame to start \
+                     from (first-and-last-frame video needs a first frame)",
+                    self.name,
+                    i + 1
+                )));
+            }
             let skip = usize::from(i > 0 && image.is_some());
-            // Wan needs 4k + 1 frames; generate enough and keep `own`.
+            // Wan needs 4k + 1 frames; generate enough and keep `own`. A shot that ends on a
+            // last frame keeps all of them (its length is rounded up to 4k + 1 frames), so that
+            // the clip's last frame is the one generated from it.
             let frames = (own + skip - 1).div_ceil(tf) * tf + 1;
+            let own = if last.is_some() { frames - skip } else { own };
             let t0 = Instant::now();
             let text = shot.conditioning_text(plan);
             let negative = shot
@@ -1528,7 +1560,7 @@ impl WanModel {
             let first = match &image {
                 Some(image) => {
                     let tc = Instant::now();
-                    let condition = self.image_condition(image, None, frames, w, h)?;
+                    let condition = self.image_condition(image, last, frames, w, h)?;
                     times.add("conditioning", tc.elapsed().as_secs_f64());
                     Some(condition)
                 }
@@ -1599,13 +1631,22 @@ impl Pipeline for WanModel {
         &self.name
     }
 
-    /// Text-to-video per shot; with `opts.first_frame` (models where
-    /// [`WanModel::supports_first_frame`]), the first shot animates that image (see
+    fn supports_last_frame(&self) -> bool {
+        WanModel::supports_last_frame(self)
+    }
+
+    /// Shot by shot. The first shot is text-to-video, or, with `opts.first_frame` (models
+    /// where [`WanModel::supports_first_frame`]), animates that image (see
     /// [`WanModel::image_condition`]): it is resized to the output size (see
-    /// [`image_tensor`]) and begins the video. Later shots are text-to-video, or, on models
-    /// that [`WanModel::needs_first_frame`] (Wan 2.1 I2V, Wan 2.2 I2V-A14B), continue from
-    /// the previous shot's last frame; those models refuse to run without an image. Without
-    /// `opts.size`, an image sets the aspect ratio (at the area of 832x480).
+    /// [`image_tensor`]) and begins the video. On those models a later shot continues from
+    /// the previous shot's last frame (image-to-video from it; the repeated frame is dropped)
+    /// unless it describes its own scene (`content.scene` non-empty), which is a hard cut:
+    /// text-to-video, except on models that [`WanModel::needs_first_frame`] (Wan 2.1 I2V,
+    /// Wan 2.2 I2V-A14B), which continue there too and refuse to run without an image.
+    /// Text-to-video-only models make every shot from its text. With `opts.last_frame`
+    /// (models where [`WanModel::supports_last_frame`]), the last shot ends on that image
+    /// (its length rounded up to the model's 4k + 1 frames); other models refuse it.
+    /// Without `opts.size`, an image sets the aspect ratio (at the area of 832x480).
     fn generate(
         &self,
         plan: &ShotPlan,
@@ -1626,9 +1667,9 @@ impl Pipeline for WanModel {
         opts: &GenerateOptions,
         progress: &mut dyn Progress,
     ) -> Result<Generated> {
-        if opts.first_frame.is_some() {
+        if opts.first_frame.is_some() || opts.last_frame.is_some() {
             return Err(EngineError::Invalid(
-                "remix takes no first frame (the source clip is the condition)".into(),
+                "remix takes no first or last frame (the source clip is the condition)".into(),
             ));
         }
         let mut generated = self.run(plan, opts, Some((source, strength)), progress)?;

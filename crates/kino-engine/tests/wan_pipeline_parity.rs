@@ -841,3 +841,411 @@ fn large_frames_are_decoded_in_tiles_by_default() {
     let u = untiled.decode(&z).unwrap();
     assert_eq!(max_abs(&(&a - &u).unwrap()), 0.0);
 }
+
+// Multi-shot plans on models that take a first frame: a later shot continues from the
+// previous shot's last frame (image-to-video from it, that frame generated again and
+// dropped) unless it describes its own scene, which is a hard cut (text-to-video, on models
+// that can). Shot k is sampled from seed + k * 1_000_003, so each shot of a plan can be
+// made again on its own with `generate`: the continuing shot is the single-shot
+// image-to-video run from the previous shot's last frame, minus its first frame.
+
+/// `n` frames of `video` from `from` on, as RGB bytes.
+fn frames_of(video: &kino_media::VideoFrames, from: usize, n: usize) -> Vec<Vec<u8>> {
+    (from..from + n)
+        .map(|k| video.frame_rgb(k).unwrap())
+        .collect()
+}
+
+fn last_frame_of(video: &kino_media::VideoFrames) -> image::RgbImage {
+    let rgb = video.frame_rgb(video.len() - 1).unwrap();
+    image::RgbImage::from_raw(video.width(), video.height(), rgb).unwrap()
+}
+
+/// The plan of `src` with its shots' scene text checked.
+fn plan_with_scenes(src: &str, scenes: &[bool]) -> kino_prompt::ShotPlan {
+    let plan = kino_prompt::parse(src).unwrap().plan;
+    let got: Vec<bool> = plan
+        .shots
+        .iter()
+        .map(|s| !s.content.scene.is_empty())
+        .collect();
+    assert_eq!(got, scenes, "{src}: which shots describe a scene");
+    plan
+}
+
+/// Generates shot `k` of `plan` on its own: a one-shot plan with the same conditioning text,
+/// shot k's seed, `frames` frames, from `first` (image-to-video) or from text.
+fn shot_alone(
+    model: &WanModel,
+    plan: &kino_prompt::ShotPlan,
+    k: usize,
+    alone: &str,
+    first: Option<image::RgbImage>,
+    frames: usize,
+    opts: &kino_engine::GenerateOptions,
+) -> kino_media::VideoFrames {
+    use kino_engine::Pipeline;
+    let single = kino_prompt::parse(alone).unwrap().plan;
+    assert_eq!(single.shots.len(), 1);
+    assert_eq!(
+        single.shots[0].conditioning_text(&single),
+        plan.shots[k].conditioning_text(plan),
+        "the one-shot plan must give the model the same text"
+    );
+    let fps = opts.fps.unwrap();
+    let opts = kino_engine::GenerateOptions {
+        seed: opts.seed + k as u64 * 1_000_003,
+        seconds: Some(frames as f64 / fps as f64),
+        first_frame: first,
+        ..opts.clone()
+    };
+    let video = model
+        .generate(&single, &opts, &mut NoProgress)
+        .unwrap()
+        .clip
+        .video;
+    assert_eq!(video.len(), frames);
+    video
+}
+
+fn stages(g: &kino_engine::Generated) -> Vec<&str> {
+    g.times.stages.iter().map(|(n, _)| n.as_str()).collect()
+}
+
+/// TI2V (takes a first frame, can also start from text), no --image: shot 2 without a scene
+/// of its own is image-to-video from shot 1's last frame; shot 2 with `Scene:` is a hard cut,
+/// text-to-video. Shot 1 is the same text-to-video shot in both plans.
+#[test]
+fn ti2v_later_shots_continue_unless_they_describe_their_own_scene() {
+    use kino_engine::{GenerateOptions, Pipeline};
+    let tmp = tempfile::tempdir().unwrap();
+    ti2v_with_text_encoder(tmp.path());
+    let model = WanModel::load(tmp.path(), DType::F32, &Device::Cpu).unwrap();
+    assert!(model.supports_first_frame() && !model.needs_first_frame());
+    // 1 s at 8 fps, two shots of 4 frames.
+    let opts = GenerateOptions {
+        seed: 11,
+        steps: 2,
+        size: Some((64, 32)),
+        fps: Some(8),
+        seconds: Some(1.0),
+        ..GenerateOptions::default()
+    };
+    let continuing = plan_with_scenes(
+        "A red ball rolls across a table. [cut] Camera: slow pan left.",
+        &[true, false],
+    );
+    let cut = plan_with_scenes(
+        "A red ball rolls across a table. [cut] Scene: a blue box on a shelf.",
+        &[true, true],
+    );
+    let a = model.generate(&continuing, &opts, &mut NoProgress).unwrap();
+    let b = model.generate(&cut, &opts, &mut NoProgress).unwrap();
+    let (va, vb) = (&a.clip.video, &b.clip.video);
+    assert_eq!((va.len(), vb.len()), (8, 8));
+    assert_eq!(
+        frames_of(va, 0, 4),
+        frames_of(vb, 0, 4),
+        "shot 1 is the same"
+    );
+    // No image was given: only a continuation conditions on one.
+    assert!(stages(&a).contains(&"conditioning"), "{:?}", stages(&a));
+    assert!(!stages(&b).contains(&"conditioning"), "{:?}", stages(&b));
+
+    // The continuing shot: image-to-video from frame 3, its first frame (frame 3 again)
+    // dropped.
+    let from_last = shot_alone(
+        &model,
+        &continuing,
+        1,
+        "Camera: slow pan left.",
+        Some(last_frame_of(&va.slice(0, 4))),
+        5,
+        &opts,
+    );
+    assert_eq!(frames_of(va, 4, 4), frames_of(&from_last, 1, 4));
+    // ... which is not what the same shot makes from its text alone.
+    let from_text = shot_alone(
+        &model,
+        &continuing,
+        1,
+        "Camera: slow pan left.",
+        None,
+        4,
+        &opts,
+    );
+    assert_ne!(frames_of(va, 4, 4), frames_of(&from_text, 0, 4));
+
+    // The hard cut: text-to-video.
+    let alone = shot_alone(
+        &model,
+        &cut,
+        1,
+        "Scene: a blue box on a shelf.",
+        None,
+        4,
+        &opts,
+    );
+    assert_eq!(frames_of(vb, 4, 4), frames_of(&alone, 0, 4));
+
+    // With --image, the first shot animates it and the second still continues.
+    let image = last_frame_of(&from_text);
+    let c = model
+        .generate(
+            &continuing,
+            &GenerateOptions {
+                first_frame: Some(image),
+                ..opts.clone()
+            },
+            &mut NoProgress,
+        )
+        .unwrap();
+    let vc = &c.clip.video;
+    let from_last = shot_alone(
+        &model,
+        &continuing,
+        1,
+        "Camera: slow pan left.",
+        Some(last_frame_of(&vc.slice(0, 4))),
+        5,
+        &opts,
+    );
+    assert_eq!(frames_of(vc, 4, 4), frames_of(&from_last, 1, 4));
+}
+
+/// A model that needs an image (Wan 2.1 I2V) continues after a hard cut too: it cannot make
+/// a shot from text alone.
+#[test]
+fn i2v_continues_after_a_hard_cut_as_it_needs_an_image() {
+    use kino_engine::{GenerateOptions, Pipeline};
+    let (t, _) = inputs(&folder("wan_i2v21"));
+    let tmp = tempfile::tempdir().unwrap();
+    with_text_encoder("wan_i2v21", tmp.path());
+    let model = WanModel::load(tmp.path(), DType::F32, &Device::Cpu).unwrap();
+    assert!(model.needs_first_frame());
+    let opts = GenerateOptions {
+        seed: 3,
+        steps: 2,
+        size: Some((32, 16)),
+        fps: Some(8),
+        seconds: Some(1.0),
+        first_frame: Some(rgb(&t["image.original"])),
+        ..GenerateOptions::default()
+    };
+    let cut = plan_with_scenes(
+        "A red ball rolls across a table. [cut] Scene: a blue box on a shelf.",
+        &[true, true],
+    );
+    let out = model
+        .generate(&cut, &opts, &mut NoProgress)
+        .unwrap()
+        .clip
+        .video;
+    assert_eq!(out.len(), 8);
+    let from_last = shot_alone(
+        &model,
+        &cut,
+        1,
+        "Scene: a blue box on a shelf.",
+        Some(last_frame_of(&out.slice(0, 4))),
+        5,
+        &opts,
+    );
+    assert_eq!(frames_of(&out, 4, 4), frames_of(&from_last, 1, 4));
+}
+
+/// `opts.last_frame` on a model that takes one (Wan 2.2 I2V-A14B style): the last shot is
+/// the first-and-last-frame video `image_condition(first, Some(last))` makes, its length
+/// rounded up to the model's frame grid (2k + 1 frames for this VAE's temporal factor 2; the
+/// tiny VAE's encoder, like diffusers', reads 4k + 1 frames, so the sizes here are both) so
+/// the clip ends on the frame generated from the last image; earlier shots are untouched.
+/// Models without it refuse.
+#[test]
+fn generate_ends_the_last_shot_on_a_last_frame() {
+    use kino_engine::wan::WanSampling;
+    use kino_engine::{GenerateOptions, Pipeline};
+    let (t, _) = inputs(&folder("wan_i2v_a14b"));
+    let tmp = tempfile::tempdir().unwrap();
+    with_text_encoder("wan_i2v_a14b", tmp.path());
+    let model = WanModel::load(tmp.path(), DType::F32, &Device::Cpu).unwrap();
+    assert!(Pipeline::supports_last_frame(&model));
+    let (first, last) = (rgb(&t["image.original"]), rgb(&t["image.last"]));
+    let (w, h) = (32usize, 16usize);
+    // 1 s at 8 fps = 8 frames, rounded up to 9 = 2 * 4 + 1.
+    let opts = GenerateOptions {
+        seed: 9,
+        steps: 2,
+        size: Some((w as u32, h as u32)),
+        fps: Some(8),
+        seconds: Some(1.0),
+        first_frame: Some(first.clone()),
+        last_frame: Some(last.clone()),
+        ..GenerateOptions::default()
+    };
+    let plan = kino_prompt::parse("A red ball rolls across a table.")
+        .unwrap()
+        .plan;
+    let got = model
+        .generate(&plan, &opts, &mut NoProgress)
+        .unwrap()
+        .clip
+        .video;
+    assert_eq!(got.len(), 9);
+
+    // The same through the library: condition, noise of the shot's seed, denoise, decode.
+    let frames = 9;
+    let condition = model
+        .image_condition(&first, Some(&last), frames, w, h)
+        .unwrap();
+    let noise =
+        kino_engine::noise::randn(9, 1, model.latent_shape(frames, h, w), &Device::Cpu).unwrap();
+    let text = plan.shots[0].conditioning_text(&plan);
+    let embeds = model.encode_prompts(&[&text, ""]).unwrap();
+    let args = WanSampling {
+        steps: 2,
+        guidance: opts.video_guidance,
+        guidance_2: None,
+        solver: Some(opts.solver),
+        shift: None,
+    };
+    let latents = model
+        .denoise_i2v(
+            &condition,
+            &noise,
+            &embeds.narrow(0, 0, 1).unwrap(),
+            Some(&embeds.narrow(0, 1, 1).unwrap()),
+            &args,
+            &mut NoProgress,
+        )
+        .unwrap();
+    let want: Vec<u8> = ((model
+        .decode(&latents)
+        .unwrap()
+        .squeeze(0)
+        .unwrap()
+        .permute((1, 2, 3, 0))
+        .unwrap()
+        .clamp(-1f32, 1f32)
+        .unwrap()
+        + 1.0)
+        .unwrap()
+        * 127.5)
+        .unwrap()
+        .round()
+        .unwrap()
+        .to_dtype(DType::U8)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let plane = w * h * 3;
+    for k in 0..frames {
+        assert_eq!(
+            got.frame_rgb(k).unwrap(),
+            want[k * plane..(k + 1) * plane],
+            "frame {k}"
+        );
+    }
+    // Without the last frame the clip ends elsewhere.
+    let free = model
+        .generate(
+            &plan,
+            &GenerateOptions {
+                last_frame: None,
+                ..opts.clone()
+            },
+            &mut NoProgress,
+        )
+        .unwrap()
+        .clip
+        .video;
+    assert_eq!(free.len(), 8);
+    assert_ne!(free.frame_rgb(7), got.frame_rgb(8));
+
+    // Two shots: the first is untouched by the last frame; the second ends on it.
+    let two = kino_prompt::parse("A red ball rolls across a table. [cut] Camera: slow pan left.")
+        .unwrap()
+        .plan;
+    let opts2 = opts.clone();
+    let with_last = model
+        .generate(&two, &opts2, &mut NoProgress)
+        .unwrap()
+        .clip
+        .video;
+    let without = model
+        .generate(
+            &two,
+            &GenerateOptions {
+                last_frame: None,
+                ..opts2.clone()
+            },
+            &mut NoProgress,
+        )
+        .unwrap()
+        .clip
+        .video;
+    // Shot 2: 4 frames + the repeated one = 5 = 2 * 2 + 1, no rounding needed.
+    assert_eq!((with_last.len(), without.len()), (8, 8));
+    assert_eq!(frames_of(&with_last, 0, 4), frames_of(&without, 0, 4));
+    assert_ne!(frames_of(&with_last, 4, 4), frames_of(&without, 4, 4));
+
+    // A last frame without a first frame, and remix with one, are refused.
+    let err = model
+        .generate(
+            &plan,
+            &GenerateOptions {
+                first_frame: None,
+                ..opts.clone()
+            },
+            &mut NoProgress,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("needs an image"), "{err}");
+    let clip = kino_media::Clip {
+        video: got.clone(),
+        audio: None,
+    };
+    let err = model
+        .remix(
+            &clip,
+            &plan,
+            0.5,
+            &GenerateOptions {
+                first_frame: None,
+                ..opts.clone()
+            },
+            &mut NoProgress,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("last frame"), "{err}");
+
+    // Models without a last frame refuse it, naming it: TI2V (first frame only) and a
+    // text-to-video folder.
+    let tmp = tempfile::tempdir().unwrap();
+    ti2v_with_text_encoder(tmp.path());
+    let ti2v = WanModel::load(tmp.path(), DType::F32, &Device::Cpu).unwrap();
+    let t2v = WanModel::load(&folder("wan_pipeline"), DType::F32, &Device::Cpu).unwrap();
+    for (m, what) in [(&ti2v, "TI2V"), (&t2v, "T2V")] {
+        assert!(!Pipeline::supports_last_frame(m), "{what}");
+        let err = m
+            .generate(&plan, &opts, &mut NoProgress)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("last frame") || err.contains("image-to-video"),
+            "{what}: {err}"
+        );
+    }
+    let err = ti2v
+        .generate(&plan, &opts, &mut NoProgress)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("takes no last frame"), "{err}");
+}
