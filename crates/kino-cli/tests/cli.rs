@@ -1,26 +1,20 @@
 //! The `kino` binary end to end, as a user runs it.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
+
+use common::{assert_fails_with, assert_ok, run_kino};
 
 /// Runs kino with a throwaway data directory: tests never touch the real home's keys.
 fn kino(args: &[&str]) -> std::process::Output {
     let data = tempfile::tempdir().expect("tempdir");
-    kino_with_data(data.path(), args)
-}
-
-/// Runs kino with `data` as its data directory (`KINO_DATA_DIR`).
-fn kino_with_data(data: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_kino"))
-        .env("KINO_DATA_DIR", data)
-        .args(args)
-        .output()
-        .expect("run kino")
+    run_kino(data.path(), args)
 }
 
 /// `kino verify FILE --json`: (exit code, report).
 fn verify_json(data: &Path, file: &Path) -> (i32, serde_json::Value) {
-    let o = kino_with_data(data, &["verify", file.to_str().unwrap(), "--json"]);
+    let o = run_kino(data, &["verify", file.to_str().unwrap(), "--json"]);
     let code = o.status.code().expect("exit code");
     let report = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
         panic!(
@@ -31,6 +25,39 @@ fn verify_json(data: &Path, file: &Path) -> (i32, serde_json::Value) {
         )
     });
     (code, report)
+}
+
+/// Asserts that a `kino verify --json` report has valid credentials whose first action
+/// created the clip as `source_type` (an IPTC digital source type) by a software agent named
+/// `agent` and a version.
+fn assert_created(v: &serde_json::Value, source_type: &str, agent: &str) {
+    assert_eq!(v["c2pa"]["state"], "valid", "{v:#}");
+    let created = &v["c2pa"]["actions"][0];
+    assert_eq!(created["action"], "c2pa.created", "{v:#}");
+    assert_eq!(
+        created["digital_source_type"],
+        format!("http://cv.iptc.org/newscodes/digitalsourcetype/{source_type}")
+    );
+    assert!(created["software_agent"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{agent} ")));
+}
+
+/// Asserts that a `kino verify --json` report names kino as the claim generator.
+fn assert_kino_generator(v: &serde_json::Value) {
+    assert!(v["c2pa"]["generator"]
+        .as_str()
+        .unwrap()
+        .starts_with("kino "));
+}
+
+/// Asserts that a `kino verify --json` report found kino's watermark, agreeing with the
+/// manifest.
+fn assert_kino_watermark(v: &serde_json::Value) {
+    assert_eq!(v["watermark"]["found"], true, "{v:#}");
+    assert_eq!(v["watermark"]["matches_manifest"], true);
+    assert_eq!(v["watermark"]["payload"]["generator"], 0x4B49);
 }
 
 /// A copy of `from` at `to` with one bit flipped in the middle of its media data.
@@ -78,10 +105,10 @@ fn media_mux_probe_thumbnail_spritesheet() {
         "-o",
         out.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ok(&o);
 
     let o = kino(&["media", "probe", out.to_str().unwrap(), "--json"]);
-    assert!(o.status.success());
+    assert_ok(&o);
     let info: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(info["fast_start"], true);
     assert_eq!(info["streams"][0]["kind"], "video");
@@ -98,23 +125,10 @@ fn media_mux_probe_thumbnail_spritesheet() {
     let (code, v) = verify_json(dir.path(), &out);
     assert_eq!(code, 5, "{v:#}");
     assert_eq!(v["verdict"], "credentials_only");
-    assert_eq!(v["c2pa"]["state"], "valid", "{v:#}");
+    assert_created(&v, "composite", "kino media mux");
     assert_eq!(v["c2pa"]["title"], "out.mp4");
-    assert!(v["c2pa"]["generator"]
-        .as_str()
-        .unwrap()
-        .starts_with("kino "));
-    let created = &v["c2pa"]["actions"][0];
-    assert_eq!(created["action"], "c2pa.created", "{v:#}");
-    assert_eq!(
-        created["digital_source_type"],
-        "http://cv.iptc.org/newscodes/digitalsourcetype/composite"
-    );
-    assert!(created["software_agent"]
-        .as_str()
-        .unwrap()
-        .starts_with("kino media mux "));
-    let description = created["description"].as_str().unwrap();
+    assert_kino_generator(&v);
+    let description = v["c2pa"]["actions"][0]["description"].as_str().unwrap();
     assert!(
         description.contains("30 image frames") && description.contains("a.wav"),
         "{description}"
@@ -141,7 +155,7 @@ fn media_mux_probe_thumbnail_spritesheet() {
         "--at",
         "1.0",
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ok(&o);
     let t = image::open(&thumb).unwrap().to_rgb8();
     assert_eq!(t.dimensions(), (96, 64));
     // Frame 15 has red = 120.
@@ -165,7 +179,7 @@ fn media_mux_probe_thumbnail_spritesheet() {
         "--tile-width",
         "48",
     ]);
-    assert!(o.status.success());
+    assert_ok(&o);
     let sheet = image::open(&sheet).unwrap().to_rgb8();
     assert_eq!(sheet.dimensions(), (144, 64));
 }
@@ -176,12 +190,7 @@ fn media_errors_are_clear() {
     let bad = dir.path().join("notes.mp4");
     std::fs::write(&bad, "just text").unwrap();
     let o = kino(&["media", "probe", bad.to_str().unwrap()]);
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("notes.mp4") && err.contains("not an MP4"),
-        "{err}"
-    );
+    assert_fails_with(&o, &["notes.mp4", "not an MP4"]);
 
     let frames = dir.path().join("odd");
     std::fs::create_dir(&frames).unwrap();
@@ -194,8 +203,7 @@ fn media_errors_are_clear() {
         "-o",
         "/tmp/never.mp4",
     ]);
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("even width"));
+    assert_fails_with(&o, &["even width"]);
 
     let o = kino(&[
         "media",
@@ -215,13 +223,11 @@ fn plan_prints_text_json_and_errors() {
         "Scene: a lantern rises.\nAudio: door slam at 00:02\nDuration: 4s",
         "--json",
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ok(&o);
     let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(plan["clip"]["duration_s"], 4.0);
     let o = kino(&["plan", "Scen: typo"]);
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("1:1") && err.contains("Scene"), "{err}");
+    assert_fails_with(&o, &["1:1", "Scene"]);
 }
 
 #[test]
@@ -241,29 +247,17 @@ fn world_sample_then_judge_scores_it_high() {
         "--seed",
         "7",
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ok(&o);
     assert!(dir.path().join("w.json").exists());
     // Signed as a procedural render: algorithmicMedia by kino-world, with its seed; no model,
     // no watermark.
     let (code, v) = verify_json(dir.path(), &clip);
     assert_eq!(code, 5, "{v:#}");
-    assert_eq!(v["c2pa"]["state"], "valid", "{v:#}");
-    assert_eq!(v["c2pa"]["actions"][0]["action"], "c2pa.created");
-    assert_eq!(
-        v["c2pa"]["actions"][0]["digital_source_type"],
-        "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia"
-    );
-    assert!(v["c2pa"]["actions"][0]["software_agent"]
-        .as_str()
-        .unwrap()
-        .starts_with("kino-world "));
+    assert_created(&v, "algorithmicMedia", "kino-world");
     assert_eq!(v["c2pa"]["render"]["renderer"], "kino-world");
     assert_eq!(v["c2pa"]["render"]["seed"], 7);
     assert!(v["c2pa"]["ingredients"].as_array().unwrap().is_empty());
-    assert!(v["c2pa"]["generator"]
-        .as_str()
-        .unwrap()
-        .starts_with("kino "));
+    assert_kino_generator(&v);
     assert_eq!(v["watermark"]["found"], false);
     let o = kino(&["verify", clip.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&o.stdout);
@@ -283,7 +277,7 @@ fn world_sample_then_judge_scores_it_high() {
         prompt,
         "--json",
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ok(&o);
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let overall = report["overall"].as_f64().unwrap();
     assert!(overall > 0.9, "overall {overall}");
@@ -312,14 +306,18 @@ fn world_sample_then_judge_scores_it_high() {
         "--size",
         "33x20",
     ]);
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--size"));
+    assert_fails_with(&o, &["--size"]);
 }
 
 fn probe(path: &Path) -> serde_json::Value {
     let o = kino(&["media", "probe", path.to_str().unwrap(), "--json"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ok(&o);
     serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// The video stream's duration in seconds, as `kino media probe` reads it.
+fn video_seconds(path: &Path) -> f64 {
+    probe(path)["streams"][0]["duration_s"].as_f64().unwrap()
 }
 
 /// The shipped kino-tiny, through the commands a user types (short clips, few steps).
@@ -328,10 +326,10 @@ fn generate_remix_extend_with_the_shipped_model() {
     let dir = tempfile::tempdir().unwrap();
     let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
     let data = dir.path().join("data");
-    let kino = |args: &[&str]| kino_with_data(&data, args);
+    let kino = |args: &[&str]| run_kino(&data, args);
     let prompt = "A red ball falls onto a wooden floor at dusk. Audio: a thud when it lands.";
     let o = kino(&["models", "verify", "../../models/kino-tiny"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ok(&o);
 
     let gen = |out: &str, seed: &str| {
         kino(&[
@@ -348,7 +346,7 @@ fn generate_remix_extend_with_the_shipped_model() {
         ])
     };
     let o = gen(&p("a.mp4"), "3");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ok(&o);
     // The first clip made the signing key in the data directory, and said so.
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -366,7 +364,7 @@ fn generate_remix_extend_with_the_shipped_model() {
     // Same seed, same clip; another seed, another clip. (The files differ in their C2PA
     // manifests, which carry random identifiers; the media is the same.)
     let o = gen(&p("b.mp4"), "3");
-    assert!(o.status.success());
+    assert_ok(&o);
     assert!(!String::from_utf8_lossy(&o.stderr).contains("made a new provenance"));
     assert!(gen(&p("c.mp4"), "4").status.success());
     let media = |n: &str| {
@@ -386,25 +384,11 @@ fn generate_remix_extend_with_the_shipped_model() {
     let (code, v) = verify_json(&data, Path::new(&p("a.mp4")));
     assert_eq!(code, 0, "{v:#}");
     assert_eq!(v["verdict"], "verified");
-    assert_eq!(v["c2pa"]["state"], "valid", "{v:#}");
+    assert_created(&v, "trainedAlgorithmicMedia", "kino-tiny");
     assert_eq!(v["c2pa"]["trusted"], false);
     assert_eq!(v["c2pa"]["issuer"], "kino");
-    assert_eq!(v["c2pa"]["actions"][0]["action"], "c2pa.created");
-    assert_eq!(
-        v["c2pa"]["actions"][0]["digital_source_type"],
-        "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
-    );
-    assert!(v["c2pa"]["actions"][0]["software_agent"]
-        .as_str()
-        .unwrap()
-        .starts_with("kino-tiny "));
-    assert!(v["c2pa"]["generator"]
-        .as_str()
-        .unwrap()
-        .starts_with("kino "));
-    assert_eq!(v["watermark"]["found"], true, "{v:#}");
-    assert_eq!(v["watermark"]["matches_manifest"], true);
-    assert_eq!(v["watermark"]["payload"]["generator"], 0x4B49);
+    assert_kino_generator(&v);
+    assert_kino_watermark(&v);
     let o = kino(&["verify", &p("a.mp4")]);
     assert_eq!(o.status.code(), Some(0));
     let text = String::from_utf8_lossy(&o.stdout);
@@ -450,10 +434,8 @@ fn generate_remix_extend_with_the_shipped_model() {
         "-o",
         &p("r.mp4"),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let secs = probe(Path::new(&p("r.mp4")))["streams"][0]["duration_s"]
-        .as_f64()
-        .unwrap();
+    assert_ok(&o);
+    let secs = video_seconds(Path::new(&p("r.mp4")));
     assert!((secs - 1.0).abs() < 0.1, "{secs}");
     // A remix is an edit of its source, which travels along as the parent ingredient.
     let (code, v) = verify_json(&data, Path::new(&p("r.mp4")));
@@ -480,29 +462,24 @@ fn generate_remix_extend_with_the_shipped_model() {
         "-o",
         &p("e.mp4"),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let secs = probe(Path::new(&p("e.mp4")))["streams"][0]["duration_s"]
-        .as_f64()
-        .unwrap();
+    assert_ok(&o);
+    let secs = video_seconds(Path::new(&p("e.mp4")));
     assert!((secs - 2.0).abs() < 0.15, "{secs}");
     let (code, v) = verify_json(&data, Path::new(&p("e.mp4")));
     assert_eq!(code, 0, "{v:#}");
     assert_eq!(v["c2pa"]["ingredients"][0]["relationship"], "parentOf");
 
-    // Bad input names what is wrong.
-    let o = kino(&[
-        "generate",
-        prompt,
-        "--model",
-        "/no/such/model",
-        "-o",
-        &p("x.mp4"),
-    ]);
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("/no/such/model"));
-    let o = kino(&["generate", prompt, "--device", "tpu", "-o", &p("x.mp4")]);
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--device tpu"));
+    // Bad input names what is wrong. (`refused`: `kino generate` of the prompt to x.mp4 with
+    // `extra` arguments fails, saying each of `says`.)
+    let refused = |extra: &[&str], says: &[&str]| {
+        let x = p("x.mp4");
+        let mut args = vec!["generate", prompt];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["-o", &x]);
+        assert_fails_with(&kino(&args), says);
+    };
+    refused(&["--model", "/no/such/model"], &["/no/such/model"]);
+    refused(&["--device", "tpu"], &["--device tpu"]);
     assert!(!Path::new(&p("x.mp4")).exists());
 
     // The visible mark, on request: a badge in the bottom-right corner, the invisible
@@ -520,7 +497,7 @@ fn generate_remix_extend_with_the_shipped_model() {
         "3",
         "--visible-mark",
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ok(&o);
     let plain = kino_media::read_mp4(Path::new(&p("a.mp4"))).unwrap().video;
     let marked = kino_media::read_mp4(Path::new(&p("m.mp4"))).unwrap().video;
     let badge = kino_provenance::visible::VisibleMark::default()
@@ -572,8 +549,8 @@ fn generate_remix_extend_with_the_shipped_model() {
     assert_eq!(code, Some(0), "{v:#} {err}");
     assert_eq!(v["c2pa"]["trusted"], true, "{v:#}");
     let other = dir.path().join("other");
-    let o = kino_with_data(&other, &["keys", "provenance", "init"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run_kino(&other, &["keys", "provenance", "init"]);
+    assert_ok(&o);
     std::fs::write(p("other-root.pem"), root_of(&other)).unwrap();
     let (code, v, _) = trust(&p("other-root.pem"));
     assert_eq!(code, Some(8), "{v:#}");
@@ -583,16 +560,10 @@ fn generate_remix_extend_with_the_shipped_model() {
     let (code, _, err) = trust(&p("junk.pem"));
     assert_eq!(code, Some(1));
     assert!(err.contains("junk.pem"), "{err}");
-    let o = kino(&[
-        "generate",
-        prompt,
-        "--visible-mark",
-        "middle",
-        "-o",
-        &p("x.mp4"),
-    ]);
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--visible-mark: corner 'middle'"));
+    refused(
+        &["--visible-mark", "middle"],
+        &["--visible-mark: corner 'middle'"],
+    );
 
     // The content policy on both ends: a refused prompt, and a clip that the output check
     // refuses (threshold 0 refuses every clip). Neither writes a file.
@@ -602,40 +573,12 @@ fn generate_remix_extend_with_the_shipped_model() {
         "-o",
         &p("x.mp4"),
     ]);
-    assert!(!o.status.success());
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        stderr.contains("refused") && stderr.contains("content policy"),
-        "{stderr}"
+    assert_fails_with(&o, &["refused", "content policy"]);
+    refused(
+        &["--seconds", "1", "--steps", "1", "--nsfw-threshold", "0"],
+        &["blocked by the output check", "Nothing was written"],
     );
-    let o = kino(&[
-        "generate",
-        prompt,
-        "--seconds",
-        "1",
-        "--steps",
-        "1",
-        "--nsfw-threshold",
-        "0",
-        "-o",
-        &p("x.mp4"),
-    ]);
-    assert!(!o.status.success());
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        stderr.contains("blocked by the output check") && stderr.contains("Nothing was written"),
-        "{stderr}"
-    );
-    let o = kino(&[
-        "generate",
-        prompt,
-        "--nsfw-threshold",
-        "1.5",
-        "-o",
-        &p("x.mp4"),
-    ]);
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--nsfw-threshold 1.5"));
+    refused(&["--nsfw-threshold", "1.5"], &["--nsfw-threshold 1.5"]);
     assert!(!Path::new(&p("x.mp4")).exists());
 }
 
@@ -645,7 +588,7 @@ fn keys_provenance_init_show_import() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data_s = data.to_str().unwrap();
-    let k = |args: &[&str]| kino_with_data(&data, args);
+    let k = |args: &[&str]| run_kino(&data, args);
 
     // Nothing yet: the error names the folder.
     let o = k(&["keys", "provenance", "show"]);
@@ -654,11 +597,11 @@ fn keys_provenance_init_show_import() {
     assert!(err.contains(data_s), "{err}");
 
     let o = k(&["keys", "provenance", "init"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ok(&o);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("kino clip signer"), "{out}");
     let o = k(&["keys", "provenance", "show", "--json"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ok(&o);
     let info: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(info["self_signed_root"], true);
     assert_eq!(info["chain"].as_array().unwrap().len(), 2);
@@ -666,9 +609,7 @@ fn keys_provenance_init_show_import() {
 
     // Never overwritten.
     let o = k(&["keys", "provenance", "init"]);
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("already exists"), "{err}");
+    assert_fails_with(&o, &["already exists"]);
 
     // Import into another data directory (--data-dir wins over KINO_DATA_DIR).
     let other = dir.path().join("other");
@@ -684,7 +625,7 @@ fn keys_provenance_init_show_import() {
         "--data-dir",
         other.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ok(&o);
     let o = k(&[
         "keys",
         "provenance",
@@ -712,8 +653,7 @@ fn keys_provenance_init_show_import() {
         "--data-dir",
         dir.path().join("third").to_str().unwrap(),
     ]);
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("junk.pem"));
+    assert_fails_with(&o, &["junk.pem"]);
 }
 
 /// `kino verify` on files without provenance, and on files it cannot read.
@@ -763,7 +703,7 @@ fn verify_exit_codes_without_provenance() {
     let cut = dir.path().join("cut.mp4");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     for f in [text, cut, dir.path().join("missing.mp4")] {
-        let o = kino_with_data(&data, &["verify", f.to_str().unwrap()]);
+        let o = run_kino(&data, &["verify", f.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(1), "{}", f.display());
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(
@@ -782,7 +722,7 @@ fn eval_writes_signed_model_and_world_clips() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let out = dir.path().join("eval");
-    let o = kino_with_data(
+    let o = run_kino(
         &data,
         &[
             "eval",
@@ -797,7 +737,7 @@ fn eval_writes_signed_model_and_world_clips() {
             out.to_str().unwrap(),
         ],
     );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ok(&o);
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["clips"], 1);
     let reports = std::fs::read_to_string(out.join("reports.jsonl")).unwrap();
@@ -810,19 +750,8 @@ fn eval_writes_signed_model_and_world_clips() {
     let (code, v) = verify_json(&data, &out.join("0000.mp4"));
     assert_eq!(code, 0, "{v:#}");
     assert_eq!(v["verdict"], "verified");
-    assert_eq!(v["c2pa"]["state"], "valid", "{v:#}");
-    assert_eq!(v["c2pa"]["actions"][0]["action"], "c2pa.created");
-    assert_eq!(
-        v["c2pa"]["actions"][0]["digital_source_type"],
-        "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
-    );
-    assert!(v["c2pa"]["actions"][0]["software_agent"]
-        .as_str()
-        .unwrap()
-        .starts_with("kino-tiny "));
-    assert_eq!(v["watermark"]["found"], true, "{v:#}");
-    assert_eq!(v["watermark"]["matches_manifest"], true);
-    assert_eq!(v["watermark"]["payload"]["generator"], 0x4B49);
+    assert_created(&v, "trainedAlgorithmicMedia", "kino-tiny");
+    assert_kino_watermark(&v);
 
     let (code, v) = verify_json(&data, &out.join("0000-world.mp4"));
     assert_eq!(code, 5, "{v:#}");

@@ -2,30 +2,55 @@
 //! against diffusers' own outputs (tools/parity/wan_dev_forward.py), and `kino generate`
 //! from a folder with a (random, test-only) umT5 text encoder, signed and verified.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use candle_core::{DType, Device, Tensor};
+use common::{assert_ok, fixtures, run_kino as kino, text};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/parity/fixtures")
+/// Asserts that a run failed, saying each of `needles` (in its stdout or stderr).
+fn assert_refused(o: &Output, needles: &[&str]) {
+    assert!(!o.status.success(), "{}", text(o));
+    let out = text(o);
+    for needle in needles {
+        assert!(out.contains(needle), "no {needle:?} in: {out}");
+    }
 }
 
-fn kino(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kino"))
-        .env("KINO_DATA_DIR", data)
-        .args(args)
-        .output()
-        .expect("run kino")
+/// `kino verify FILE` succeeds; returns what it printed.
+fn assert_verifies(data: &Path, file: &Path) -> String {
+    let o = kino(data, &["verify", file.to_str().unwrap()]);
+    assert_ok(&o);
+    text(&o)
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+/// `kino dev forward` of `component` of the folder `model` on the tensors in `inputs`,
+/// written to `out`, with `extra` arguments.
+fn dev_forward(
+    data: &Path,
+    model: &Path,
+    component: &str,
+    inputs: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> Output {
+    let mut args = vec![
+        "dev",
+        "forward",
+        "--model",
+        model.to_str().unwrap(),
+        "--component",
+        component,
+        "--inputs",
+        inputs.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    kino(data, &args)
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -110,21 +135,7 @@ fn dev_forward_matches_diffusers() {
     for component in ["transformer", "vae-decode", "vae-encode"] {
         let input = dir.join(format!("{component}.in.safetensors"));
         let out = tmp.path().join(format!("{component}.safetensors"));
-        let o = kino(
-            data.path(),
-            &[
-                "dev",
-                "forward",
-                "--model",
-                model.to_str().unwrap(),
-                "--component",
-                component,
-                "--inputs",
-                input.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ],
-        );
+        let o = dev_forward(data.path(), &model, component, &input, &out, &[]);
         assert!(o.status.success(), "{component}: {}", text(&o));
         let got = load(&out);
         let want = load(&dir.join(format!("{component}.out.safetensors")));
@@ -135,51 +146,20 @@ fn dev_forward_matches_diffusers() {
         }
     }
     // A missing input is named.
-    let o = kino(
-        data.path(),
-        &[
-            "dev",
-            "forward",
-            "--model",
-            model.to_str().unwrap(),
-            "--component",
-            "transformer",
-            "--inputs",
-            dir.join("vae-decode.in.safetensors").to_str().unwrap(),
-            "--out",
-            tmp.path().join("x.safetensors").to_str().unwrap(),
-        ],
-    );
-    assert!(!o.status.success());
-    assert!(
-        text(&o).contains("no input tensor 'hidden_states'"),
-        "{}",
-        text(&o)
-    );
+    let vae_input = dir.join("vae-decode.in.safetensors");
+    let x = tmp.path().join("x.safetensors");
+    let o = dev_forward(data.path(), &model, "transformer", &vae_input, &x, &[]);
+    assert_refused(&o, &["no input tensor 'hidden_states'"]);
     // The VAE in bf16 on the CPU is refused up front (candle has no bf16 convolution there).
-    let o = kino(
+    let o = dev_forward(
         data.path(),
-        &[
-            "dev",
-            "forward",
-            "--model",
-            model.to_str().unwrap(),
-            "--component",
-            "vae-decode",
-            "--dtype",
-            "bf16",
-            "--inputs",
-            dir.join("vae-decode.in.safetensors").to_str().unwrap(),
-            "--out",
-            tmp.path().join("x.safetensors").to_str().unwrap(),
-        ],
+        &model,
+        "vae-decode",
+        &vae_input,
+        &x,
+        &["--dtype", "bf16"],
     );
-    assert!(!o.status.success());
-    assert!(
-        text(&o).contains("--dtype bf16") && text(&o).contains("--device cuda"),
-        "{}",
-        text(&o)
-    );
+    assert_refused(&o, &["--dtype bf16", "--device cuda"]);
 }
 
 /// The tiny parity folder plus a random umT5 encoder (d_model = the transformer's text_dim)
@@ -237,7 +217,7 @@ fn generate_from_a_wan_folder_writes_a_signed_clip() {
     let tmp = tempfile::tempdir().unwrap();
     let model = folder_with_text_encoder(tmp.path());
     let o = kino(data.path(), &["models", "verify", model.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok(&o);
     assert!(text(&o).contains("UMT5EncoderModel"), "{}", text(&o));
 
     // 128x128: the invisible watermark needs frames about that size or larger.
@@ -263,7 +243,7 @@ fn generate_from_a_wan_folder_writes_a_signed_clip() {
             out.to_str().unwrap(),
         ],
     );
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok(&o);
     let info = kino_media::probe(&out).unwrap();
     let video = info
         .streams
@@ -275,8 +255,7 @@ fn generate_from_a_wan_folder_writes_a_signed_clip() {
         (Some(128), Some(128)),
         "{info:?}"
     );
-    let o = kino(data.path(), &["verify", out.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o));
+    assert_verifies(data.path(), &out);
 
     // Remix (video-to-video) keeps the source's size and length and is signed as an edit.
     let remixed = tmp.path().join("remix.mp4");
@@ -296,7 +275,7 @@ fn generate_from_a_wan_folder_writes_a_signed_clip() {
             remixed.to_str().unwrap(),
         ],
     );
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok(&o);
     let (a, b) = (
         kino_media::probe(&out).unwrap(),
         kino_media::probe(&remixed).unwrap(),
@@ -306,12 +285,10 @@ fn generate_from_a_wan_folder_writes_a_signed_clip() {
         (va.width, va.height, va.samples),
         (vb.width, vb.height, vb.samples)
     );
-    let o = kino(data.path(), &["verify", remixed.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o));
+    let report = assert_verifies(data.path(), &remixed);
     assert!(
-        text(&o).contains("c2pa.edited") || text(&o).contains("c2pa.opened"),
-        "{}",
-        text(&o)
+        report.contains("c2pa.edited") || report.contains("c2pa.opened"),
+        "{report}"
     );
 
     // Extending needs first-frame conditioning, which this text-to-video folder lacks.
@@ -329,8 +306,7 @@ fn generate_from_a_wan_folder_writes_a_signed_clip() {
             tmp.path().join("ext.mp4").to_str().unwrap(),
         ],
     );
-    assert!(!o.status.success());
-    assert!(text(&o).contains("image-to-video"), "{}", text(&o));
+    assert_refused(&o, &["image-to-video"]);
 
     // Image-to-video is refused clearly for a text-to-video folder.
     let png = tmp.path().join("first.png");
@@ -354,8 +330,7 @@ fn generate_from_a_wan_folder_writes_a_signed_clip() {
             tmp.path().join("i2v.mp4").to_str().unwrap(),
         ],
     );
-    assert!(!o.status.success());
-    assert!(text(&o).contains("image-to-video"), "{}", text(&o));
+    assert_refused(&o, &["image-to-video"]);
 }
 
 /// `kino generate --image FIRST --last-frame LAST` on a model that takes a last frame (the Wan
@@ -422,25 +397,19 @@ fn generate_with_a_last_frame_ends_on_it_and_others_refuse_it() {
             last.to_str().unwrap(),
         ],
     );
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok(&o);
     let plain = tmp.path().join("plain.mp4");
     let o = run(&plain, &["--image", first.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok(&o);
     assert_eq!((frames(&flf), frames(&plain)), (9, 8));
-    let o = kino(data.path(), &["verify", flf.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o));
+    assert_verifies(data.path(), &flf);
 
     // A last frame needs a first frame.
     let o = run(
         &tmp.path().join("x.mp4"),
         &["--last-frame", last.to_str().unwrap()],
     );
-    assert!(!o.status.success());
-    assert!(
-        text(&o).contains("--last-frame") && text(&o).contains("--image"),
-        "{}",
-        text(&o)
-    );
+    assert_refused(&o, &["--last-frame", "--image"]);
     // An unreadable last frame is named.
     let missing = tmp.path().join("missing.png");
     let o = run(
@@ -452,12 +421,7 @@ fn generate_with_a_last_frame_ends_on_it_and_others_refuse_it() {
             missing.to_str().unwrap(),
         ],
     );
-    assert!(!o.status.success());
-    assert!(
-        text(&o).contains("reading last frame") && text(&o).contains("missing.png"),
-        "{}",
-        text(&o)
-    );
+    assert_refused(&o, &["reading last frame", "missing.png"]);
 
     // Refused by a text-to-video Wan folder and by kino-tiny, naming the flag and the model.
     let t2v = folder_with_text_encoder(tmp.path());

@@ -4,39 +4,20 @@
 //! "model output" fed at each step and the sample diffusers produced after each step. No
 //! network is involved: this checks the schedule and the solver arithmetic alone.
 
-use std::collections::HashMap;
-use std::path::Path;
+mod common;
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
+use common::{fixture_path, meta_json, read_safetensors, rel_err};
 use kino_engine::sampler::{FlowSchedule, Solver, SolverState};
-
-fn fixture() -> (HashMap<String, Tensor>, serde_json::Value) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tools/parity/fixtures/flow_schedulers.safetensors");
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    let cases: serde_json::Value =
-        serde_json::from_str(header["__metadata__"]["cases"].as_str().unwrap()).unwrap();
-    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).unwrap();
-    (tensors, cases)
-}
 
 fn to_vec(t: &Tensor) -> Vec<f32> {
     t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
 }
 
-fn max_rel(got: &Tensor, want: &Tensor) -> f32 {
-    let scale = to_vec(want).iter().fold(0f32, |m, v| m.max(v.abs()));
-    let err = to_vec(&(got - want).unwrap())
-        .iter()
-        .fold(0f32, |m, v| m.max(v.abs()));
-    err / scale
-}
-
 #[test]
 fn schedules_and_steps_match_diffusers() {
-    let (t, cases) = fixture();
+    let (t, meta) = read_safetensors(&fixture_path("flow_schedulers.safetensors"));
+    let cases = meta_json(&meta, "cases");
     let cases = cases.as_object().unwrap();
     assert!(cases.len() >= 5);
     for (name, case) in cases {
@@ -71,7 +52,7 @@ fn schedules_and_steps_match_diffusers() {
             let out = &t[&format!("{name}.output.{i}")];
             sample = state.step(out, &sample).unwrap();
             let want = &t[&format!("{name}.expected.{i}")];
-            let rel = max_rel(&sample, want);
+            let rel = rel_err(&sample, want);
             assert!(rel <= 1e-5, "{name} step {i}: relative error {rel:e}");
         }
         assert!(state.finished(), "{name}");

@@ -1,14 +1,17 @@
 //! End to end on tiny networks: train every stage of the smoke recipe, export a model folder,
 //! verify it, then generate, remix and extend with it.
 
+mod common;
+
+use common::workspace_path;
 use kino_engine::pipeline::{GenerateOptions, NoProgress, Pipeline};
 use kino_engine::train::{Recipe, Trainer};
 use kino_engine::twin::{TwinModel, TwinPipeline};
 use kino_models::folder::ModelFolder;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn text_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/kino-tiny")
+    workspace_path("models/kino-tiny")
 }
 
 fn plan(text: &str) -> kino_prompt::ShotPlan {

@@ -18,58 +18,23 @@
 //! The transformer is compared on the CPU. The VAE decode is compared only in a build with
 //! the `cuda` feature, on the GPU: candle 0.11 has no bf16 convolution on the CPU.
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
+use common::{fixture_path, meta_json, read_safetensors, rel_err};
 use kino_models::wan_transformer::{WanTransformer, WanTransformerConfig};
 use kino_models::wan_vae::{AutoencoderKLWan, WanVaeConfig};
 
-fn fixture_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tools/parity/fixtures")
-        .join(name)
-}
-
 /// A fixture's tensors (as f32) and its metadata.
 fn fixture(name: &str) -> (HashMap<String, Tensor>, serde_json::Value) {
-    let path = fixture_path(name);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
-        .unwrap()
+    let (tensors, meta) = read_safetensors(&fixture_path(name));
+    let tensors = tensors
         .into_iter()
         .map(|(k, v)| (k, v.to_dtype(DType::F32).unwrap()))
         .collect();
-    (tensors, header["__metadata__"].clone())
-}
-
-fn meta_json(meta: &serde_json::Value, key: &str) -> serde_json::Value {
-    serde_json::from_str(
-        meta[key]
-            .as_str()
-            .unwrap_or_else(|| panic!("metadata {key}")),
-    )
-    .unwrap()
-}
-
-fn max_abs(x: &Tensor) -> f32 {
-    x.abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
-
-/// Max |got - want| / max |want|, both as f32.
-fn rel_err(got: &Tensor, want: &Tensor) -> f32 {
-    assert_eq!(got.dims(), want.dims());
-    let got = got.to_dtype(DType::F32).unwrap();
-    max_abs(&(&got - want).unwrap()) / max_abs(want)
+    (tensors, meta)
 }
 
 /// One output's errors.
@@ -85,14 +50,18 @@ struct Errors {
 }
 
 impl Errors {
+    /// The errors of output `what` (`got` in bf16, `got_f32` in f32): diffusers' bf16 output
+    /// and own error are `__expected.<what>` of `bf16` and `<what>` of `torch_errors`.
     fn new(
         what: &str,
         got: &Tensor,
         got_f32: &Tensor,
-        want_bf16: &Tensor,
+        bf16: &HashMap<String, Tensor>,
         want_f32: &Tensor,
-        torch_vs_f32: f32,
+        torch_errors: &serde_json::Value,
     ) -> Self {
+        let want_bf16 = &bf16[&format!("__expected.{what}")];
+        let torch_vs_f32 = torch_errors[what].as_f64().unwrap() as f32;
         let e = Self {
             vs_torch_bf16: rel_err(got, want_bf16),
             vs_f32: rel_err(got, want_f32),
@@ -109,6 +78,25 @@ impl Errors {
             rel_err(got_f32, want_f32),
         );
         e
+    }
+
+    /// bf16 really ran: a bf16 network cannot reproduce f32 to 1e-4.
+    fn assert_bf16_ran(&self, key: &str) {
+        assert!(
+            self.kino_bf16_vs_f32 > 1e-3,
+            "{key}: bf16 and f32 agree to {:.2e}; was bf16 used?",
+            self.kino_bf16_vs_f32
+        );
+    }
+
+    /// kino's bf16 is no further from f32 than twice diffusers' own bf16 error (+ 2^-8).
+    fn assert_within_torch_bf16_error(&self, key: &str) {
+        assert!(
+            self.vs_f32 <= 2.0 * self.torch_vs_f32 + 4e-3,
+            "{key}: kino bf16 vs f32 {:.2e}, diffusers bf16 vs f32 {:.2e}",
+            self.vs_f32,
+            self.torch_vs_f32
+        );
     }
 }
 
@@ -149,31 +137,20 @@ fn wan_transformer_in_bf16_matches_diffusers_bf16() {
             &key,
             &got,
             &got_f32,
-            &bf16[&format!("__expected.{key}")],
+            &bf16,
             &fx[&format!("__expected.{case}")],
-            torch_errors[&key].as_f64().unwrap() as f32,
+            &torch_errors,
         );
         let cast = rel_err(&got, &bf16[&format!("__expected.transformer_cast.{case}")]);
         println!("  (kino bf16 vs diffusers with every parameter cast to bf16: {cast:.2e})");
-        // bf16 really ran: a bf16 network cannot reproduce f32 to 1e-4.
-        assert!(
-            e.kino_bf16_vs_f32 > 1e-3,
-            "{key}: bf16 and f32 agree to {:.2e}; was bf16 used?",
-            e.kino_bf16_vs_f32
-        );
+        e.assert_bf16_ran(&key);
         // About one bf16 rounding of the output's scale (2^-8 = 3.9e-3) a few times over.
         assert!(
             e.vs_torch_bf16 <= 2e-2,
             "{key}: kino bf16 vs diffusers bf16 {:.2e}",
             e.vs_torch_bf16
         );
-        // kino's bf16 is no further from f32 than twice diffusers' own bf16 error (+ 2^-8).
-        assert!(
-            e.vs_f32 <= 2.0 * e.torch_vs_f32 + 4e-3,
-            "{key}: kino bf16 vs f32 {:.2e}, diffusers bf16 vs f32 {:.2e}",
-            e.vs_f32,
-            e.torch_vs_f32
-        );
+        e.assert_within_torch_bf16_error(&key);
         worst = worst.max(e.vs_torch_bf16);
     }
     println!("transformer: worst kino bf16 vs diffusers bf16 {worst:.2e}");
@@ -212,21 +189,12 @@ fn vae_decode_in_bf16_matches_diffusers_bf16(device: &Device) {
             &key,
             &got,
             &got_f32,
-            &bf16[&format!("__expected.{key}")],
+            &bf16,
             &fx["__expected.decode"],
-            torch_errors[&key].as_f64().unwrap() as f32,
+            &torch_errors,
         );
-        assert!(
-            e.kino_bf16_vs_f32 > 1e-3,
-            "{key}: bf16 and f32 agree to {:.2e}; was bf16 used?",
-            e.kino_bf16_vs_f32
-        );
-        assert!(
-            e.vs_f32 <= 2.0 * e.torch_vs_f32 + 4e-3,
-            "{key}: kino bf16 vs f32 {:.2e}, diffusers bf16 vs f32 {:.2e}",
-            e.vs_f32,
-            e.torch_vs_f32
-        );
+        e.assert_bf16_ran(&key);
+        e.assert_within_torch_bf16_error(&key);
     }
 }
 

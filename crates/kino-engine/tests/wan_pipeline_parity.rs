@@ -7,86 +7,143 @@
 //! `wan_pipeline_moe` is Wan 2.2 A14B style (two experts switching at boundary_ratio,
 //! guidance_scale_2, flow-match Euler, transformers stored as shards with an index.json).
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
+use common::{copy_dir, fixture_path, max_abs, meta_json, read_safetensors, rel_err};
 use kino_engine::wan::{
     image_tensor, resize_bicubic, resize_lanczos, ImageCondition, WanModel, WanSampling,
 };
-use kino_engine::NoProgress;
+use kino_engine::{GenerateOptions, NoProgress, Pipeline};
 
 const TOLERANCE: f32 = 1e-4;
 
-fn folder(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tools/parity/fixtures")
-        .join(name)
-}
-
+/// A fixture folder's `inputs.safetensors`: its tensors and diffusers' call arguments.
 fn inputs(dir: &Path) -> (HashMap<String, Tensor>, serde_json::Value) {
-    let path = dir.join("inputs.safetensors");
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    let call: serde_json::Value =
-        serde_json::from_str(header["__metadata__"]["call"].as_str().unwrap()).unwrap();
-    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).unwrap();
-    (tensors, call)
+    let (tensors, meta) = read_safetensors(&dir.join("inputs.safetensors"));
+    (tensors, meta_json(&meta, "call"))
 }
 
-fn max_abs(x: &Tensor) -> f32 {
-    x.abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
+/// The diffusers folder at `dir`, loaded in f32 on the CPU.
+fn load(dir: &Path) -> WanModel {
+    WanModel::load(dir, DType::F32, &Device::Cpu)
+        .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
 }
 
-fn rel_err(got: &Tensor, want: &Tensor) -> f32 {
-    assert_eq!(got.dims(), want.dims());
-    max_abs(&(got - want).unwrap()) / max_abs(want)
-}
-
-fn run(name: &str) {
-    let dir = folder(name);
-    let model = WanModel::load(&dir, DType::F32, &Device::Cpu)
-        .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()));
+/// The fixture folder `name` loaded, with its inputs and call arguments.
+fn fixture_model(name: &str) -> (WanModel, HashMap<String, Tensor>, serde_json::Value) {
+    let dir = fixture_path(name);
     let (t, call) = inputs(&dir);
-    let args = WanSampling {
+    (load(&dir), t, call)
+}
+
+/// The sampling arguments of diffusers' call.
+fn sampling(call: &serde_json::Value) -> WanSampling {
+    WanSampling {
         steps: call["num_inference_steps"].as_u64().unwrap() as usize,
         guidance: call["guidance_scale"].as_f64().unwrap(),
         guidance_2: call["guidance_scale_2"].as_f64(),
         solver: None,
         shift: None,
-    };
+    }
+}
+
+/// The message of an error that `r` must be.
+fn err_of<T>(r: Result<T, impl std::fmt::Display>) -> String {
+    match r {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// The shot plan of `src`.
+fn parse_plan(src: &str) -> kino_prompt::ShotPlan {
+    kino_prompt::parse(src).unwrap().plan
+}
+
+/// Options for a `size` clip of `seconds` at 8 fps in 2 steps that animates the image the
+/// fixture `name` gave diffusers.
+fn first_frame_opts(name: &str, size: (u32, u32), seconds: f64) -> GenerateOptions {
+    let (t, _) = inputs(&fixture_path(name));
+    GenerateOptions {
+        steps: 2,
+        size: Some(size),
+        fps: Some(8),
+        seconds: Some(seconds),
+        first_frame: Some(rgb(&t["image.original"])),
+        ..GenerateOptions::default()
+    }
+}
+
+/// `opts` without a first frame.
+fn without_first_frame(opts: &GenerateOptions) -> GenerateOptions {
+    GenerateOptions {
+        first_frame: None,
+        ..opts.clone()
+    }
+}
+
+/// `opts` without a last frame.
+fn without_last_frame(opts: &GenerateOptions) -> GenerateOptions {
+    GenerateOptions {
+        last_frame: None,
+        ..opts.clone()
+    }
+}
+
+/// The video `model` generates for `plan`.
+fn video_of(
+    model: &WanModel,
+    plan: &kino_prompt::ShotPlan,
+    opts: &GenerateOptions,
+) -> kino_media::VideoFrames {
+    model
+        .generate(plan, opts, &mut NoProgress)
+        .unwrap()
+        .clip
+        .video
+}
+
+/// Max |a - b|.
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims());
+    max_abs(&(a - b).unwrap())
+}
+
+/// diffusers' "pt" output: `(B, F, C, H, W)` in [0, 1].
+fn pt_video(video: &Tensor) -> Tensor {
+    ((video / 2.0).unwrap() + 0.5)
+        .unwrap()
+        .clamp(0f32, 1f32)
+        .unwrap()
+        .permute((0, 2, 1, 3, 4))
+        .unwrap()
+}
+
+/// Asserts that `got` is within [`TOLERANCE`] of `want` (relative), printing the error.
+fn check(name: &str, what: &str, got: &Tensor, want: &Tensor) {
+    let err = rel_err(got, want);
+    eprintln!("{name}: {what} relative error {err:e}");
+    assert!(err <= TOLERANCE, "{name}: {what} relative error {err:e}");
+}
+
+fn run(name: &str) {
+    let (model, t, call) = fixture_model(name);
     let latents = model
         .denoise(
             &t["latents"],
             &t["prompt_embeds"],
             Some(&t["negative_prompt_embeds"]),
-            &args,
+            &sampling(&call),
             &mut NoProgress,
         )
         .unwrap();
-    let err = rel_err(&latents, &t["expected.latents"]);
-    eprintln!("{name}: latents relative error {err:e}");
-    assert!(err <= TOLERANCE, "{name}: latents relative error {err:e}");
-
-    // diffusers' "pt" output: (B, F, C, H, W) in [0, 1].
-    let video = model.decode(&latents).unwrap();
-    let video = ((video / 2.0).unwrap() + 0.5)
-        .unwrap()
-        .clamp(0f32, 1f32)
-        .unwrap()
-        .permute((0, 2, 1, 3, 4))
-        .unwrap();
-    let err = rel_err(&video, &t["expected.video"]);
-    eprintln!("{name}: video relative error {err:e}");
-    assert!(err <= TOLERANCE, "{name}: video relative error {err:e}");
+    check(name, "latents", &latents, &t["expected.latents"]);
+    let video = pt_video(&model.decode(&latents).unwrap());
+    check(name, "video", &video, &t["expected.video"]);
 }
 
 #[test]
@@ -99,19 +156,30 @@ fn wan2_2_two_expert_pipeline_matches_diffusers() {
     run("wan_pipeline_moe");
 }
 
+/// A copy of the fixture folder `name` in a temporary folder.
+fn fixture_copy(name: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&fixture_path(name), tmp.path());
+    tmp
+}
+
+/// The error loading the folder at `dir` gives; `why` says why it must not load.
+fn load_refused(dir: &Path, why: &str) -> String {
+    WanModel::load(dir, DType::F32, &Device::Cpu)
+        .err()
+        .expect(why)
+        .to_string()
+}
+
 #[test]
 fn a_truncated_shard_is_reported_by_file() {
-    let tmp = tempfile::tempdir().unwrap();
-    copy_dir(&folder("wan_pipeline_moe"), tmp.path());
+    let tmp = fixture_copy("wan_pipeline_moe");
     let shard = tmp
         .path()
         .join("transformer/diffusion_pytorch_model-00002-of-00004.safetensors");
     let bytes = std::fs::read(&shard).unwrap();
     std::fs::write(&shard, &bytes[..bytes.len() - 100]).unwrap();
-    let err = WanModel::load(tmp.path(), DType::F32, &Device::Cpu)
-        .err()
-        .expect("a truncated shard must not load")
-        .to_string();
+    let err = load_refused(tmp.path(), "a truncated shard must not load");
     assert!(
         err.contains("00002-of-00004") && err.contains("truncated"),
         "{err}"
@@ -120,8 +188,7 @@ fn a_truncated_shard_is_reported_by_file() {
 
 #[test]
 fn a_missing_key_is_named() {
-    let tmp = tempfile::tempdir().unwrap();
-    copy_dir(&folder("wan_pipeline"), tmp.path());
+    let tmp = fixture_copy("wan_pipeline");
     // Rewrite the transformer without one weight.
     let path = tmp
         .path()
@@ -130,34 +197,15 @@ fn a_missing_key_is_named() {
     let key = "blocks.1.attn2.to_k.weight";
     assert!(tensors.remove(key).is_some());
     candle_core::safetensors::save(&tensors, &path).unwrap();
-    let err = WanModel::load(tmp.path(), DType::F32, &Device::Cpu)
-        .err()
-        .expect("a missing key must not load")
-        .to_string();
+    let err = load_refused(tmp.path(), "a missing key must not load");
     assert!(err.contains(key), "{err}");
 }
 
 #[test]
 fn an_unknown_folder_is_refused_clearly() {
     let tmp = tempfile::tempdir().unwrap();
-    let err = WanModel::load(tmp.path(), DType::F32, &Device::Cpu)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = err_of(WanModel::load(tmp.path(), DType::F32, &Device::Cpu));
     assert!(err.contains("model_index.json"), "{err}");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-            copy_dir(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), &dest).unwrap();
-        }
-    }
 }
 
 // Image-to-video, Wan 2.2 TI2V-5B style: `wan_ti2v` is a `WanImageToVideoPipeline` folder
@@ -174,35 +222,29 @@ fn rgb(t: &Tensor) -> image::RgbImage {
     image::RgbImage::from_raw(w as u32, h as u32, raw).unwrap()
 }
 
-fn ti2v_call(call: &serde_json::Value) -> (WanSampling, usize, usize) {
-    let args = WanSampling {
-        steps: call["num_inference_steps"].as_u64().unwrap() as usize,
-        guidance: call["guidance_scale"].as_f64().unwrap(),
-        guidance_2: None,
-        solver: None,
-        shift: None,
-    };
-    let h = call["height"].as_u64().unwrap() as usize;
-    let w = call["width"].as_u64().unwrap() as usize;
-    (args, w, h)
+/// The video's (width, height) in diffusers' call.
+fn call_size(call: &serde_json::Value) -> (usize, usize) {
+    (
+        call["width"].as_u64().unwrap() as usize,
+        call["height"].as_u64().unwrap() as usize,
+    )
 }
 
 #[test]
 fn wan2_2_ti2v_image_to_video_matches_diffusers() {
     let name = "wan_ti2v";
-    let dir = folder(name);
-    let model = WanModel::load(&dir, DType::F32, &Device::Cpu)
-        .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()));
+    let (model, t, call) = fixture_model(name);
     assert!(model.supports_first_frame());
-    let (t, call) = inputs(&dir);
-    let (args, _, _) = ti2v_call(&call);
+    // No guidance_scale_2 in TI2V's call.
+    let args = sampling(&call);
+    assert_eq!(args.guidance_2, None);
 
     let condition = model.encode_first_frame(&t["image.vae_input"]).unwrap();
-    let err = rel_err(&condition, &t["expected.condition"]);
-    eprintln!("{name}: first-frame latent relative error {err:e}");
-    assert!(
-        err <= TOLERANCE,
-        "{name}: first-frame latent relative error {err:e}"
+    check(
+        name,
+        "first-frame latent",
+        &condition,
+        &t["expected.condition"],
     );
 
     let latents = model
@@ -215,61 +257,51 @@ fn wan2_2_ti2v_image_to_video_matches_diffusers() {
             &mut NoProgress,
         )
         .unwrap();
-    let err = rel_err(&latents, &t["expected.latents"]);
-    eprintln!("{name}: latents relative error {err:e}");
-    assert!(err <= TOLERANCE, "{name}: latents relative error {err:e}");
+    check(name, "latents", &latents, &t["expected.latents"]);
     // The first latent frame is the image's latent itself.
     let first = latents.narrow(2, 0, 1).unwrap();
-    assert_eq!(max_abs(&(&first - &condition).unwrap()), 0.0);
+    assert_eq!(max_abs_diff(&first, &condition), 0.0);
 
-    let video = model.decode(&latents).unwrap();
-    let video = ((video / 2.0).unwrap() + 0.5)
-        .unwrap()
-        .clamp(0f32, 1f32)
-        .unwrap()
-        .permute((0, 2, 1, 3, 4))
-        .unwrap();
-    let err = rel_err(&video, &t["expected.video"]);
-    eprintln!("{name}: video relative error {err:e}");
-    assert!(err <= TOLERANCE, "{name}: video relative error {err:e}");
+    let video = pt_video(&model.decode(&latents).unwrap());
+    check(name, "video", &video, &t["expected.video"]);
 }
 
 #[test]
 fn an_image_of_the_video_size_becomes_exactly_diffusers_vae_input() {
-    let (t, call) = inputs(&folder("wan_ti2v"));
-    let (_, w, h) = ti2v_call(&call);
+    let (t, call) = inputs(&fixture_path("wan_ti2v"));
+    let (w, h) = call_size(&call);
     let got = image_tensor(&rgb(&t["image.sized"]), w, h, &Device::Cpu).unwrap();
-    let want = &t["image.sized.vae_input"];
-    assert_eq!(got.dims(), want.dims());
-    assert_eq!(max_abs(&(&got - want).unwrap()), 0.0);
+    assert_eq!(max_abs_diff(&got, &t["image.sized.vae_input"]), 0.0);
 }
 
 #[test]
 fn a_resized_image_becomes_exactly_diffusers_vae_input() {
     // diffusers resizes with PIL's LANCZOS; kino's resize_lanczos computes the same pixels.
-    let (t, call) = inputs(&folder("wan_ti2v"));
-    let (_, w, h) = ti2v_call(&call);
+    let (t, call) = inputs(&fixture_path("wan_ti2v"));
+    let (w, h) = call_size(&call);
     let original = rgb(&t["image.original"]);
     assert_ne!(
         (original.width() as usize, original.height() as usize),
         (w, h)
     );
     let got = image_tensor(&original, w, h, &Device::Cpu).unwrap();
-    let want = &t["image.vae_input"];
-    assert_eq!(got.dims(), want.dims());
-    assert_eq!(max_abs(&(&got - want).unwrap()), 0.0);
+    assert_eq!(max_abs_diff(&got, &t["image.vae_input"]), 0.0);
 }
 
-#[test]
-fn resize_lanczos_equals_pil() {
-    let (t, _) = inputs(&folder("wan_ti2v"));
+/// `resize` gives PIL's pixels on the fixture `name`'s 5 cases `<prefix>.<k>.in` -> `.out`.
+fn resize_equals_pil(
+    name: &str,
+    prefix: &str,
+    resize: fn(&image::RgbImage, u32, u32) -> image::RgbImage,
+) {
+    let (t, _) = inputs(&fixture_path(name));
     let mut cases = 0;
     while let (Some(input), Some(want)) = (
-        t.get(&format!("resize.{cases}.in")),
-        t.get(&format!("resize.{cases}.out")),
+        t.get(&format!("{prefix}.{cases}.in")),
+        t.get(&format!("{prefix}.{cases}.out")),
     ) {
         let (input, want) = (rgb(input), rgb(want));
-        let got = resize_lanczos(&input, want.width(), want.height());
+        let got = resize(&input, want.width(), want.height());
         assert!(
             got == want,
             "{}x{} -> {}x{} differs from PIL",
@@ -283,23 +315,19 @@ fn resize_lanczos_equals_pil() {
     assert_eq!(cases, 5);
 }
 
-/// `wan_ti2v` with a text encoder and tokenizer: the tiny umT5 of tools/parity/umt5.py (its
-/// width is the transformer's text_dim), so the whole [`Pipeline`] runs.
-fn ti2v_with_text_encoder(to: &Path) {
-    with_text_encoder("wan_ti2v", to);
+#[test]
+fn resize_lanczos_equals_pil() {
+    resize_equals_pil("wan_ti2v", "resize", resize_lanczos);
 }
 
-/// The fixture `name` with the tiny umT5 text encoder and tokenizer added.
+/// The fixture `name` with a text encoder and tokenizer added: the tiny umT5 of
+/// tools/parity/umt5.py (its width is the transformer's text_dim), so the whole [`Pipeline`]
+/// runs.
 fn with_text_encoder(name: &str, to: &Path) {
-    copy_dir(&folder(name), to);
-    let fixtures = folder("");
-    let umt5 = fixtures.join("umt5.safetensors");
-    let bytes = std::fs::read(&umt5).unwrap();
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    let config = header["__metadata__"]["config"].as_str().unwrap();
-    let weights: HashMap<String, Tensor> = candle_core::safetensors::load(&umt5, &Device::Cpu)
-        .unwrap()
+    copy_dir(&fixture_path(name), to);
+    let (weights, meta) = read_safetensors(&fixture_path("umt5.safetensors"));
+    let config = meta["config"].as_str().unwrap();
+    let weights: HashMap<String, Tensor> = weights
         .into_iter()
         .filter(|(k, _)| !k.starts_with("__"))
         .collect();
@@ -308,54 +336,39 @@ fn with_text_encoder(name: &str, to: &Path) {
     candle_core::safetensors::save(&weights, to.join("text_encoder/model.safetensors")).unwrap();
     std::fs::create_dir_all(to.join("tokenizer")).unwrap();
     std::fs::copy(
-        fixtures.join("umt5_tokenizer.json"),
+        fixture_path("umt5_tokenizer.json"),
         to.join("tokenizer/tokenizer.json"),
     )
     .unwrap();
-    let index = to.join("model_index.json");
-    let mut json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&index).unwrap()).unwrap();
-    json["text_encoder"] = serde_json::json!(["transformers", "UMT5EncoderModel"]);
-    json["tokenizer"] = serde_json::json!(["transformers", "T5TokenizerFast"]);
-    std::fs::write(&index, json.to_string()).unwrap();
+    edit_index(to, |json| {
+        json["text_encoder"] = serde_json::json!(["transformers", "UMT5EncoderModel"]);
+        json["tokenizer"] = serde_json::json!(["transformers", "T5TokenizerFast"]);
+    });
+}
+
+/// [`with_text_encoder`] in a temporary folder, loaded (the folder lives as long as the
+/// returned guard).
+fn model_with_text_encoder(name: &str) -> (tempfile::TempDir, WanModel) {
+    let tmp = tempfile::tempdir().unwrap();
+    with_text_encoder(name, tmp.path());
+    let model = load(tmp.path());
+    (tmp, model)
 }
 
 #[test]
 fn generate_animates_a_first_frame_on_ti2v_and_refuses_it_elsewhere() {
-    use kino_engine::{GenerateOptions, Pipeline};
-    let (t, _) = inputs(&folder("wan_ti2v"));
-    let plan = kino_prompt::parse("a red ball rolls").unwrap().plan;
-    let opts = GenerateOptions {
-        steps: 2,
-        size: Some((64, 32)),
-        fps: Some(8),
-        seconds: Some(0.5),
-        first_frame: Some(rgb(&t["image.original"])),
-        ..GenerateOptions::default()
-    };
+    let plan = parse_plan("a red ball rolls");
+    let opts = first_frame_opts("wan_ti2v", (64, 32), 0.5);
 
-    let t2v = WanModel::load(&folder("wan_pipeline"), DType::F32, &Device::Cpu).unwrap();
+    let t2v = load(&fixture_path("wan_pipeline"));
     assert!(!t2v.supports_first_frame());
-    let err = t2v
-        .generate(&plan, &opts, &mut NoProgress)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = err_of(t2v.generate(&plan, &opts, &mut NoProgress));
     assert!(err.contains("image-to-video"), "{err}");
 
-    let tmp = tempfile::tempdir().unwrap();
-    ti2v_with_text_encoder(tmp.path());
-    let model = WanModel::load(tmp.path(), DType::F32, &Device::Cpu).unwrap();
+    let (_tmp, model) = model_with_text_encoder("wan_ti2v");
     let i2v = model.generate(&plan, &opts, &mut NoProgress).unwrap();
     let t2v = model
-        .generate(
-            &plan,
-            &GenerateOptions {
-                first_frame: None,
-                ..opts.clone()
-            },
-            &mut NoProgress,
-        )
+        .generate(&plan, &without_first_frame(&opts), &mut NoProgress)
         .unwrap();
     let video = &i2v.clip.video;
     assert_eq!((video.width(), video.height(), video.len()), (64, 32, 4));
@@ -374,10 +387,7 @@ fn edit_index(dir: &Path, edit: impl Fn(&mut serde_json::Value)) {
 }
 
 fn load_err(dir: &Path) -> String {
-    let err = WanModel::load(dir, DType::F32, &Device::Cpu)
-        .err()
-        .expect("the folder must be refused")
-        .to_string();
+    let err = load_refused(dir, "the folder must be refused");
     let verify = kino_engine::wan::verify_folder(dir)
         .expect_err("verify must refuse the folder too")
         .to_string();
@@ -388,8 +398,7 @@ fn load_err(dir: &Path) -> String {
 #[test]
 fn image_to_video_folders_whose_parts_do_not_fit_are_refused_clearly() {
     // A transformer with an image branch and no image encoder.
-    let tmp = tempfile::tempdir().unwrap();
-    copy_dir(&folder("wan_i2v21"), tmp.path());
+    let tmp = fixture_copy("wan_i2v21");
     edit_index(tmp.path(), |json| {
         json["image_encoder"] = serde_json::json!([null, null]);
         json["image_processor"] = serde_json::json!([null, null]);
@@ -415,8 +424,7 @@ fn image_to_video_folders_whose_parts_do_not_fit_are_refused_clearly() {
 
     // A TI2V transformer (the VAE latent alone) without expand_timesteps: the channels do
     // not fit the concatenated condition.
-    let tmp = tempfile::tempdir().unwrap();
-    copy_dir(&folder("wan_ti2v"), tmp.path());
+    let tmp = fixture_copy("wan_ti2v");
     edit_index(tmp.path(), |json| {
         json["expand_timesteps"] = serde_json::json!(false);
     });
@@ -428,9 +436,8 @@ fn image_to_video_folders_whose_parts_do_not_fit_are_refused_clearly() {
 /// (tools/parity/wan_video2video.py): strength 0.6 of 5 UniPC steps (the last 3 run), CFG 4.
 #[test]
 fn video_to_video_matches_diffusers() {
-    let dir = folder("wan_pipeline");
-    let model = WanModel::load(&dir, DType::F32, &Device::Cpu).unwrap();
-    let path = folder("wan_video2video.safetensors");
+    let model = load(&fixture_path("wan_pipeline"));
+    let path = fixture_path("wan_video2video.safetensors");
     let t = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
     // (1, F, 3, H, W) in [0, 1] -> (1, 3, F, H, W) in [-1, 1].
     let video = ((t["video"].permute((0, 2, 1, 3, 4)).unwrap() * 2.0).unwrap() - 1.0).unwrap();
@@ -452,33 +459,20 @@ fn video_to_video_matches_diffusers() {
             &mut NoProgress,
         )
         .unwrap();
-    let err = rel_err(&latents, &t["expected.latents"]);
-    eprintln!("video2video: latents relative error {err:e}");
-    assert!(err <= TOLERANCE, "latents relative error {err:e}");
-    let out = model.decode(&latents).unwrap();
-    let out = ((out / 2.0).unwrap() + 0.5)
-        .unwrap()
-        .clamp(0f32, 1f32)
-        .unwrap()
-        .permute((0, 2, 1, 3, 4))
-        .unwrap();
-    let err = rel_err(&out, &t["expected.video"]);
-    eprintln!("video2video: video relative error {err:e}");
-    assert!(err <= TOLERANCE, "video relative error {err:e}");
+    check("video2video", "latents", &latents, &t["expected.latents"]);
+    let out = pt_video(&model.decode(&latents).unwrap());
+    check("video2video", "video", &out, &t["expected.video"]);
 
     // A strength that leaves no step is an error, not a silent copy.
-    let err = model
-        .remix_latents(
-            &video,
-            &t["noise"],
-            0.1,
-            &t["prompt_embeds"],
-            None,
-            &args,
-            &mut NoProgress,
-        )
-        .unwrap_err()
-        .to_string();
+    let err = err_of(model.remix_latents(
+        &video,
+        &t["noise"],
+        0.1,
+        &t["prompt_embeds"],
+        None,
+        &args,
+        &mut NoProgress,
+    ));
     assert!(err.contains("no step"), "{err}");
 }
 
@@ -488,20 +482,9 @@ fn video_to_video_matches_diffusers() {
 /// text-to-video-only model refuses to extend, naming image-to-video.
 #[test]
 fn extend_continues_from_the_last_frame_and_remix_keeps_the_source_shape() {
-    use kino_engine::{GenerateOptions, Pipeline};
-    let (t, _) = inputs(&folder("wan_ti2v"));
-    let plan = kino_prompt::parse("a red ball rolls").unwrap().plan;
-    let tmp = tempfile::tempdir().unwrap();
-    ti2v_with_text_encoder(tmp.path());
-    let model = WanModel::load(tmp.path(), DType::F32, &Device::Cpu).unwrap();
-    let opts = GenerateOptions {
-        steps: 2,
-        size: Some((64, 32)),
-        fps: Some(8),
-        seconds: Some(1.0),
-        first_frame: Some(rgb(&t["image.original"])),
-        ..GenerateOptions::default()
-    };
+    let plan = parse_plan("a red ball rolls");
+    let (_tmp, model) = model_with_text_encoder("wan_ti2v");
+    let opts = first_frame_opts("wan_ti2v", (64, 32), 1.0);
     let mut source = model.generate(&plan, &opts, &mut NoProgress).unwrap().clip;
     // Give the source a tone, to see it kept.
     let tone: Vec<f32> = (0..48_000).map(|k| (k as f32 * 0.05).sin() * 0.3).collect();
@@ -551,12 +534,8 @@ fn extend_continues_from_the_last_frame_and_remix_keeps_the_source_shape() {
         source.audio.as_ref().unwrap().samples()
     );
 
-    let t2v = WanModel::load(&folder("wan_pipeline"), DType::F32, &Device::Cpu).unwrap();
-    let err = t2v
-        .extend(&source, &plan, 0.5, &opts, &mut NoProgress)
-        .err()
-        .unwrap()
-        .to_string();
+    let t2v = load(&fixture_path("wan_pipeline"));
+    let err = err_of(t2v.extend(&source, &plan, 0.5, &opts, &mut NoProgress));
     assert!(err.contains("image-to-video"), "{err}");
 }
 
@@ -578,39 +557,11 @@ fn padded(t: &Tensor, len: usize) -> Tensor {
     Tensor::cat(&[t, &zeros], 1).unwrap()
 }
 
-/// diffusers' "pt" output: `(B, F, C, H, W)` in [0, 1].
-fn pt_video(video: &Tensor) -> Tensor {
-    ((video / 2.0).unwrap() + 0.5)
-        .unwrap()
-        .clamp(0f32, 1f32)
-        .unwrap()
-        .permute((0, 2, 1, 3, 4))
-        .unwrap()
-}
-
-fn check(name: &str, what: &str, got: &Tensor, want: &Tensor) {
-    let err = rel_err(got, want);
-    eprintln!("{name}: {what} relative error {err:e}");
-    assert!(err <= TOLERANCE, "{name}: {what} relative error {err:e}");
-}
-
 fn concat_case(name: &str) {
-    let dir = folder(name);
-    let model = WanModel::load(&dir, DType::F32, &Device::Cpu)
-        .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()));
+    let (model, t, call) = fixture_model(name);
     assert!(model.supports_first_frame() && model.needs_first_frame());
-    let (t, call) = inputs(&dir);
-    let args = WanSampling {
-        steps: call["num_inference_steps"].as_u64().unwrap() as usize,
-        guidance: call["guidance_scale"].as_f64().unwrap(),
-        guidance_2: call["guidance_scale_2"].as_f64(),
-        solver: None,
-        shift: None,
-    };
-    let (w, h) = (
-        call["width"].as_u64().unwrap() as usize,
-        call["height"].as_u64().unwrap() as usize,
-    );
+    let args = sampling(&call);
+    let (w, h) = call_size(&call);
     let frames = call["num_frames"].as_u64().unwrap() as usize;
     let text_len = call["text_len"].as_u64().unwrap() as usize;
     let with_last = call["last_image"].as_bool().unwrap();
@@ -620,10 +571,10 @@ fn concat_case(name: &str) {
     let original = rgb(&t["image.original"]);
     let last = with_last.then(|| rgb(&t["image.last"]));
     let vae_input = image_tensor(&original, w, h, &Device::Cpu).unwrap();
-    assert_eq!(max_abs(&(&vae_input - &t["image.vae_input"]).unwrap()), 0.0);
+    assert_eq!(max_abs_diff(&vae_input, &t["image.vae_input"]), 0.0);
     if let Some(last) = &last {
         let got = image_tensor(last, w, h, &Device::Cpu).unwrap();
-        assert_eq!(max_abs(&(&got - &t["image.last.vae_input"]).unwrap()), 0.0);
+        assert_eq!(max_abs_diff(&got, &t["image.last.vae_input"]), 0.0);
     }
 
     // The mask-and-latents condition from diffusers' own VAE input.
@@ -639,7 +590,7 @@ fn concat_case(name: &str) {
     // The CLIP image states, from the image itself (PIL BICUBIC resize, crop, normalise).
     let image_states = if let Some(want) = t.get("expected.image_states") {
         let pixels = model.clip_pixel_values(&[&original]).unwrap();
-        let err = max_abs(&(&pixels - &t["image.clip_input"]).unwrap());
+        let err = max_abs_diff(&pixels, &t["image.clip_input"]);
         eprintln!("{name}: CLIP pixel values max abs error {err:e}");
         assert!(
             err <= 1e-5,
@@ -662,10 +613,10 @@ fn concat_case(name: &str) {
             video: v,
             image_states: s,
         } => {
-            assert_eq!(max_abs(&(&v - &video).unwrap()), 0.0);
+            assert_eq!(max_abs_diff(&v, &video), 0.0);
             assert_eq!(s.is_some(), image_states.is_some());
             if let (Some(s), Some(want)) = (s, &image_states) {
-                assert_eq!(max_abs(&(&s - want).unwrap()), 0.0);
+                assert_eq!(max_abs_diff(&s, want), 0.0);
             }
         }
         other => panic!("{name}: expected a concatenated condition, got {other:?}"),
@@ -690,16 +641,13 @@ fn concat_case(name: &str) {
     check(name, "video", &video, &t["expected.video"]);
 
     // Text-to-video and video-to-video need what this model does not take.
-    let err = model
-        .denoise(
-            &t["latents"],
-            &t["prompt_embeds"],
-            None,
-            &args,
-            &mut NoProgress,
-        )
-        .unwrap_err()
-        .to_string();
+    let err = err_of(model.denoise(
+        &t["latents"],
+        &t["prompt_embeds"],
+        None,
+        &args,
+        &mut NoProgress,
+    ));
     assert!(err.contains("needs an image"), "{err}");
 }
 
@@ -715,25 +663,7 @@ fn wan2_2_i2v_a14b_first_and_last_frame_matches_diffusers() {
 
 #[test]
 fn resize_bicubic_equals_pil() {
-    let (t, _) = inputs(&folder("wan_i2v21"));
-    let mut cases = 0;
-    while let (Some(input), Some(want)) = (
-        t.get(&format!("bicubic.{cases}.in")),
-        t.get(&format!("bicubic.{cases}.out")),
-    ) {
-        let (input, want) = (rgb(input), rgb(want));
-        let got = resize_bicubic(&input, want.width(), want.height());
-        assert!(
-            got == want,
-            "{}x{} -> {}x{} differs from PIL",
-            input.width(),
-            input.height(),
-            want.width(),
-            want.height()
-        );
-        cases += 1;
-    }
-    assert_eq!(cases, 5);
+    resize_equals_pil("wan_i2v21", "bicubic", resize_bicubic);
 }
 
 /// The whole [`Pipeline`] on a Wan 2.1 I2V style folder: `generate` animates the first frame
@@ -741,37 +671,15 @@ fn resize_bicubic_equals_pil() {
 /// frame, and `extend` continues a clip.
 #[test]
 fn generate_and_extend_run_on_wan2_1_i2v() {
-    use kino_engine::{GenerateOptions, Pipeline};
-    let (t, _) = inputs(&folder("wan_i2v21"));
-    let tmp = tempfile::tempdir().unwrap();
-    with_text_encoder("wan_i2v21", tmp.path());
-    let model = WanModel::load(tmp.path(), DType::F32, &Device::Cpu).unwrap();
-    let plan = kino_prompt::parse("a red ball rolls").unwrap().plan;
-    let opts = GenerateOptions {
-        steps: 2,
-        size: Some((32, 16)),
-        fps: Some(8),
-        seconds: Some(0.5),
-        first_frame: Some(rgb(&t["image.original"])),
-        ..GenerateOptions::default()
-    };
+    let (_tmp, model) = model_with_text_encoder("wan_i2v21");
+    let plan = parse_plan("a red ball rolls");
+    let opts = first_frame_opts("wan_i2v21", (32, 16), 0.5);
     let out = model.generate(&plan, &opts, &mut NoProgress).unwrap();
     let video = &out.clip.video;
     assert_eq!((video.width(), video.height(), video.len()), (32, 16, 4));
     assert!(out.times.stages.iter().any(|(n, _)| n == "conditioning"));
 
-    let err = model
-        .generate(
-            &plan,
-            &GenerateOptions {
-                first_frame: None,
-                ..opts.clone()
-            },
-            &mut NoProgress,
-        )
-        .err()
-        .unwrap()
-        .to_string();
+    let err = err_of(model.generate(&plan, &without_first_frame(&opts), &mut NoProgress));
     assert!(err.contains("needs an image"), "{err}");
 
     let ext = model
@@ -792,9 +700,7 @@ fn generate_and_extend_run_on_wan2_1_i2v() {
         assert_eq!(ext.video.frame_rgb(k), video.frame_rgb(k), "frame {k}");
     }
 
-    let two = kino_prompt::parse("a red ball rolls [cut] the ball stops")
-        .unwrap()
-        .plan;
+    let two = parse_plan("a red ball rolls [cut] the ball stops");
     assert_eq!(two.shots.len(), 2);
     let out = model
         .generate(
@@ -814,32 +720,25 @@ fn generate_and_extend_run_on_wan2_1_i2v() {
 #[test]
 fn large_frames_are_decoded_in_tiles_by_default() {
     use kino_models::wan_vae::WanVaeTiling;
-    let dir = folder("wan_pipeline");
-    let auto = WanModel::load(&dir, DType::F32, &Device::Cpu).unwrap();
-    let tiled = WanModel::load(&dir, DType::F32, &Device::Cpu)
-        .unwrap()
+    let dir = fixture_path("wan_pipeline");
+    let auto = load(&dir);
+    let tiled = load(&dir)
         .with_vae_tiling(Some(WanVaeTiling::default()))
         .unwrap();
-    let untiled = WanModel::load(&dir, DType::F32, &Device::Cpu)
-        .unwrap()
-        .with_vae_tiling(None)
-        .unwrap();
+    let untiled = load(&dir).with_vae_tiling(None).unwrap();
     // The tiny VAE is 4x spatial: 160 x 168 latents = 640 x 672 pixels > 832 x 480.
     let z = Tensor::randn(0f32, 1.0, (1, 4, 1, 168, 160), &Device::Cpu).unwrap();
     let a = auto.decode(&z).unwrap();
     let t = tiled.decode(&z).unwrap();
     let u = untiled.decode(&z).unwrap();
     assert_eq!(a.dims(), &[1, 3, 1, 672, 640]);
-    assert_eq!(max_abs(&(&a - &t).unwrap()), 0.0, "auto = tiled above 480p");
-    assert!(
-        max_abs(&(&a - &u).unwrap()) > 1e-4,
-        "tiling must change the result"
-    );
+    assert_eq!(max_abs_diff(&a, &t), 0.0, "auto = tiled above 480p");
+    assert!(max_abs_diff(&a, &u) > 1e-4, "tiling must change the result");
     // At 480p or below the default is untiled.
     let z = Tensor::randn(0f32, 1.0, (1, 4, 1, 24, 40), &Device::Cpu).unwrap();
     let a = auto.decode(&z).unwrap();
     let u = untiled.decode(&z).unwrap();
-    assert_eq!(max_abs(&(&a - &u).unwrap()), 0.0);
+    assert_eq!(max_abs_diff(&a, &u), 0.0);
 }
 
 // Multi-shot plans on models that take a first frame: a later shot continues from the
@@ -863,7 +762,7 @@ fn last_frame_of(video: &kino_media::VideoFrames) -> image::RgbImage {
 
 /// The plan of `src` with its shots' scene text checked.
 fn plan_with_scenes(src: &str, scenes: &[bool]) -> kino_prompt::ShotPlan {
-    let plan = kino_prompt::parse(src).unwrap().plan;
+    let plan = parse_plan(src);
     let got: Vec<bool> = plan
         .shots
         .iter()
@@ -882,10 +781,9 @@ fn shot_alone(
     alone: &str,
     first: Option<image::RgbImage>,
     frames: usize,
-    opts: &kino_engine::GenerateOptions,
+    opts: &GenerateOptions,
 ) -> kino_media::VideoFrames {
-    use kino_engine::Pipeline;
-    let single = kino_prompt::parse(alone).unwrap().plan;
+    let single = parse_plan(alone);
     assert_eq!(single.shots.len(), 1);
     assert_eq!(
         single.shots[0].conditioning_text(&single),
@@ -893,19 +791,30 @@ fn shot_alone(
         "the one-shot plan must give the model the same text"
     );
     let fps = opts.fps.unwrap();
-    let opts = kino_engine::GenerateOptions {
+    let opts = GenerateOptions {
         seed: opts.seed + k as u64 * 1_000_003,
         seconds: Some(frames as f64 / fps as f64),
         first_frame: first,
         ..opts.clone()
     };
-    let video = model
-        .generate(&single, &opts, &mut NoProgress)
-        .unwrap()
-        .clip
-        .video;
+    let video = video_of(model, &single, &opts);
     assert_eq!(video.len(), frames);
     video
+}
+
+/// Asserts that shot 2 of `video` (two shots of 4 frames) continues shot 1: it is shot 2
+/// made on its own (the one-shot plan `alone`) by image-to-video from shot 1's last frame,
+/// that first frame (shot 1's last, made again) dropped.
+fn assert_continues(
+    model: &WanModel,
+    plan: &kino_prompt::ShotPlan,
+    alone: &str,
+    video: &kino_media::VideoFrames,
+    opts: &GenerateOptions,
+) {
+    let first = last_frame_of(&video.slice(0, 4));
+    let from_last = shot_alone(model, plan, 1, alone, Some(first), 5, opts);
+    assert_eq!(frames_of(video, 4, 4), frames_of(&from_last, 1, 4));
 }
 
 fn stages(g: &kino_engine::Generated) -> Vec<&str> {
@@ -917,10 +826,7 @@ fn stages(g: &kino_engine::Generated) -> Vec<&str> {
 /// text-to-video. Shot 1 is the same text-to-video shot in both plans.
 #[test]
 fn ti2v_later_shots_continue_unless_they_describe_their_own_scene() {
-    use kino_engine::{GenerateOptions, Pipeline};
-    let tmp = tempfile::tempdir().unwrap();
-    ti2v_with_text_encoder(tmp.path());
-    let model = WanModel::load(tmp.path(), DType::F32, &Device::Cpu).unwrap();
+    let (_tmp, model) = model_with_text_encoder("wan_ti2v");
     assert!(model.supports_first_frame() && !model.needs_first_frame());
     // 1 s at 8 fps, two shots of 4 frames.
     let opts = GenerateOptions {
@@ -954,16 +860,7 @@ fn ti2v_later_shots_continue_unless_they_describe_their_own_scene() {
 
     // The continuing shot: image-to-video from frame 3, its first frame (frame 3 again)
     // dropped.
-    let from_last = shot_alone(
-        &model,
-        &continuing,
-        1,
-        "Camera: slow pan left.",
-        Some(last_frame_of(&va.slice(0, 4))),
-        5,
-        &opts,
-    );
-    assert_eq!(frames_of(va, 4, 4), frames_of(&from_last, 1, 4));
+    assert_continues(&model, &continuing, "Camera: slow pan left.", va, &opts);
     // ... which is not what the same shot makes from its text alone.
     let from_text = shot_alone(
         &model,
@@ -1001,57 +898,26 @@ fn ti2v_later_shots_continue_unless_they_describe_their_own_scene() {
         )
         .unwrap();
     let vc = &c.clip.video;
-    let from_last = shot_alone(
-        &model,
-        &continuing,
-        1,
-        "Camera: slow pan left.",
-        Some(last_frame_of(&vc.slice(0, 4))),
-        5,
-        &opts,
-    );
-    assert_eq!(frames_of(vc, 4, 4), frames_of(&from_last, 1, 4));
+    assert_continues(&model, &continuing, "Camera: slow pan left.", vc, &opts);
 }
 
 /// A model that needs an image (Wan 2.1 I2V) continues after a hard cut too: it cannot make
 /// a shot from text alone.
 #[test]
 fn i2v_continues_after_a_hard_cut_as_it_needs_an_image() {
-    use kino_engine::{GenerateOptions, Pipeline};
-    let (t, _) = inputs(&folder("wan_i2v21"));
-    let tmp = tempfile::tempdir().unwrap();
-    with_text_encoder("wan_i2v21", tmp.path());
-    let model = WanModel::load(tmp.path(), DType::F32, &Device::Cpu).unwrap();
+    let (_tmp, model) = model_with_text_encoder("wan_i2v21");
     assert!(model.needs_first_frame());
     let opts = GenerateOptions {
         seed: 3,
-        steps: 2,
-        size: Some((32, 16)),
-        fps: Some(8),
-        seconds: Some(1.0),
-        first_frame: Some(rgb(&t["image.original"])),
-        ..GenerateOptions::default()
+        ..first_frame_opts("wan_i2v21", (32, 16), 1.0)
     };
     let cut = plan_with_scenes(
         "A red ball rolls across a table. [cut] Scene: a blue box on a shelf.",
         &[true, true],
     );
-    let out = model
-        .generate(&cut, &opts, &mut NoProgress)
-        .unwrap()
-        .clip
-        .video;
+    let out = video_of(&model, &cut, &opts);
     assert_eq!(out.len(), 8);
-    let from_last = shot_alone(
-        &model,
-        &cut,
-        1,
-        "Scene: a blue box on a shelf.",
-        Some(last_frame_of(&out.slice(0, 4))),
-        5,
-        &opts,
-    );
-    assert_eq!(frames_of(&out, 4, 4), frames_of(&from_last, 1, 4));
+    assert_continues(&model, &cut, "Scene: a blue box on a shelf.", &out, &opts);
 }
 
 /// `opts.last_frame` on a model that takes one (Wan 2.2 I2V-A14B style): the last shot is
@@ -1062,12 +928,8 @@ fn i2v_continues_after_a_hard_cut_as_it_needs_an_image() {
 /// Models without it refuse.
 #[test]
 fn generate_ends_the_last_shot_on_a_last_frame() {
-    use kino_engine::wan::WanSampling;
-    use kino_engine::{GenerateOptions, Pipeline};
-    let (t, _) = inputs(&folder("wan_i2v_a14b"));
-    let tmp = tempfile::tempdir().unwrap();
-    with_text_encoder("wan_i2v_a14b", tmp.path());
-    let model = WanModel::load(tmp.path(), DType::F32, &Device::Cpu).unwrap();
+    let (t, _) = inputs(&fixture_path("wan_i2v_a14b"));
+    let (_tmp, model) = model_with_text_encoder("wan_i2v_a14b");
     assert!(Pipeline::supports_last_frame(&model));
     let (first, last) = (rgb(&t["image.original"]), rgb(&t["image.last"]));
     let (w, h) = (32usize, 16usize);
@@ -1082,14 +944,8 @@ fn generate_ends_the_last_shot_on_a_last_frame() {
         last_frame: Some(last.clone()),
         ..GenerateOptions::default()
     };
-    let plan = kino_prompt::parse("A red ball rolls across a table.")
-        .unwrap()
-        .plan;
-    let got = model
-        .generate(&plan, &opts, &mut NoProgress)
-        .unwrap()
-        .clip
-        .video;
+    let plan = parse_plan("A red ball rolls across a table.");
+    let got = video_of(&model, &plan, &opts);
     assert_eq!(got.len(), 9);
 
     // The same through the library: condition, noise of the shot's seed, denoise, decode.
@@ -1148,104 +1004,48 @@ fn generate_ends_the_last_shot_on_a_last_frame() {
         );
     }
     // Without the last frame the clip ends elsewhere.
-    let free = model
-        .generate(
-            &plan,
-            &GenerateOptions {
-                last_frame: None,
-                ..opts.clone()
-            },
-            &mut NoProgress,
-        )
-        .unwrap()
-        .clip
-        .video;
+    let free = video_of(&model, &plan, &without_last_frame(&opts));
     assert_eq!(free.len(), 8);
     assert_ne!(free.frame_rgb(7), got.frame_rgb(8));
 
     // Two shots: the first is untouched by the last frame; the second ends on it.
-    let two = kino_prompt::parse("A red ball rolls across a table. [cut] Camera: slow pan left.")
-        .unwrap()
-        .plan;
+    let two = parse_plan("A red ball rolls across a table. [cut] Camera: slow pan left.");
     let opts2 = opts.clone();
-    let with_last = model
-        .generate(&two, &opts2, &mut NoProgress)
-        .unwrap()
-        .clip
-        .video;
-    let without = model
-        .generate(
-            &two,
-            &GenerateOptions {
-                last_frame: None,
-                ..opts2.clone()
-            },
-            &mut NoProgress,
-        )
-        .unwrap()
-        .clip
-        .video;
+    let with_last = video_of(&model, &two, &opts2);
+    let without = video_of(&model, &two, &without_last_frame(&opts2));
     // Shot 2: 4 frames + the repeated one = 5 = 2 * 2 + 1, no rounding needed.
     assert_eq!((with_last.len(), without.len()), (8, 8));
     assert_eq!(frames_of(&with_last, 0, 4), frames_of(&without, 0, 4));
     assert_ne!(frames_of(&with_last, 4, 4), frames_of(&without, 4, 4));
 
     // A last frame without a first frame, and remix with one, are refused.
-    let err = model
-        .generate(
-            &plan,
-            &GenerateOptions {
-                first_frame: None,
-                ..opts.clone()
-            },
-            &mut NoProgress,
-        )
-        .err()
-        .unwrap()
-        .to_string();
+    let err = err_of(model.generate(&plan, &without_first_frame(&opts), &mut NoProgress));
     assert!(err.contains("needs an image"), "{err}");
     let clip = kino_media::Clip {
         video: got.clone(),
         audio: None,
     };
-    let err = model
-        .remix(
-            &clip,
-            &plan,
-            0.5,
-            &GenerateOptions {
-                first_frame: None,
-                ..opts.clone()
-            },
-            &mut NoProgress,
-        )
-        .err()
-        .unwrap()
-        .to_string();
+    let err = err_of(model.remix(
+        &clip,
+        &plan,
+        0.5,
+        &without_first_frame(&opts),
+        &mut NoProgress,
+    ));
     assert!(err.contains("last frame"), "{err}");
 
     // Models without a last frame refuse it, naming it: TI2V (first frame only) and a
     // text-to-video folder.
-    let tmp = tempfile::tempdir().unwrap();
-    ti2v_with_text_encoder(tmp.path());
-    let ti2v = WanModel::load(tmp.path(), DType::F32, &Device::Cpu).unwrap();
-    let t2v = WanModel::load(&folder("wan_pipeline"), DType::F32, &Device::Cpu).unwrap();
+    let (_tmp, ti2v) = model_with_text_encoder("wan_ti2v");
+    let t2v = load(&fixture_path("wan_pipeline"));
     for (m, what) in [(&ti2v, "TI2V"), (&t2v, "T2V")] {
         assert!(!Pipeline::supports_last_frame(m), "{what}");
-        let err = m
-            .generate(&plan, &opts, &mut NoProgress)
-            .err()
-            .unwrap()
-            .to_string();
+        let err = err_of(m.generate(&plan, &opts, &mut NoProgress));
         assert!(
             err.contains("last frame") || err.contains("image-to-video"),
             "{what}: {err}"
         );
     }
-    let err = ti2v
-        .generate(&plan, &opts, &mut NoProgress)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = err_of(ti2v.generate(&plan, &opts, &mut NoProgress));
     assert!(err.contains("takes no last frame"), "{err}");
 }

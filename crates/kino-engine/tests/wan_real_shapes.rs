@@ -8,20 +8,19 @@
 //! model costs nothing on disk. `verify_folder` (what `kino models verify` runs) then builds
 //! every network against the headers: each key and shape kino asks for must be there.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use common::fixture_path;
 use kino_engine::wan::verify_folder;
 use serde_json::{json, Value};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/parity/fixtures")
-}
-
 fn shapes() -> Value {
-    let path = fixtures().join("wan_shapes.json");
+    let path = fixture_path("wan_shapes.json");
     serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap()
 }
 
@@ -91,7 +90,7 @@ fn build(
     .unwrap();
     fs::create_dir_all(dir.join("tokenizer")).unwrap();
     fs::copy(
-        fixtures().join("umt5_tokenizer.json"),
+        fixture_path("umt5_tokenizer.json"),
         dir.join("tokenizer/tokenizer.json"),
     )
     .unwrap();
@@ -179,25 +178,18 @@ fn released_wan_folders_verify_with_their_real_shapes() {
     }
 }
 
-#[test]
-fn the_real_image_encoder_is_checked_key_by_key() {
+/// `model`'s header-only folder, with `edit` applied to `component`'s tensors, fails to
+/// verify with an error naming `key`.
+fn refused_naming(
+    model: &str,
+    component: &str,
+    key: &str,
+    edit: impl Fn(&mut BTreeMap<String, Vec<u64>>),
+) {
     let tmp = tempfile::tempdir().unwrap();
-    let model = "Wan2.1-I2V-14B-480P-Diffusers";
-    let key = "vision_model.encoder.layers.30.mlp.fc1.weight";
     let dir = build(tmp.path(), model, |c, t| {
-        if c == "image_encoder" {
-            t.remove(key).unwrap();
-        }
-    });
-    let err = verify_folder(&dir).unwrap_err().to_string();
-    assert!(err.contains(key), "{err}");
-
-    // The image branch of the transformer is checked too.
-    let tmp = tempfile::tempdir().unwrap();
-    let key = "blocks.12.attn2.add_k_proj.weight";
-    let dir = build(tmp.path(), model, |c, t| {
-        if c == "transformer" {
-            t.get_mut(key).unwrap()[1] -= 1;
+        if c == component {
+            edit(t);
         }
     });
     let err = verify_folder(&dir).unwrap_err().to_string();
@@ -205,25 +197,30 @@ fn the_real_image_encoder_is_checked_key_by_key() {
 }
 
 #[test]
+fn the_real_image_encoder_is_checked_key_by_key() {
+    let model = "Wan2.1-I2V-14B-480P-Diffusers";
+    let key = "vision_model.encoder.layers.30.mlp.fc1.weight";
+    refused_naming(model, "image_encoder", key, |t| {
+        t.remove(key).unwrap();
+    });
+
+    // The image branch of the transformer is checked too.
+    let key = "blocks.12.attn2.add_k_proj.weight";
+    refused_naming(model, "transformer", key, |t| {
+        t.get_mut(key).unwrap()[1] -= 1;
+    });
+}
+
+#[test]
 fn a_wrong_or_missing_real_key_is_named() {
-    let tmp = tempfile::tempdir().unwrap();
     let model = "Wan2.1-T2V-1.3B-Diffusers";
     let key = "blocks.7.ffn.net.0.proj.weight";
-    let dir = build(tmp.path(), model, |c, t| {
-        if c == "transformer" {
-            t.get_mut(key).unwrap()[0] += 1;
-        }
+    refused_naming(model, "transformer", key, |t| {
+        t.get_mut(key).unwrap()[0] += 1;
     });
-    let err = verify_folder(&dir).unwrap_err().to_string();
-    assert!(err.contains(key), "{err}");
 
-    let tmp = tempfile::tempdir().unwrap();
     let key = "encoder.block.3.layer.0.SelfAttention.relative_attention_bias.weight";
-    let dir = build(tmp.path(), model, |c, t| {
-        if c == "text_encoder" {
-            t.remove(key).unwrap();
-        }
+    refused_naming(model, "text_encoder", key, |t| {
+        t.remove(key).unwrap();
     });
-    let err = verify_folder(&dir).unwrap_err().to_string();
-    assert!(err.contains(key), "{err}");
 }

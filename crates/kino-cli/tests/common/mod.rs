@@ -1,14 +1,52 @@
-//! Helpers shared by the tests that run `kino serve` as a process.
+//! Helpers shared by the tests that run the `kino` binary: one command at a time, or
+//! `kino serve` as a process. Each test binary uses only some of them.
 #![allow(dead_code)]
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn kino(data: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kino"));
     c.env("KINO_DATA_DIR", data).env("KINO_LOG", "warn");
     c
+}
+
+/// Runs kino to the end with `data` as its data directory (`KINO_DATA_DIR`).
+pub fn run_kino(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kino"))
+        .env("KINO_DATA_DIR", data)
+        .args(args)
+        .output()
+        .expect("run kino")
+}
+
+/// What a run printed: its stdout, then its stderr.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Asserts that a run succeeded, showing what it printed otherwise.
+pub fn assert_ok(o: &Output) {
+    assert!(o.status.success(), "{}", text(o));
+}
+
+/// Asserts that a run failed with each of `needles` in its stderr.
+pub fn assert_fails_with(o: &Output, needles: &[&str]) {
+    assert!(!o.status.success(), "{}", text(o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for needle in needles {
+        assert!(err.contains(needle), "no {needle:?} in: {err}");
+    }
+}
+
+/// `tools/parity/fixtures`.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/parity/fixtures")
 }
 
 pub fn free_port() -> u16 {
