@@ -4,11 +4,20 @@
 //! training). Each prompt is judged twice: on the clip the model generates, and on the world's
 //! own rendering of the same scene (the judge's ceiling on that prompt). The table that
 //! docs/models/kino-tiny.md reports comes from here.
+//!
+//! With `--out`, both clips of each prompt are written, each with honest provenance: the
+//! model's clip goes through exactly what `kino generate` does with a clip
+//! (`generate::finish`: the output check, kino's invisible watermark, a C2PA manifest with
+//! `c2pa.created` / trainedAlgorithmicMedia naming the model), and the world's reference clip
+//! is signed as a procedural render (`world::world_credentials`: algorithmicMedia, the world
+//! seed, no watermark). The judge scores the frames as generated, before the watermark, so
+//! the scores do not depend on `--out`.
 
 use anyhow::{Context, Result};
 use clap::Args;
 use kino_engine::pipeline::{GenerateOptions, NoProgress, Pipeline};
 use kino_engine::train::data::HELD_OUT_SEEDS;
+use kino_provenance::credentials::{sign_mp4_bytes, Credentials};
 use kino_world::JudgeReport;
 use std::io::Write;
 use std::path::PathBuf;
@@ -34,9 +43,21 @@ pub struct EvalArgs {
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Write every clip, its prompt and both judge reports here.
+    /// Which bar: single (one-shot adherence, sync, physics), multi-shot (object identity
+    /// across cuts) or remix (motion kept, colour changed, strength 0.5).
+    #[arg(long, value_enum, default_value_t = crate::eval_bars::Bar::Single)]
+    pub bar: crate::eval_bars::Bar,
+    /// Write every clip (the model's as NNNN.mp4, the world's reference as NNNN-world.mp4),
+    /// its prompt and both judge reports (reports.jsonl) here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// With --out: refuse to write a model clip when a sampled frame's NSFW probability
+    /// (open_nsfw) is at or above this, as `kino generate` does (0..=1).
+    #[arg(long, default_value_t = kino_safety::DEFAULT_NSFW_THRESHOLD)]
+    pub nsfw_threshold: f32,
+    /// Holds the provenance key written clips are signed with.
+    #[command(flatten)]
+    pub data: crate::keys::DataDirArg,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -143,6 +164,9 @@ fn median(v: &[f32]) -> Option<f32> {
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
+    if args.bar != crate::eval_bars::Bar::Single {
+        return crate::eval_bars::run(args);
+    }
     anyhow::ensure!(
         (1..=10_000).contains(&args.count),
         "--count {}: must be 1..=10000",
@@ -154,6 +178,20 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
+    // What writing clips needs, loaded before the first clip is generated.
+    let writer = match &args.out {
+        None => None,
+        Some(_) => {
+            let check = crate::safety::SafetyArgs {
+                policy: None,
+                nsfw_threshold: args.nsfw_threshold,
+            }
+            .output_check()?;
+            let key = crate::keys::load_or_init_provenance(&args.data.resolve())?;
+            let identity = crate::generate::model_identity(args.model.as_deref())?;
+            Some((check, key, identity))
+        }
+    };
     let mut log = match &args.out {
         Some(dir) => Some(std::fs::File::create(dir.join("reports.jsonl"))?),
         None => None,
@@ -199,15 +237,28 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         let ceiling = kino_world::judge(&truth.video, Some(&truth.audio), &prompt)?;
         model.add(&got);
         world.add(&ceiling);
-        if let (Some(dir), Some(log)) = (&args.out, log.as_mut()) {
-            let path = dir.join(format!("{i:04}.mp4"));
+        if let (Some(dir), Some(log), Some((check, key, (name, version)))) =
+            (&args.out, log.as_mut(), &writer)
+        {
+            let (file, world_file) = (format!("{i:04}.mp4"), format!("{i:04}-world.mp4"));
+            let path = dir.join(&file);
+            let credentials = Credentials::created(name, version);
+            bar.suspend(|| {
+                crate::generate::finish(&path, generated, t, key, credentials, check, None)
+            })?;
+            let path = dir.join(&world_file);
             let (bytes, _) = kino_media::encode_mp4(
-                &clip.video,
-                clip.audio.as_ref(),
+                &truth.video,
+                Some(&truth.audio),
                 &kino_media::EncodeOptions::default(),
             )?;
-            std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
-            let line = serde_json::json!({"index": i, "seed": seed, "prompt": prompt, "model": got, "world": ceiling});
+            let signed = sign_mp4_bytes(key, &crate::world::world_credentials(seed), &bytes)
+                .with_context(|| format!("signing {}", path.display()))?;
+            kino_media::write_atomically(&path, &signed)?;
+            let line = serde_json::json!({
+                "index": i, "seed": seed, "prompt": prompt, "model": got, "world": ceiling,
+                "file": file, "world_file": world_file,
+            });
             writeln!(log, "{line}")?;
         }
         bar.inc(1);

@@ -5,6 +5,7 @@ mod data_dir;
 mod dev;
 mod device;
 mod eval;
+mod eval_bars;
 mod generate;
 mod keys;
 mod media;
@@ -43,6 +44,10 @@ enum Command {
         /// Animate this image (PNG/JPEG/WebP) as the first frame.
         #[arg(long)]
         image: Option<PathBuf>,
+        /// End the clip on this image (PNG/JPEG/WebP): first-and-last-frame video, with
+        /// --image, on Wan models that take a last frame (Wan 2.2 I2V-A14B, Wan 2.1 FLF2V).
+        #[arg(long, value_name = "IMAGE")]
+        last_frame: Option<PathBuf>,
         #[command(flatten)]
         sample: generate::SampleArgs,
     },
@@ -165,8 +170,16 @@ fn main() -> ExitCode {
             output,
             seconds,
             image,
+            last_frame,
             sample,
-        } => generate::generate(&prompt, &output, seconds, image.as_deref(), &sample),
+        } => generate::generate(
+            &prompt,
+            &output,
+            seconds,
+            image.as_deref(),
+            last_frame.as_deref(),
+            &sample,
+        ),
         Command::Remix {
             clip,
             prompt,

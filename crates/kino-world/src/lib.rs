@@ -21,7 +21,9 @@ pub use caption::captions;
 pub use clip::{sample, sample_from_prompt, write_clip, ClipFiles, WorldClip};
 pub use dataset::{write_dataset, DatasetOptions, DatasetSummary, Split};
 pub use error::{Result, WorldError};
-pub use judge::{judge, judge_spec, JudgeReport};
+pub use judge::{
+    judge, judge_identity, judge_remix, judge_spec, IdentityReport, JudgeReport, RemixReport,
+};
 pub use prompt::{read_prompt, scene_from_prompt, PromptReading};
 pub use render::render;
 pub use sim::{simulate, Contact, ContactWith, Simulation};

@@ -1,12 +1,15 @@
 //! The judge: oracles that score any clip (generated or not) against a prompt:
 //! tracker and object permanence, physics (free-fall fits, bounce decay), audio/video sync
 //! (spectral-flux onsets vs visual impacts), and adherence (colours, shapes, counts, camera
-//! motion, time of day).
+//! motion, time of day); across clips, object identity over cuts ([`identity`]) and remix
+//! fidelity ([`remix`]).
 
 pub mod color;
 pub mod flow;
+pub mod identity;
 pub mod onset;
 pub mod physics;
+pub mod remix;
 pub mod track;
 
 use crate::camera::WIDE_VIEW_H;
@@ -14,7 +17,9 @@ use crate::error::Result;
 use crate::prompt::{read_prompt, PromptReading};
 use crate::spec::SceneSpec;
 use crate::vocab::*;
+pub use identity::{judge_identity, IdentityReport};
 use kino_media::{AudioBuffer, VideoFrames};
+pub use remix::{judge_remix, RemixReport};
 use serde::{Deserialize, Serialize};
 use track::{Permanence, Track};
 
