@@ -191,7 +191,8 @@ fn ambient_cues(spec: &SceneSpec) -> Vec<String> {
 }
 
 /// What object `i` does, in words, with the time of its first impact.
-fn motion_phrase(spec: &SceneSpec, truth: &GroundTruth, i: usize) -> String {
+/// Object `i`'s motion in words, and the time of the event it names (if it names one).
+fn motion_phrase(spec: &SceneSpec, truth: &GroundTruth, i: usize) -> (String, Option<f64>) {
     let o = &spec.objects[i];
     let hits: Vec<&Contact> = truth
         .contacts
@@ -208,25 +209,31 @@ fn motion_phrase(spec: &SceneSpec, truth: &GroundTruth, i: usize) -> String {
         .fold(0.0f32, f32::max);
     let name = format!("the {} {}", o.colour.name(), o.kind.name());
     match o.kind {
-        Kind::Lantern | Kind::Balloon => format!("{name} rises"),
+        Kind::Lantern | Kind::Balloon => (format!("{name} rises"), None),
         Kind::Leaf => match hits.first() {
-            Some(c) => format!("{name} flutters down and settles at {}", fmt_time(c.time_s)),
-            None => format!("{name} flutters down"),
+            Some(c) => (
+                format!("{name} flutters down and settles at {}", fmt_time(c.time_s)),
+                Some(c.time_s),
+            ),
+            None => (format!("{name} flutters down"), None),
         },
         _ => {
             if let Some(c) = hits.iter().find(|c| c.with == ContactWith::Water) {
-                return format!("{name} splashes into the water at {}", fmt_time(c.time_s));
+                return (
+                    format!("{name} splashes into the water at {}", fmt_time(c.time_s)),
+                    Some(c.time_s),
+                );
             }
             match hits.first() {
-                None if moved < 0.02 => format!("{name} rests on the floor"),
-                None => format!("{name} falls"),
+                None if moved < 0.02 => (format!("{name} rests on the floor"), None),
+                None => (format!("{name} falls"), None),
                 Some(c) => {
                     let mut s =
                         format!("{name} falls and hits the floor at {}", fmt_time(c.time_s));
                     if hits.iter().filter(|h| h.speed > 0.3).count() >= 2 {
                         s.push_str(", then bounces");
                     }
-                    s
+                    (s, Some(c.time_s))
                 }
             }
         }
@@ -300,6 +307,9 @@ fn structured(spec: &SceneSpec, truth: &GroundTruth, w: &mut Words, audio_first:
     out.push_str(&format!("Style: {}.\n", style_phrase(spec)));
     let cues = cue_contacts(truth);
     let multi = spec.shots.len() > 1;
+    let motions: Vec<(String, Option<f64>)> = (0..spec.objects.len())
+        .map(|i| motion_phrase(spec, truth, i))
+        .collect();
     for (si, shot) in spec.shots.iter().enumerate() {
         let (a, b) = shot_range(truth, si);
         if multi {
@@ -311,13 +321,22 @@ fn structured(spec: &SceneSpec, truth: &GroundTruth, w: &mut Words, audio_first:
             ));
         }
         out.push_str(&format!("Camera: {}.\n", camera_phrase(shot, w)));
-        let motion: Vec<String> = if si == 0 {
-            (0..spec.objects.len())
-                .map(|i| motion_phrase(spec, truth, i))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        // Each object's motion is told in the shot that covers the time it names, so cue
+        // times fall inside their shot; untimed motion (and times past the last shot) go to
+        // shot 1.
+        let motion: Vec<String> = motions
+            .iter()
+            .filter(|(_, t)| {
+                let covering = t.and_then(|t| {
+                    (0..spec.shots.len()).find(|&k| {
+                        let (a, b) = shot_range(truth, k);
+                        t >= a && t < b
+                    })
+                });
+                covering.unwrap_or(0) == si
+            })
+            .map(|(m, _)| m.clone())
+            .collect();
         let mut audio: Vec<String> = cues
             .iter()
             .filter(|c| c.time_s >= a && c.time_s < b)
@@ -384,7 +403,7 @@ fn prose(spec: &SceneSpec, truth: &GroundTruth, w: &mut Words) -> String {
     }
     s.push_str(". ");
     let motion: Vec<String> = (0..spec.objects.len())
-        .map(|i| motion_phrase(spec, truth, i))
+        .map(|i| motion_phrase(spec, truth, i).0)
         .collect();
     s.push_str(&capitalise(&motion.join("; ")));
     s.push_str(". ");

@@ -215,3 +215,41 @@ fn clip_settings_come_from_the_prompt_language() {
             .unwrap();
     assert_eq!((spec.duration_s, spec.fps, spec.seed), (3.0, 30, 99));
 }
+
+/// Multi-shot captions tell each timed event in the shot that covers it, so kino-prompt finds
+/// no cue outside its shot (the motion of an object that lands after the cut is in shot 2).
+#[test]
+fn multi_shot_captions_keep_cues_inside_their_shots() {
+    let opts = RandomOptions {
+        duration_s: 2.0,
+        width: 64,
+        height: 64,
+        max_shots: 3,
+        ..RandomOptions::default()
+    };
+    let (mut multi, mut later_motion) = (0, 0);
+    for seed in 0..40u64 {
+        let clip = sample(&SceneSpec::random(1_000 + seed, &opts).unwrap()).unwrap();
+        if clip.spec.shots.len() < 2 {
+            continue;
+        }
+        multi += 1;
+        for c in &clip.captions {
+            let parsed = kino_prompt::parse(c).unwrap();
+            let outside: Vec<_> = parsed
+                .warnings
+                .iter()
+                .filter(|w| w.code.starts_with("cue-"))
+                .map(|w| w.message.clone())
+                .collect();
+            assert!(outside.is_empty(), "{outside:?}\n{c}");
+        }
+        let plan = kino_prompt::parse(&clip.captions[0]).unwrap().plan;
+        if plan.shots[1..].iter().any(|s| !s.content.motion.is_empty()) {
+            later_motion += 1;
+        }
+    }
+    assert!(multi >= 10, "only {multi} multi-shot scenes");
+    // Objects that land after the first cut exist in this sample, so the rule is exercised.
+    assert!(later_motion >= 1, "no motion told in a later shot");
+}
