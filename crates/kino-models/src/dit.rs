@@ -231,6 +231,14 @@ impl Rope {
 
     /// Rotates (B, H, N, Dh) by the table (interleaved pairs, like a complex multiply).
     pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        if crate::fused::can_fuse(&[x, &self.cos, &self.sin]) {
+            // Inference: candle's fused kernel computes the same products and sums per pair.
+            return candle_nn::rotary_emb::rope_i(
+                &x.contiguous()?,
+                &self.cos.contiguous()?,
+                &self.sin.contiguous()?,
+            );
+        }
         let (b, h, n, d) = x.dims4()?;
         let pairs = x.reshape((b, h, n, d / 2, 2))?;
         let x0 = pairs.narrow(4, 0, 1)?.squeeze(4)?;
@@ -289,6 +297,9 @@ impl AffineNorm {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if crate::fused::can_fuse(&[x, &self.weight, &self.bias]) {
+            return crate::fused::layer_norm_mul_add(x, &self.weight, &self.bias, self.eps);
+        }
         layer_norm_plain(x, self.eps)?
             .broadcast_mul(&self.weight)?
             .broadcast_add(&self.bias)
@@ -311,6 +322,10 @@ impl RmsNorm {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if crate::fused::can_fuse(&[x, &self.weight]) {
+            // Inference: candle's fused kernel, the same x / sqrt(mean(x^2) + eps) * weight.
+            return candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps as f32);
+        }
         let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
         x.broadcast_div(&(ms + self.eps)?.sqrt()?)?
             .broadcast_mul(&self.weight)
@@ -371,18 +386,28 @@ impl Attention {
             None => k,
         };
         let head_dim = d / self.heads;
-        let scores = (q.matmul(&k.t()?)? * (1.0 / (head_dim as f64).sqrt()))?;
-        let scores = match mask {
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        // 0 where allowed, -1e9 where masked; broadcast over heads and queries.
+        let bias = match mask {
             Some(mask) => {
                 let m = mask.dim(1)?;
-                // 0 where allowed, -1e9 where masked; broadcast over heads and queries.
-                let bias = ((mask.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((b, 1, 1, m))?;
-                scores.broadcast_add(&bias)?
+                Some(((mask.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((b, 1, 1, m))?)
             }
-            None => scores,
+            None => None,
         };
-        let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
-        let out = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, n, d))?;
+        let out = if crate::fused::can_fuse(&[&q, &k, &v]) {
+            // Inference scales the (N, Dh) queries instead of the (N, M) scores: the same
+            // product up to float rounding, one pass over a far smaller tensor.
+            crate::fused::attention(&(q * scale)?, &k, &v, bias.as_ref())?
+        } else {
+            let scores = (q.matmul(&k.t()?)? * scale)?;
+            let scores = match &bias {
+                Some(bias) => scores.broadcast_add(bias)?,
+                None => scores,
+            };
+            candle_nn::ops::softmax(&scores, D::Minus1)?.matmul(&v)?
+        };
+        let out = out.transpose(1, 2)?.reshape((b, n, d))?;
         self.o.forward(&out)
     }
 }
@@ -402,7 +427,13 @@ impl Mlp {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.fc2.forward(&self.fc1.forward(x)?.gelu()?)
+        let h = self.fc1.forward(x)?;
+        let h = if crate::fused::can_fuse(&[&h]) {
+            crate::fused::gelu_tanh(&h)?
+        } else {
+            h.gelu()?
+        };
+        self.fc2.forward(&h)
     }
 }
 
@@ -471,6 +502,9 @@ impl StreamBlock {
     }
 
     fn modulate(&self, x: &Tensor, shift: &Tensor, scale: &Tensor) -> Result<Tensor> {
+        if crate::fused::can_fuse(&[x, shift, scale]) {
+            return crate::fused::layer_norm_mul_add(x, &(scale + 1.0)?, shift, self.eps);
+        }
         layer_norm_plain(x, self.eps)?
             .broadcast_mul(&(scale + 1.0)?)?
             .broadcast_add(shift)
@@ -588,9 +622,13 @@ impl StreamIo {
         let m = time_emb.broadcast_add(&self.head_modulation)?;
         let shift = m.narrow(1, 0, 1)?;
         let scale = m.narrow(1, 1, 1)?;
-        let h = layer_norm_plain(x, self.eps)?
-            .broadcast_mul(&(scale + 1.0)?)?
-            .broadcast_add(&shift)?;
+        let h = if crate::fused::can_fuse(&[x, &shift, &scale]) {
+            crate::fused::layer_norm_mul_add(x, &(scale + 1.0)?, &shift, self.eps)?
+        } else {
+            layer_norm_plain(x, self.eps)?
+                .broadcast_mul(&(scale + 1.0)?)?
+                .broadcast_add(&shift)?
+        };
         self.head.forward(&h)
     }
 }
@@ -904,12 +942,12 @@ impl Rope {
         let total = self.cos.dim(0)?;
         Ok((
             Rope {
-                cos: self.cos.narrow(0, 0, n)?,
-                sin: self.sin.narrow(0, 0, n)?,
+                cos: self.cos.narrow(0, 0, n)?.contiguous()?,
+                sin: self.sin.narrow(0, 0, n)?.contiguous()?,
             },
             Rope {
-                cos: self.cos.narrow(0, n, total - n)?,
-                sin: self.sin.narrow(0, n, total - n)?,
+                cos: self.cos.narrow(0, n, total - n)?.contiguous()?,
+                sin: self.sin.narrow(0, n, total - n)?.contiguous()?,
             },
         ))
     }
@@ -1184,6 +1222,43 @@ mod tests {
                 "zero gradient for {name}"
             );
         }
+        Ok(())
+    }
+
+    #[test]
+    fn fused_inference_path_matches_the_composed_ops() -> Result<()> {
+        // Plain tensors (as loaded for inference) take the fused kernels; the same weights as
+        // variables take the composed, differentiable ops.
+        let cfg = DitConfig::test_tiny();
+        let (map, tracked) = random_model(&cfg)?;
+        for (name, var) in map.data().lock().unwrap().iter() {
+            if name.contains("modulation") || name.contains("norm") {
+                var.set(&Tensor::randn(0f32, 0.5, var.shape(), &Device::Cpu)?)?;
+            }
+        }
+        let plain = map
+            .data()
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
+            .collect();
+        let fused = TwinDit::new(
+            &cfg,
+            VarBuilder::from_tensors(plain, DType::F32, &Device::Cpu),
+        )?;
+        let mut case = Case::new(&cfg, 2, 3, 4, 6, 7, 4)?;
+        case.text_mask = Tensor::new(&[[1f32, 1.0, 1.0, 0.0], [1.0, 1.0, 0.0, 0.0]], &Device::Cpu)?;
+        let (v1, a1) = tracked.forward(&case.input())?;
+        let (v2, a2) = fused.forward(&case.input())?;
+        let scale = v1.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(scale > 1e-3);
+        let dv = (v1 - v2)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        let da = (a1 - a2)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(
+            dv < 1e-5 * scale.max(1.0) && da < 1e-5 * scale.max(1.0),
+            "{dv} {da}"
+        );
         Ok(())
     }
 

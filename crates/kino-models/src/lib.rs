@@ -15,6 +15,7 @@ pub mod clip_vision;
 pub mod diffusers_folder;
 pub mod dit;
 pub mod folder;
+mod fused;
 mod layer_norm;
 pub mod mel;
 pub mod text_encoder;

@@ -524,8 +524,15 @@ impl FeedForward {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        // candle's `gelu` is the tanh approximation, torch's GELU(approximate="tanh").
-        self.proj_out.forward(&self.proj_in.forward(x)?.gelu()?)
+        // candle's `gelu` is the tanh approximation, torch's GELU(approximate="tanh"); on
+        // the CPU in f32 the fused kernel computes the same in one parallel pass.
+        let h = self.proj_in.forward(x)?;
+        let h = if crate::fused::can_fuse(&[&h]) {
+            crate::fused::gelu_tanh(&h)?
+        } else {
+            h.gelu()?
+        };
+        self.proj_out.forward(&h)
     }
 }
 
@@ -689,6 +696,12 @@ struct ConditionEmbedder {
     freq_dim: usize,
 }
 
+/// `lin` with its weight and bias in f32 (diffusers' `_keep_in_fp32_modules`).
+fn linear_f32(lin: Linear) -> Result<Linear> {
+    let bias = lin.bias().map(|b| b.to_dtype(DType::F32)).transpose()?;
+    Ok(Linear::new(lin.weight().to_dtype(DType::F32)?, bias))
+}
+
 impl ConditionEmbedder {
     fn new(cfg: &WanTransformerConfig, vb: VarBuilder) -> Result<Self> {
         let dim = cfg.inner_dim();
@@ -700,8 +713,8 @@ impl ConditionEmbedder {
         };
         Ok(Self {
             image_embedder,
-            time_linear_1: linear(cfg.freq_dim, dim, time.pp("linear_1"))?,
-            time_linear_2: linear(dim, dim, time.pp("linear_2"))?,
+            time_linear_1: linear_f32(linear(cfg.freq_dim, dim, time.pp("linear_1"))?)?,
+            time_linear_2: linear_f32(linear(dim, dim, time.pp("linear_2"))?)?,
             time_proj: linear(dim, 6 * dim, vb.pp("time_proj"))?,
             text_linear_1: linear(cfg.text_dim, dim, text.pp("linear_1"))?,
             text_linear_2: linear(dim, dim, text.pp("linear_2"))?,
@@ -710,12 +723,17 @@ impl ConditionEmbedder {
     }
 
     /// `t`: `(T,)` -> (`temb` `(T, dim)`, `timestep_proj` `(T, 6 * dim)`), both f32.
+    ///
+    /// As diffusers (`_keep_in_fp32_modules` has `time_embedder`): the time embedder runs in
+    /// f32 whatever the checkpoint's dtype, its output is rounded to the model's dtype
+    /// (`type_as(encoder_hidden_states)`), and `time_proj` runs in the model's dtype.
     fn time(&self, t: &Tensor) -> Result<(Tensor, Tensor)> {
-        let dtype = self.time_linear_1.weight().dtype();
-        let features = timestep_features(t, self.freq_dim)?.to_dtype(dtype)?;
+        let dtype = self.time_proj.weight().dtype();
+        let features = timestep_features(t, self.freq_dim)?.to_dtype(DType::F32)?;
         let temb = self
             .time_linear_2
-            .forward(&self.time_linear_1.forward(&features)?.silu()?)?;
+            .forward(&self.time_linear_1.forward(&features)?.silu()?)?
+            .to_dtype(dtype)?;
         let proj = self.time_proj.forward(&temb.silu()?)?;
         Ok((temb.to_dtype(DType::F32)?, proj.to_dtype(DType::F32)?))
     }
