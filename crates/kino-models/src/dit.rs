@@ -427,13 +427,8 @@ impl Mlp {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = self.fc1.forward(x)?;
-        let h = if crate::fused::can_fuse(&[&h]) {
-            crate::fused::gelu_tanh(&h)?
-        } else {
-            h.gelu()?
-        };
-        self.fc2.forward(&h)
+        self.fc2
+            .forward(&crate::fused::gelu(&self.fc1.forward(x)?)?)
     }
 }
 

@@ -214,7 +214,6 @@ fn attention_in_chunks(
     bias: Option<&Tensor>,
     chunk: usize,
 ) -> Result<Tensor> {
-    let n = q.dim(2)?;
     let kt = k.t()?;
     let one = |q: &Tensor| -> Result<Tensor> {
         let scores = q.matmul(&kt)?;
@@ -224,6 +223,19 @@ fn attention_in_chunks(
         };
         softmax_last_dim(&scores)?.matmul(v)
     };
+    by_query_rows(q, chunk, one)
+}
+
+/// `one` applied to blocks of at most `chunk` rows of `q` along dim 2 (the query rows of
+/// `(B, H, N, D)`), the results concatenated back: for attention, whose rows are independent,
+/// the same as `one(q)` with at most `chunk` rows of scores alive at once.
+pub(crate) fn by_query_rows(
+    q: &Tensor,
+    chunk: usize,
+    one: impl Fn(&Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
+    let n = q.dim(2)?;
+    let chunk = chunk.max(1);
     if n <= chunk {
         return one(q);
     }
@@ -270,6 +282,16 @@ impl candle_core::CustomOp1 for GeluTanh {
 /// GELU (tanh approximation) of an f32 CPU tensor (see [`can_fuse`]).
 pub(crate) fn gelu_tanh(x: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op1_no_bwd(&GeluTanh)
+}
+
+/// The tanh-approximated GELU of any tensor: the fused kernel where [`can_fuse`], candle's
+/// `gelu` (the same formula) elsewhere.
+pub(crate) fn gelu(x: &Tensor) -> Result<Tensor> {
+    if can_fuse(&[x]) {
+        gelu_tanh(x)
+    } else {
+        x.gelu()
+    }
 }
 
 #[cfg(test)]

@@ -382,27 +382,16 @@ impl WanRope {
 /// computed `chunk` query rows at a time so at most `B * heads * chunk * M` scores exist at
 /// once. Each query row is independent, so the result does not depend on `chunk`.
 pub fn chunked_attention(q: &Tensor, k: &Tensor, v: &Tensor, chunk: usize) -> Result<Tensor> {
-    let (_, _, n, d) = q.dims4()?;
+    let d = q.dim(3)?;
     let q = (q * (1.0 / (d as f64).sqrt()))?;
     let kt = k.t()?.contiguous()?;
     let v = v.contiguous()?;
-    let chunk = chunk.max(1);
     let one = |q: &Tensor| -> Result<Tensor> {
         let scores = q.contiguous()?.matmul(&kt)?;
         let scores = candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?;
         scores.to_dtype(v.dtype())?.matmul(&v)
     };
-    if n <= chunk {
-        return one(&q);
-    }
-    let mut outs = Vec::with_capacity(n.div_ceil(chunk));
-    let mut start = 0;
-    while start < n {
-        let len = chunk.min(n - start);
-        outs.push(one(&q.narrow(2, start, len)?)?);
-        start += len;
-    }
-    Tensor::cat(&outs, 2)
+    crate::fused::by_query_rows(&q, chunk, one)
 }
 
 /// The image keys and values of an image-to-video cross-attention: `add_k_proj`,
@@ -526,13 +515,8 @@ impl FeedForward {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         // candle's `gelu` is the tanh approximation, torch's GELU(approximate="tanh"); on
         // the CPU in f32 the fused kernel computes the same in one parallel pass.
-        let h = self.proj_in.forward(x)?;
-        let h = if crate::fused::can_fuse(&[&h]) {
-            crate::fused::gelu_tanh(&h)?
-        } else {
-            h.gelu()?
-        };
-        self.proj_out.forward(&h)
+        self.proj_out
+            .forward(&crate::fused::gelu(&self.proj_in.forward(x)?)?)
     }
 }
 
