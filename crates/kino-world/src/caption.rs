@@ -276,6 +276,14 @@ fn style_phrase(spec: &SceneSpec) -> String {
     v.join(", ")
 }
 
+/// Whether a cue at `t` belongs to the shot `[a, b)`, judged at the time the caption writes
+/// ([`fmt_time`] keeps hundredths), so that a contact at 0.998 s, written "00:01.00", goes to
+/// the shot starting at 1 s, where a reader of the caption places it.
+fn in_shot(t: f64, a: f64, b: f64) -> bool {
+    let written = (t.max(0.0) * 100.0).round() / 100.0;
+    written >= a && written < b
+}
+
 fn shot_range(truth: &GroundTruth, i: usize) -> (f64, f64) {
     let s = &truth.shots[i];
     (s.start_s as f64, s.end_s as f64)
@@ -330,7 +338,7 @@ fn structured(spec: &SceneSpec, truth: &GroundTruth, w: &mut Words, audio_first:
                 let covering = t.and_then(|t| {
                     (0..spec.shots.len()).find(|&k| {
                         let (a, b) = shot_range(truth, k);
-                        t >= a && t < b
+                        in_shot(t, a, b)
                     })
                 });
                 covering.unwrap_or(0) == si
@@ -339,7 +347,7 @@ fn structured(spec: &SceneSpec, truth: &GroundTruth, w: &mut Words, audio_first:
             .collect();
         let mut audio: Vec<String> = cues
             .iter()
-            .filter(|c| c.time_s >= a && c.time_s < b)
+            .filter(|c| in_shot(c.time_s, a, b))
             .map(|c| audio_cue(spec, c))
             .collect();
         if si == 0 {

@@ -228,7 +228,7 @@ fn multi_shot_captions_keep_cues_inside_their_shots() {
         ..RandomOptions::default()
     };
     let (mut multi, mut later_motion) = (0, 0);
-    for seed in 0..40u64 {
+    for seed in 0..150u64 {
         let clip = sample(&SceneSpec::random(1_000 + seed, &opts).unwrap()).unwrap();
         if clip.spec.shots.len() < 2 {
             continue;
