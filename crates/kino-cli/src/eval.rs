@@ -154,6 +154,50 @@ impl Side {
     }
 }
 
+/// Writes a model's clips the way `kino generate` writes a clip (`generate::finish`: the
+/// output check, kino's invisible watermark, a C2PA manifest with `c2pa.created` /
+/// trainedAlgorithmicMedia naming the model). `kino eval --out` and `kino train`'s sample
+/// clips use it.
+pub(crate) struct ModelClipWriter {
+    check: crate::safety::OutputCheck,
+    pub(crate) key: kino_provenance::credentials::ProvenanceKey,
+}
+
+impl ModelClipWriter {
+    /// Loads the output check (refusing frames at or above `nsfw_threshold`) and the
+    /// provenance key in `data_dir` (made if missing).
+    pub(crate) fn new(nsfw_threshold: f32, data_dir: &std::path::Path) -> Result<Self> {
+        let check = crate::safety::SafetyArgs {
+            policy: None,
+            nsfw_threshold,
+        }
+        .output_check()?;
+        let key = crate::keys::load_or_init_provenance(data_dir)?;
+        Ok(Self { check, key })
+    }
+
+    /// Checks, watermarks, encodes, signs (naming model `name`, `version`) and writes.
+    pub(crate) fn write(
+        &self,
+        path: &std::path::Path,
+        generated: kino_engine::pipeline::Generated,
+        started: Instant,
+        name: &str,
+        version: &str,
+    ) -> Result<()> {
+        let credentials = Credentials::created(name, version);
+        crate::generate::finish(
+            path,
+            generated,
+            started,
+            &self.key,
+            credentials,
+            &self.check,
+            None,
+        )
+    }
+}
+
 fn median(v: &[f32]) -> Option<f32> {
     if v.is_empty() {
         return None;
@@ -182,14 +226,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let writer = match &args.out {
         None => None,
         Some(_) => {
-            let check = crate::safety::SafetyArgs {
-                policy: None,
-                nsfw_threshold: args.nsfw_threshold,
-            }
-            .output_check()?;
-            let key = crate::keys::load_or_init_provenance(&args.data.resolve())?;
+            let writer = ModelClipWriter::new(args.nsfw_threshold, &args.data.resolve())?;
             let identity = crate::generate::model_identity(args.model.as_deref())?;
-            Some((check, key, identity))
+            Some((writer, identity))
         }
     };
     let mut log = match &args.out {
@@ -237,15 +276,13 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         let ceiling = kino_world::judge(&truth.video, Some(&truth.audio), &prompt)?;
         model.add(&got);
         world.add(&ceiling);
-        if let (Some(dir), Some(log), Some((check, key, (name, version)))) =
+        if let (Some(dir), Some(log), Some((writer, (name, version)))) =
             (&args.out, log.as_mut(), &writer)
         {
             let (file, world_file) = (format!("{i:04}.mp4"), format!("{i:04}-world.mp4"));
             let path = dir.join(&file);
-            let credentials = Credentials::created(name, version);
-            bar.suspend(|| {
-                crate::generate::finish(&path, generated, t, key, credentials, check, None)
-            })?;
+            bar.suspend(|| writer.write(&path, generated, t, name, version))?;
+            let key = &writer.key;
             let path = dir.join(&world_file);
             let (bytes, _) = kino_media::encode_mp4(
                 &truth.video,

@@ -1,11 +1,18 @@
 //! `kino train`: run a training recipe into a run folder and export a model folder.
+//!
+//! The DiT stage's sample clips (see `kino_engine::train::samples`) are written as
+//! `<run>/dit/samples/step-<N>/<i>.mp4` the way `kino eval --out` writes a model's clips
+//! (output check, watermark, C2PA trainedAlgorithmicMedia naming the checkpoint), signed with
+//! the provenance key in kino's default data directory.
 
 use anyhow::{bail, Context, Result};
-use kino_engine::train::{Recipe, TrainEvent, Trainer};
+use kino_engine::train::{Recipe, SampleClip, TrainEvent, Trainer};
+use std::cell::RefCell;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Instant;
 
+use crate::eval::ModelClipWriter;
 use crate::progress;
 
 pub struct TrainArgs<'a> {
@@ -61,8 +68,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let started = Instant::now();
     // On a terminal: one bar per stage. Otherwise (a log file): a line every 100 steps.
     let plain = !std::io::stderr().is_terminal();
-    let mut bar: Option<(String, indicatif::ProgressBar)> = None;
+    let bar: RefCell<Option<(String, indicatif::ProgressBar)>> = RefCell::new(None);
     let mut on_event = |e: &TrainEvent| {
+        let mut bar = bar.borrow_mut();
         if plain {
             if e.step == 1 || e.step.is_multiple_of(100) || e.step == e.total {
                 eprintln!(
@@ -76,16 +84,44 @@ pub fn run(args: TrainArgs) -> Result<()> {
             if let Some((_, b)) = bar.take() {
                 b.finish();
             }
-            bar = Some((e.stage.clone(), progress::bar(&e.stage, e.total as u64)));
+            *bar = Some((e.stage.clone(), progress::bar(&e.stage, e.total as u64)));
         }
-        if let Some((_, b)) = &bar {
+        if let Some((_, b)) = &*bar {
             b.set_length(e.total as u64);
             b.set_position(e.step as u64);
             b.set_message(format!("loss {:.4}", e.loss));
         }
     };
-    let folder = trainer.run(args.out, &mut on_event)?;
-    if let Some((_, b)) = bar.take() {
+    // Loaded at the first sample clip, so a run that samples nothing needs no key.
+    let mut writer: Option<ModelClipWriter> = None;
+    let mut on_sample = |s: SampleClip| {
+        let path = s.dir.join(format!("{}.mp4", s.index));
+        let write = || -> Result<()> {
+            if writer.is_none() {
+                let data_dir = crate::keys::DataDirArg { data_dir: None }.resolve();
+                writer = Some(ModelClipWriter::new(
+                    kino_safety::DEFAULT_NSFW_THRESHOLD,
+                    &data_dir,
+                )?);
+            }
+            let (name, version) = crate::generate::model_identity(Some(s.model_dir))?;
+            let version = format!(
+                "{version}, training checkpoint ({} step {})",
+                s.stage, s.step
+            );
+            let w = writer.as_ref().expect("loaded above");
+            w.write(&path, s.generated, Instant::now(), &name, &version)
+        };
+        let written = match bar.borrow().as_ref() {
+            Some((_, b)) => b.suspend(write),
+            None => write(),
+        };
+        if let Err(e) = written {
+            eprintln!("sample clip {} not written: {e:#}", path.display());
+        }
+    };
+    let folder = trainer.run_with_samples(args.out, &mut on_event, &mut on_sample)?;
+    if let Some((_, b)) = bar.borrow_mut().take() {
         b.finish();
     }
     eprintln!(

@@ -5,6 +5,7 @@ mod common;
 
 use common::workspace_path;
 use kino_engine::pipeline::{GenerateOptions, NoProgress, Pipeline};
+use kino_engine::train::data::HELD_OUT_SEEDS;
 use kino_engine::train::{Recipe, Trainer};
 use kino_engine::twin::{TwinModel, TwinPipeline};
 use kino_models::folder::ModelFolder;
@@ -25,8 +26,76 @@ fn smoke_recipe_trains_exports_and_generates() -> anyhow::Result<()> {
     let out = tmp.path().join("model");
     let recipe = Recipe::smoke();
     let mut losses: Vec<(String, f64)> = Vec::new();
+    let mut clips: Vec<(String, usize, usize, u64, usize, f32)> = Vec::new();
     let trainer = Trainer::new(&run, recipe.clone(), &text_dir(), candle_core::Device::Cpu)?;
-    trainer.run(&out, &mut |e| losses.push((e.stage.clone(), e.loss)))?;
+    trainer.run_with_samples(
+        &out,
+        &mut |e| losses.push((e.stage.clone(), e.loss)),
+        &mut |s| {
+            assert!(s.model_dir.join("kino-model.json").is_file());
+            clips.push((
+                s.stage.to_string(),
+                s.step,
+                s.index,
+                s.seed,
+                s.generated.clip.video.len(),
+                s.report.overall,
+            ))
+        },
+    )?;
+
+    // The smoke recipe samples once, at the DiT stage's last step: one held-out prompt,
+    // judged, logged, and handed over.
+    let steps = recipe.dit.steps;
+    assert_eq!(clips.len(), 1, "{clips:?}");
+    let (stage, step, index, seed, frames, overall) = clips[0].clone();
+    assert_eq!((stage.as_str(), step, index), ("dit", steps, 0));
+    assert!(
+        seed >= HELD_OUT_SEEDS,
+        "sample prompts are held out: {seed}"
+    );
+    assert_eq!(frames, 12, "1 s at 12 fps");
+    let summary = std::fs::read_to_string(run.join("dit/samples.jsonl"))?;
+    let lines: Vec<serde_json::Value> = summary
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert_eq!(lines.len(), 1, "{summary}");
+    assert_eq!(lines[0]["step"], steps);
+    assert_eq!(lines[0]["prompts"], 1);
+    for key in [
+        "adherence_median",
+        "overall_median",
+        "world_adherence_median",
+        "world_overall_median",
+    ] {
+        let v = lines[0][key].as_f64().unwrap_or(-1.0);
+        assert!((0.0..=1.0).contains(&v), "{key}: {summary}");
+    }
+    assert_eq!(lines[0]["overall_median"].as_f64(), Some(overall as f64));
+    let scores =
+        std::fs::read_to_string(run.join(format!("dit/samples/step-{steps}/scores.jsonl")))?;
+    let rows: Vec<serde_json::Value> = scores
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert_eq!(rows.len(), 1, "{scores}");
+    assert_eq!(rows[0]["index"], 0);
+    assert_eq!(rows[0]["seed"], seed);
+    assert!(
+        !rows[0]["prompt"].as_str().unwrap_or("").is_empty(),
+        "{scores}"
+    );
+    assert_eq!(rows[0]["model"]["overall"].as_f64(), Some(overall as f64));
+    assert_eq!(rows[0]["model"]["frames"], 12);
+    assert!(
+        rows[0]["world"]["adherence"]["overall"].is_number(),
+        "{scores}"
+    );
+    assert!(
+        !run.join("dit/samples/model.tmp").exists(),
+        "the sampling model folder is removed"
+    );
 
     // Each stage's loss went down (mean of the last quarter below the first quarter).
     for stage in ["video_vae", "audio_vae", "vocoder", "dit"] {
@@ -56,6 +125,11 @@ fn smoke_recipe_trains_exports_and_generates() -> anyhow::Result<()> {
         }
     })?;
     assert_eq!(events, 0, "a finished run must not train again");
+    assert_eq!(
+        std::fs::read_to_string(run.join("dit/samples.jsonl"))?,
+        summary,
+        "nor sample again"
+    );
 
     let pipeline = TwinPipeline::new(TwinModel::load(&folder, &candle_core::Device::Cpu)?);
     let opts = GenerateOptions {
@@ -137,5 +211,29 @@ fn smoke_recipe_trains_exports_and_generates() -> anyhow::Result<()> {
         .err()
         .unwrap();
     assert!(err.to_string().contains("multiples of"), "{err}");
+    Ok(())
+}
+
+/// A run folder whose recipe.json predates sample clips resumes (sampling settings are not
+/// part of a run's identity) and gets the current settings; a different recipe is refused.
+#[test]
+fn runs_resume_across_sampling_settings() -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let run = tmp.path().join("run");
+    std::fs::create_dir_all(&run)?;
+    let recipe = Recipe::smoke();
+    let mut old = serde_json::to_value(&recipe)?;
+    old.as_object_mut().unwrap().remove("samples");
+    std::fs::write(run.join("recipe.json"), old.to_string())?;
+    Trainer::new(&run, recipe.clone(), &text_dir(), candle_core::Device::Cpu)?;
+    let now: Recipe = serde_json::from_str(&std::fs::read_to_string(run.join("recipe.json"))?)?;
+    assert_eq!(now, recipe);
+
+    let mut other = recipe;
+    other.dit.steps += 1;
+    let err = Trainer::new(&run, other, &text_dir(), candle_core::Device::Cpu)
+        .err()
+        .expect("another recipe is refused");
+    assert!(err.to_string().contains("different recipe"), "{err}");
     Ok(())
 }

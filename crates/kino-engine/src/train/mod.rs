@@ -5,10 +5,12 @@
 //! its last checkpoint; a finished stage leaves `done.safetensors` (its EMA weights) and is
 //! skipped when the run is started again. Batches are a pure function of (seed, step), so an
 //! interrupted and resumed run sees the same data as an uninterrupted one. Loss curves go
-//! to `<run>/<stage>/loss.csv`.
+//! to `<run>/<stage>/loss.csv`; the DiT stage can also sample and judge clips on held-out
+//! prompts as it trains (`samples`, written to `<run>/dit/samples.jsonl`).
 
 pub mod data;
 pub mod optim;
+pub mod samples;
 
 use std::collections::HashMap;
 use std::fs;
@@ -34,6 +36,7 @@ use crate::twin::{TwinConfig, FAMILY};
 use data::{world_clip, ClipShape, TrainClip, HELD_OUT_SEEDS};
 use kino_world::rng::Rng;
 use optim::{AdamW, AdamWConfig, Ema, LrSchedule};
+pub use samples::{SampleClip, SampleSpec};
 
 /// Optimisation settings of one stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,6 +80,11 @@ pub struct Recipe {
     /// pools make overfit checks.
     #[serde(default)]
     pub data_pool: u64,
+    /// Sample clips of the DiT stage, judged on held-out prompts (off in recipes written
+    /// before it existed). Not part of the run's identity: a run may resume with other
+    /// sampling settings.
+    #[serde(default)]
+    pub samples: SampleSpec,
 }
 
 fn stage(steps: usize, batch: usize, lr: f64) -> StageSpec {
@@ -120,6 +128,12 @@ impl Recipe {
             audio_loss_weight: 1.0,
             seed: 0,
             data_pool: 0,
+            samples: SampleSpec {
+                every: 2000,
+                prompts: 4,
+                seconds: 2.0,
+                steps: 8,
+            },
         }
     }
 
@@ -149,6 +163,13 @@ impl Recipe {
         r.dit = stage(60, 4, 1e-3);
         r.latent_clips = 8;
         r.text_max_tokens = 32;
+        // Once, at the end of the DiT stage: one prompt, the shortest clip, two steps.
+        r.samples = SampleSpec {
+            every: r.dit.steps,
+            prompts: 1,
+            seconds: 1.0,
+            steps: 2,
+        };
         r
     }
 
@@ -255,6 +276,10 @@ fn load_st(path: &Path) -> Result<HashMap<String, Tensor>> {
     candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| st_err(path, e))
 }
 
+fn recipe_json(r: &Recipe) -> String {
+    serde_json::to_string_pretty(r).expect("recipe serialises")
+}
+
 fn prefixed(map: &HashMap<String, Tensor>, prefix: &str) -> HashMap<String, Tensor> {
     map.iter()
         .filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_string(), v.clone())))
@@ -286,18 +311,21 @@ impl Trainer {
                 &fs::read_to_string(&recipe_path).map_err(|e| st_err(&recipe_path, e))?,
             )
             .map_err(|e| st_err(&recipe_path, e))?;
-            if old != recipe {
+            let sampling_aside = Recipe {
+                samples: recipe.samples.clone(),
+                ..old.clone()
+            };
+            if sampling_aside != recipe {
                 return Err(EngineError::Invalid(format!(
                     "{} was made by a different recipe; use a new run folder",
                     run_dir.display()
                 )));
             }
-        } else {
-            fs::write(
-                &recipe_path,
-                serde_json::to_string_pretty(&recipe).expect("recipe serialises"),
-            )
-            .map_err(|e| st_err(&recipe_path, e))?;
+        }
+        if !recipe_path.exists()
+            || fs::read_to_string(&recipe_path).ok() != Some(recipe_json(&recipe))
+        {
+            fs::write(&recipe_path, recipe_json(&recipe)).map_err(|e| st_err(&recipe_path, e))?;
         }
         Ok(Self {
             run_dir: run_dir.to_path_buf(),
@@ -337,6 +365,7 @@ impl Trainer {
         map: &VarMap,
         mut loss_fn: impl FnMut(&mut Rng) -> Result<Tensor>,
         on_event: &mut dyn FnMut(&TrainEvent),
+        after_step: &mut dyn FnMut(usize, usize, &Ema) -> Result<()>,
     ) -> Result<HashMap<String, Tensor>> {
         let dir = self.run_dir.join(name);
         fs::create_dir_all(&dir).map_err(|e| st_err(&dir, e))?;
@@ -441,6 +470,7 @@ impl Trainer {
                 grad_norm,
                 seconds: secs,
             });
+            after_step(step + 1, total, &ema)?;
             if (step + 1) % spec.checkpoint_every == 0 && step + 1 < total {
                 save(&opt, &ema)?;
             }
@@ -486,8 +516,20 @@ impl Trainer {
         Ok(Tensor::stack(&mels, 0)?)
     }
 
-    /// Runs every stage and writes the model folder to `out`.
+    /// Runs every stage and writes the model folder to `out`; sample clips (if the recipe
+    /// makes any) are judged and logged, and the clips dropped.
     pub fn run(&self, out: &Path, on_event: &mut dyn FnMut(&TrainEvent)) -> Result<ModelFolder> {
+        self.run_with_samples(out, on_event, &mut |_| {})
+    }
+
+    /// [`Trainer::run`], handing every sample clip of the DiT stage to `on_sample` (after
+    /// it is judged; see [`samples`]).
+    pub fn run_with_samples(
+        &self,
+        out: &Path,
+        on_event: &mut dyn FnMut(&TrainEvent),
+        on_sample: &mut dyn FnMut(SampleClip),
+    ) -> Result<ModelFolder> {
         let r = &self.recipe;
         let dev = self.device.clone();
 
@@ -512,6 +554,7 @@ impl Trainer {
                 Ok(vae.loss(&x, r.kl_weight)?.total)
             },
             on_event,
+            &mut |_, _, _| Ok(()),
         )?;
 
         // 2. Audio VAE on log-mel.
@@ -531,6 +574,7 @@ impl Trainer {
                 Ok(avae.loss(&x, r.kl_weight)?.total)
             },
             on_event,
+            &mut |_, _, _| Ok(()),
         )?;
 
         // 3. Vocoder: log-mel -> linear magnitude.
@@ -553,6 +597,7 @@ impl Trainer {
                 Ok(voc.loss(&x, &Tensor::stack(&targets, 0)?)?)
             },
             on_event,
+            &mut |_, _, _| Ok(()),
         )?;
 
         // 4. Latent cache with the EMA VAEs.
@@ -587,6 +632,29 @@ impl Trainer {
         );
         let nv = stats.normalise_video(&cache.video)?;
         let na = stats.normalise_audio(&cache.audio)?;
+        let twin = TwinConfig {
+            dit: r.dit_config.clone(),
+            text_max_tokens: r.text_max_tokens,
+            video_latent_mean: stats.video_mean.clone(),
+            video_latent_std: stats.video_std.clone(),
+            audio_latent_mean: stats.audio_mean.clone(),
+            audio_latent_std: stats.audio_std.clone(),
+        };
+        let mut held = None;
+        let mut sample = |step: usize, total: usize, ema: &Ema| -> Result<()> {
+            if !r.samples.due(step, total) {
+                return Ok(());
+            }
+            let dit = ema.tensors();
+            let weights = samples::Weights {
+                twin: &twin,
+                video_vae: &video_w,
+                audio_vae: &audio_w,
+                vocoder: &vocoder_w,
+                dit: &dit,
+            };
+            self.sample("dit", step, &weights, &mut held, on_sample)
+        };
         let dit_w = self.run_stage(
             "dit",
             &r.dit,
@@ -606,17 +674,10 @@ impl Trainer {
                 )
             },
             on_event,
+            &mut sample,
         )?;
 
         // 6. Export.
-        let twin = TwinConfig {
-            dit: r.dit_config.clone(),
-            text_max_tokens: r.text_max_tokens,
-            video_latent_mean: stats.video_mean.clone(),
-            video_latent_std: stats.video_std.clone(),
-            audio_latent_mean: stats.audio_mean.clone(),
-            audio_latent_std: stats.audio_std.clone(),
-        };
         self.export(out, &twin, &video_w, &audio_w, &vocoder_w, &dit_w)
     }
 
