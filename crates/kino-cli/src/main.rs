@@ -113,6 +113,13 @@ enum Command {
         /// step counts to fit (never raise them).
         #[arg(long)]
         minutes: Option<f64>,
+        /// Refuse to write a sample clip when a sampled frame's NSFW probability (open_nsfw)
+        /// is at or above this, as `kino generate` does (0..=1).
+        #[arg(long, default_value_t = kino_safety::DEFAULT_NSFW_THRESHOLD)]
+        nsfw_threshold: f32,
+        /// Holds the provenance key the sample clips are signed with.
+        #[command(flatten)]
+        data: keys::DataDirArg,
     },
     /// Inspect, assemble and preview media files.
     #[command(subcommand)]
@@ -207,6 +214,8 @@ fn main() -> ExitCode {
             threads,
             device,
             minutes,
+            nsfw_threshold,
+            data,
         } => train::run(train::TrainArgs {
             batch_scale,
             latent_clips,
@@ -218,6 +227,8 @@ fn main() -> ExitCode {
             threads,
             device: &device,
             minutes,
+            nsfw_threshold,
+            data_dir: data.resolve(),
         }),
         Command::Media(cmd) => media::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),

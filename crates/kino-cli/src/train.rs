@@ -3,7 +3,7 @@
 //! The DiT stage's sample clips (see `kino_engine::train::samples`) are written as
 //! `<run>/dit/samples/step-<N>/<i>.mp4` the way `kino eval --out` writes a model's clips
 //! (output check, watermark, C2PA trainedAlgorithmicMedia naming the checkpoint), signed with
-//! the provenance key in kino's default data directory.
+//! the provenance key in `--data-dir` (default: kino's data directory).
 
 use anyhow::{bail, Context, Result};
 use kino_engine::train::{Recipe, SampleClip, TrainEvent, Trainer};
@@ -26,6 +26,10 @@ pub struct TrainArgs<'a> {
     pub threads: Option<usize>,
     pub device: &'a str,
     pub minutes: Option<f64>,
+    /// The output check's threshold for sample clips.
+    pub nsfw_threshold: f32,
+    /// Holds the provenance key sample clips are signed with.
+    pub data_dir: std::path::PathBuf,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -98,11 +102,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let path = s.dir.join(format!("{}.mp4", s.index));
         let write = || -> Result<()> {
             if writer.is_none() {
-                let data_dir = crate::keys::DataDirArg { data_dir: None }.resolve();
-                writer = Some(ModelClipWriter::new(
-                    kino_safety::DEFAULT_NSFW_THRESHOLD,
-                    &data_dir,
-                )?);
+                writer = Some(ModelClipWriter::new(args.nsfw_threshold, &args.data_dir)?);
             }
             let (name, version) = crate::generate::model_identity(Some(s.model_dir))?;
             let version = format!(
