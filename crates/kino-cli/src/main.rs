@@ -113,6 +113,22 @@ enum Command {
         /// step counts to fit (never raise them).
         #[arg(long)]
         minutes: Option<f64>,
+        /// Run these stages for these many steps instead of the recipe's (at most the
+        /// recipe's), e.g. `video_vae=1200,dit=2000`; kept in the run folder like a
+        /// --minutes cut, so a resumed run keeps them.
+        #[arg(long, value_name = "STAGE=N,...")]
+        stage_steps: Option<String>,
+        /// Take these stages from the model folder --reuse-from instead of training them
+        /// (video_vae, audio_vae, vocoder), e.g. `audio_vae,vocoder`.
+        #[arg(long, value_name = "STAGE,...")]
+        reuse: Option<String>,
+        /// The model folder --reuse takes stages from (default: the shipped kino-tiny).
+        #[arg(long, requires = "reuse")]
+        reuse_from: Option<PathBuf>,
+        /// Keep training a finished model of the same recipe (e.g. models/kino-tiny): its
+        /// VAEs and vocoder are reused, the DiT starts from its weights and latent statistics.
+        #[arg(long, conflicts_with_all = ["reuse", "reuse_from"])]
+        continue_from: Option<PathBuf>,
         /// Refuse to write a sample clip when a sampled frame's NSFW probability (open_nsfw)
         /// is at or above this, as `kino generate` does (0..=1).
         #[arg(long, default_value_t = kino_safety::DEFAULT_NSFW_THRESHOLD)]
@@ -214,9 +230,17 @@ fn main() -> ExitCode {
             threads,
             device,
             minutes,
+            stage_steps,
+            reuse,
+            reuse_from,
+            continue_from,
             nsfw_threshold,
             data,
         } => train::run(train::TrainArgs {
+            continue_from: continue_from.as_deref(),
+            stage_steps: stage_steps.as_deref(),
+            reuse: reuse.as_deref(),
+            reuse_from: reuse_from.as_deref(),
             batch_scale,
             latent_clips,
             recipe: &recipe,

@@ -26,6 +26,13 @@ pub struct TrainArgs<'a> {
     pub threads: Option<usize>,
     pub device: &'a str,
     pub minutes: Option<f64>,
+    /// `STAGE=N,...`: step counts replacing the recipe's.
+    pub stage_steps: Option<&'a str>,
+    /// `STAGE,...`: stages taken from `reuse_from` instead of trained.
+    pub reuse: Option<&'a str>,
+    pub reuse_from: Option<&'a Path>,
+    /// A finished model of the recipe to keep training.
+    pub continue_from: Option<&'a Path>,
     /// The output check's threshold for sample clips.
     pub nsfw_threshold: f32,
     /// Holds the provenance key sample clips are signed with.
@@ -68,6 +75,29 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .with_context(|| format!("starting run in {}", args.run_dir.display()))?;
     if let Some(m) = args.minutes {
         trainer = trainer.with_time_budget(m);
+    }
+    if let Some(spec) = args.stage_steps {
+        trainer = trainer.with_stage_steps(parse_stage_steps(spec)?)?;
+    }
+    if let Some(dir) = args.continue_from {
+        let folder = kino_models::folder::ModelFolder::open(dir)
+            .with_context(|| format!("--continue-from {}", dir.display()))?;
+        trainer = trainer
+            .continue_from(&folder)
+            .with_context(|| format!("--continue-from {}", dir.display()))?;
+    }
+    if let Some(list) = args.reuse {
+        let from = args
+            .reuse_from
+            .map(Path::to_path_buf)
+            .unwrap_or_else(crate::generate::default_model_dir);
+        let folder = kino_models::folder::ModelFolder::open(&from)
+            .with_context(|| format!("--reuse-from {}", from.display()))?;
+        for stage in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            trainer
+                .reuse_stage(stage, &folder)
+                .with_context(|| format!("--reuse {stage} from {}", from.display()))?;
+        }
     }
     let started = Instant::now();
     // On a terminal: one bar per stage. Otherwise (a log file): a line every 100 steps.
@@ -135,4 +165,38 @@ pub fn run(args: TrainArgs) -> Result<()> {
 
 fn rayon_threads(n: usize) {
     std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+}
+
+/// Parses `--stage-steps`: `STAGE=N` pairs separated by commas, N >= 1.
+fn parse_stage_steps(spec: &str) -> Result<std::collections::HashMap<String, usize>> {
+    let mut caps = std::collections::HashMap::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((stage, n)) = part.split_once('=') else {
+            bail!("--stage-steps '{part}': expected STAGE=N (e.g. video_vae=1200)");
+        };
+        let n: usize =
+            n.trim().parse().ok().filter(|&n| n >= 1).with_context(|| {
+                format!("--stage-steps '{part}': N must be a whole number >= 1")
+            })?;
+        caps.insert(stage.trim().to_string(), n);
+    }
+    if caps.is_empty() {
+        bail!("--stage-steps '{spec}': no STAGE=N given");
+    }
+    Ok(caps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_stage_steps;
+
+    #[test]
+    fn stage_steps_parse_and_refuse_bad_input() {
+        let caps = parse_stage_steps("video_vae=1200, dit=3").unwrap();
+        assert_eq!(caps["video_vae"], 1200);
+        assert_eq!(caps["dit"], 3);
+        for bad in ["", "dit", "dit=0", "dit=-1", "dit=x", "dit=1.5"] {
+            assert!(parse_stage_steps(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }

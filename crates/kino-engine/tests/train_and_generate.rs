@@ -7,7 +7,7 @@ use common::workspace_path;
 use kino_engine::pipeline::{GenerateOptions, NoProgress, Pipeline};
 use kino_engine::train::data::HELD_OUT_SEEDS;
 use kino_engine::train::{Recipe, Trainer};
-use kino_engine::twin::{TwinModel, TwinPipeline};
+use kino_engine::twin::{TwinConfig, TwinModel, TwinPipeline};
 use kino_models::folder::ModelFolder;
 use std::path::PathBuf;
 
@@ -117,7 +117,7 @@ fn smoke_recipe_trains_exports_and_generates() -> anyhow::Result<()> {
     // The folder verifies, and a second run resumes by skipping finished stages.
     let folder = ModelFolder::open(&out)?;
     folder.verify()?;
-    let again = Trainer::new(&run, recipe, &text_dir(), candle_core::Device::Cpu)?;
+    let again = Trainer::new(&run, recipe.clone(), &text_dir(), candle_core::Device::Cpu)?;
     let mut events = 0;
     again.run(&out, &mut |e| {
         if e.stage != "latents" {
@@ -130,6 +130,86 @@ fn smoke_recipe_trains_exports_and_generates() -> anyhow::Result<()> {
         summary,
         "nor sample again"
     );
+
+    // Continuing the finished model in a new run: the VAEs and vocoder are taken as they
+    // are, the DiT starts from the model's weights (its first loss is already near the
+    // first run's last) and runs the steps asked for.
+    let run2 = tmp.path().join("run2");
+    let out2 = tmp.path().join("model2");
+    let cont = Trainer::new(&run2, recipe.clone(), &text_dir(), candle_core::Device::Cpu)?
+        .continue_from(&folder)?
+        .with_stage_steps([("dit".to_string(), 6)].into())?;
+    let mut cont_losses: Vec<(String, f64)> = Vec::new();
+    cont.run(&out2, &mut |e| cont_losses.push((e.stage.clone(), e.loss)))?;
+    let stages: Vec<&str> = cont_losses.iter().map(|(s, _)| s.as_str()).collect();
+    assert!(
+        stages.iter().all(|s| *s == "dit" || *s == "latents"),
+        "only the DiT trains: {stages:?}"
+    );
+    let dit_losses: Vec<f64> = cont_losses
+        .iter()
+        .filter(|(s, _)| s == "dit")
+        .map(|(_, l)| *l)
+        .collect();
+    assert_eq!(dit_losses.len(), 6, "--stage-steps dit=6");
+    let first_run_dit: Vec<f64> = losses
+        .iter()
+        .filter(|(s, _)| s == "dit")
+        .map(|(_, l)| *l)
+        .collect();
+    let mean = |l: &[f64]| l.iter().sum::<f64>() / l.len() as f64;
+    let (start, end) = (mean(&first_run_dit[..6]), mean(&first_run_dit[54..]));
+    assert!(
+        mean(&dit_losses) < (start + end) / 2.0,
+        "continued DiT starts trained: {dit_losses:.3?} vs first run {start:.3} -> {end:.3}"
+    );
+    let folder2 = ModelFolder::open(&out2)?;
+    for c in ["video_vae", "audio_vae", "vocoder"] {
+        assert_eq!(
+            std::fs::read(folder.weights_path(c)?)?,
+            std::fs::read(folder2.weights_path(c)?)?,
+            "{c} is reused unchanged"
+        );
+    }
+    let (t1, t2): (TwinConfig, TwinConfig) = (folder.config("dit")?, folder2.config("dit")?);
+    assert_eq!(t1, t2, "same latent statistics and DiT config");
+    let training = &folder2.manifest().training;
+    assert_eq!(training["steps"]["video_vae"], 0, "{training}");
+    assert_eq!(training["steps"]["dit"], 6, "{training}");
+    assert_eq!(
+        training["dit_continued_from"]["dit_steps_before"], steps as u64,
+        "{training}"
+    );
+    assert!(training["reused"]["audio_vae"].is_string(), "{training}");
+    // A third run continues the second: the step count behind the weights adds up.
+    let run3 = tmp.path().join("run3");
+    Trainer::new(&run3, recipe.clone(), &text_dir(), candle_core::Device::Cpu)?
+        .continue_from(&folder2)?;
+    let note: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run3.join("dit/continued.json"))?)?;
+    assert_eq!(note["dit_steps_before"], steps as u64 + 6, "{note}");
+
+    // Refusals name what is wrong: a stage that does not exist, a stage that cannot be
+    // reused, and a folder whose networks another recipe configured.
+    let fresh = || {
+        Trainer::new(
+            &tmp.path().join("run4"),
+            recipe.clone(),
+            &text_dir(),
+            candle_core::Device::Cpu,
+        )
+    };
+    let err = fresh()?
+        .with_stage_steps([("vae".to_string(), 3)].into())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("unknown stage 'vae'"), "{err}");
+    let err = fresh()?.reuse_stage("dit", &folder).err().unwrap();
+    assert!(err.to_string().contains("cannot be reused"), "{err}");
+    let shipped = ModelFolder::open(text_dir())?;
+    let err = fresh()?.reuse_stage("video_vae", &shipped).err().unwrap();
+    assert!(err.to_string().contains("configured"), "{err}");
+    assert!(!tmp.path().join("run4/video_vae/done.safetensors").exists());
 
     let pipeline = TwinPipeline::new(TwinModel::load(&folder, &candle_core::Device::Cpu)?);
     let opts = GenerateOptions {

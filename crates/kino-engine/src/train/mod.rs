@@ -246,7 +246,15 @@ pub struct Trainer {
     text_source: PathBuf,
     /// Wall-clock budget for the whole run, in seconds (None: every stage runs its steps).
     time_budget_s: Option<f64>,
+    /// Step counts asked for by name (see [`Trainer::with_stage_steps`]).
+    stage_caps: HashMap<String, usize>,
+    /// The DiT's starting weights and latent statistics (see [`Trainer::continue_from`]).
+    dit_init: Option<(HashMap<String, Tensor>, LatentStats, PathBuf)>,
 }
+
+/// The stages a run may take from a finished model folder instead of training them
+/// ([`Trainer::reuse_stage`]); the DiT always trains, on the latents of this run's VAEs.
+pub const REUSABLE_STAGES: [&str; 3] = ["video_vae", "audio_vae", "vocoder"];
 
 /// Each stage's share of a time budget; the rest is left for the latent cache and export.
 fn budget_share(stage: &str) -> f64 {
@@ -334,7 +342,127 @@ impl Trainer {
             text,
             text_source: text_dir.to_path_buf(),
             time_budget_s: None,
+            stage_caps: HashMap::new(),
+            dit_init: None,
         })
+    }
+
+    /// Continues training a finished model of this recipe: the VAEs and the vocoder are
+    /// taken from `folder` ([`Trainer::reuse_stage`]), and the DiT stage starts from the
+    /// folder's DiT weights and normalises latents with the folder's statistics (so the
+    /// network sees the inputs it was trained on) instead of starting from random weights
+    /// and fresh statistics. The DiT's configuration must equal the recipe's. A DiT
+    /// checkpoint already in the run folder takes precedence (the run resumes).
+    pub fn continue_from(mut self, folder: &ModelFolder) -> Result<Self> {
+        for stage in REUSABLE_STAGES {
+            self.reuse_stage(stage, folder)?;
+        }
+        let twin: crate::twin::TwinConfig = folder
+            .config("dit")
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        if twin.dit != self.recipe.dit_config || twin.text_max_tokens != self.recipe.text_max_tokens
+        {
+            return Err(EngineError::Invalid(format!(
+                "{}: its DiT is configured differently from recipe '{}'",
+                folder.dir().display(),
+                self.recipe.name
+            )));
+        }
+        let path = folder
+            .weights_path("dit")
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let weights = load_st(&path)?
+            .into_iter()
+            .map(|(k, v)| Ok((k, v.to_dtype(DType::F32)?)))
+            .collect::<Result<HashMap<_, _>>>()?;
+        let stats = LatentStats {
+            video_mean: twin.video_latent_mean,
+            video_std: twin.video_latent_std,
+            audio_mean: twin.audio_latent_mean,
+            audio_std: twin.audio_latent_std,
+        };
+        let dir = self.run_dir.join("dit");
+        fs::create_dir_all(&dir).map_err(|e| st_err(&dir, e))?;
+        // DiT steps behind the starting weights, over every run that led to them.
+        let t = &folder.manifest().training;
+        let before = t["steps"]["dit"].as_u64().unwrap_or(0)
+            + t["dit_continued_from"]["dit_steps_before"]
+                .as_u64()
+                .unwrap_or(0);
+        let note = serde_json::json!({
+            "weights": path.display().to_string(),
+            "model": folder.manifest().name,
+            "dit_steps_before": before,
+        });
+        let file = dir.join("continued.json");
+        fs::write(&file, note.to_string()).map_err(|e| st_err(&file, e))?;
+        self.dit_init = Some((weights, stats, path));
+        Ok(self)
+    }
+
+    /// Runs each named stage for the given number of steps (at least 1, at most the
+    /// recipe's) instead of the recipe's count, e.g. `{"video_vae": 1200}`. Like a time
+    /// budget's cut, the count is kept in `<stage>/steps.txt` and is not part of the
+    /// recipe's identity: a resumed run keeps it, and asking again for another count
+    /// replaces it (the learning-rate schedule then follows the new count from the last
+    /// checkpoint). A stage that already finished is not re-run.
+    pub fn with_stage_steps(mut self, caps: HashMap<String, usize>) -> Result<Self> {
+        for name in caps.keys() {
+            if budget_share(name) == 0.0 {
+                return Err(EngineError::Invalid(format!(
+                    "unknown stage '{name}' (stages: video_vae, audio_vae, vocoder, dit)"
+                )));
+            }
+        }
+        self.stage_caps = caps;
+        Ok(self)
+    }
+
+    /// Takes stage `name` (one of [`REUSABLE_STAGES`]) from the finished model folder
+    /// `folder` instead of training it: its weights become the stage's result
+    /// (`<stage>/done.safetensors`) and `<stage>/reused.txt` records where they came from.
+    /// The folder's configuration of that network must equal the recipe's. Does nothing
+    /// when the stage already finished in this run (trained or reused before).
+    pub fn reuse_stage(&self, name: &str, folder: &ModelFolder) -> Result<()> {
+        let r = &self.recipe;
+        let want = match name {
+            "video_vae" => serde_json::to_value(&r.video_vae_config),
+            "audio_vae" => serde_json::to_value(&r.audio_vae_config),
+            "vocoder" => serde_json::to_value(&r.vocoder_config),
+            _ => {
+                return Err(EngineError::Invalid(format!(
+                    "stage '{name}' cannot be reused (reusable: {})",
+                    REUSABLE_STAGES.join(", ")
+                )))
+            }
+        }
+        .map_err(|e| EngineError::Invalid(format!("recipe config: {e}")))?;
+        let dir = self.run_dir.join(name);
+        let done = dir.join("done.safetensors");
+        if done.exists() {
+            return Ok(());
+        }
+        let have: serde_json::Value = folder
+            .config(name)
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        if have != want {
+            return Err(EngineError::Invalid(format!(
+                "{}: its {name} is configured {have}, but recipe '{}' trains {want}",
+                folder.dir().display(),
+                r.name
+            )));
+        }
+        let path = folder
+            .weights_path(name)
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let weights = load_st(&path)?
+            .into_iter()
+            .map(|(k, v)| Ok((k, v.to_dtype(DType::F32)?)))
+            .collect::<Result<HashMap<_, _>>>()?;
+        fs::create_dir_all(&dir).map_err(|e| st_err(&dir, e))?;
+        let note = format!("{} ({})\n", path.display(), folder.manifest().name);
+        fs::write(dir.join("reused.txt"), note).map_err(|e| st_err(&dir, e))?;
+        write_atomic(&done, &weights)
     }
 
     /// Fits the run into `minutes` of wall-clock time: each stage times its first steps and
@@ -387,6 +515,10 @@ impl Trainer {
         let steps_file = dir.join("steps.txt");
         let mut total = spec.steps;
         let mut settled = false;
+        if let Some(&cap) = self.stage_caps.get(name) {
+            fs::write(&steps_file, cap.clamp(1, spec.steps).to_string())
+                .map_err(|e| st_err(&steps_file, e))?;
+        }
         if let Ok(text) = fs::read_to_string(&steps_file) {
             total = text
                 .trim()
@@ -610,7 +742,10 @@ impl Trainer {
             VarBuilder::from_tensors(audio_w.clone(), DType::F32, &dev),
         )?;
         let cache = self.latent_cache(&vae, &avae, &mel, on_event)?;
-        let stats = LatentStats::of(&cache)?;
+        let stats = match &self.dit_init {
+            Some((_, stats, _)) => stats.clone(),
+            None => LatentStats::of(&cache)?,
+        };
 
         // 5. The twin DiT on normalised latents.
         let dmap = VarMap::new();
@@ -618,6 +753,10 @@ impl Trainer {
             &r.dit_config,
             VarBuilder::from_varmap(&dmap, DType::F32, &dev),
         )?;
+        if let Some((weights, _, path)) = &self.dit_init {
+            // The stage's optimiser and EMA start from these (a checkpoint overrides them).
+            optim::load_into(&dmap, weights, path)?;
+        }
         let empty = self.text_tokens(&[""])?;
         let vtimes = video_latent_times(
             cache.video.dim(2)?,
@@ -681,8 +820,12 @@ impl Trainer {
         self.export(out, &twin, &video_w, &audio_w, &vocoder_w, &dit_w)
     }
 
-    /// The steps a stage ran (its recipe's, or fewer when a time budget cut them).
+    /// The steps a stage ran (its recipe's, or fewer when a time budget or
+    /// [`Trainer::with_stage_steps`] cut them; 0 when it was reused from a model folder).
     fn stage_steps(&self, name: &str, spec: &StageSpec) -> usize {
+        if self.run_dir.join(name).join("reused.txt").exists() {
+            return 0;
+        }
         fs::read_to_string(self.run_dir.join(name).join("steps.txt"))
             .ok()
             .and_then(|t| t.trim().parse().ok())
@@ -818,6 +961,16 @@ impl Trainer {
                 "vocoder": self.stage_steps("vocoder", &r.vocoder),
                 "dit": self.stage_steps("dit", &r.dit),
             },
+            "reused": REUSABLE_STAGES
+                .iter()
+                .filter_map(|s| {
+                    let note = fs::read_to_string(self.run_dir.join(s).join("reused.txt")).ok()?;
+                    Some((s.to_string(), serde_json::Value::String(note.trim().to_string())))
+                })
+                .collect::<serde_json::Map<_, _>>(),
+            "dit_continued_from": fs::read_to_string(self.run_dir.join("dit").join("continued.json"))
+                .ok()
+                .and_then(|n| serde_json::from_str::<serde_json::Value>(&n).ok()),
             "latent_clips": r.latent_clips,
         });
         Ok(w.finish(
@@ -855,6 +1008,7 @@ pub struct LatentCache {
 }
 
 /// Per-channel latent statistics.
+#[derive(Debug, Clone)]
 pub struct LatentStats {
     pub video_mean: Vec<f32>,
     pub video_std: Vec<f32>,
