@@ -129,6 +129,10 @@ enum Command {
         /// VAEs and vocoder are reused, the DiT starts from its weights and latent statistics.
         #[arg(long, conflicts_with_all = ["reuse", "reuse_from"])]
         continue_from: Option<PathBuf>,
+        /// Train only the VAEs and the vocoder and write them to --output as a partial model
+        /// folder, for a later run's --reuse (the stages of one model over several sessions).
+        #[arg(long, conflicts_with = "continue_from")]
+        stop_before_dit: bool,
         /// Refuse to write a sample clip when a sampled frame's NSFW probability (open_nsfw)
         /// is at or above this, as `kino generate` does (0..=1).
         #[arg(long, default_value_t = kino_safety::DEFAULT_NSFW_THRESHOLD)]
@@ -234,9 +238,11 @@ fn main() -> ExitCode {
             reuse,
             reuse_from,
             continue_from,
+            stop_before_dit,
             nsfw_threshold,
             data,
         } => train::run(train::TrainArgs {
+            stop_before_dit,
             continue_from: continue_from.as_deref(),
             stage_steps: stage_steps.as_deref(),
             reuse: reuse.as_deref(),

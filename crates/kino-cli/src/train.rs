@@ -33,6 +33,8 @@ pub struct TrainArgs<'a> {
     pub reuse_from: Option<&'a Path>,
     /// A finished model of the recipe to keep training.
     pub continue_from: Option<&'a Path>,
+    /// Write the VAEs and vocoder as a partial folder and stop.
+    pub stop_before_dit: bool,
     /// The output check's threshold for sample clips.
     pub nsfw_threshold: f32,
     /// Holds the provenance key sample clips are signed with.
@@ -78,6 +80,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     if let Some(spec) = args.stage_steps {
         trainer = trainer.with_stage_steps(parse_stage_steps(spec)?)?;
+    }
+    if args.stop_before_dit {
+        trainer = trainer.stop_before_dit();
     }
     if let Some(dir) = args.continue_from {
         let folder = kino_models::folder::ModelFolder::open(dir)

@@ -4,12 +4,13 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use candle_core::{DType, Device, Tensor};
-use common::{assert_ok, fixtures, run_kino as kino, text};
+use candle_core::{DType, Device};
+use common::{
+    assert_ok, copy_dir, fixtures, load_tensors as load, rel_err, run_kino as kino, text,
+};
 
 /// Asserts that a run failed, saying each of `needles` (in its stdout or stderr).
 fn assert_refused(o: &Output, needles: &[&str]) {
@@ -51,39 +52,6 @@ fn dev_forward(
     ];
     args.extend_from_slice(extra);
     kino(data, &args)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), &dest).unwrap();
-        }
-    }
-}
-
-fn load(path: &Path) -> HashMap<String, Tensor> {
-    candle_core::safetensors::load(path, &Device::Cpu)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn rel_err(got: &Tensor, want: &Tensor) -> f32 {
-    assert_eq!(got.dims(), want.dims());
-    let max = |t: &Tensor| {
-        t.abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    };
-    max(&(got - want).unwrap()) / max(want)
 }
 
 #[test]

@@ -4,10 +4,19 @@
 //! cargo run --release -p kino-provenance --example watermark_robustness -- [clips] [size] [seconds] [strength]
 //!
 //! Defaults: 16 clips, 256x256, 5 s, the default strength. Set VERBOSE=1 for per-clip rows.
+//!
+//! ADAPTIVE=1 marks with the closed-loop embedder (`embed_adaptive`, default
+//! `AdaptiveOptions`; the strength argument is then ignored; STRENGTHS=3,3.5,4,4.5,
+//! MARGIN=2.0 and MAX_ERRORS=10 override the ladder and the pass criterion) and prints the
+//! strength chosen for each clip. Its simulated attack is the same deterministic delivery +
+//! 1/4-bitrate re-encode as the "re-encode at 1/4 bitrate" row, so that row counts the clips
+//! whose simulation passed (or whose payload survived at the cap); the 1/5 bitrate and
+//! combined rows are attacks it did not simulate.
 
 use kino_media::{VideoFrames, VideoQuality};
 use kino_provenance::watermark::{
-    attack, detect, embed, DetectOptions, EmbedOptions, Payload, WatermarkKey, CODED_BITS,
+    attack, detect, embed, embed_adaptive, AdaptiveOptions, DetectOptions, EmbedOptions, Payload,
+    WatermarkKey, CODED_BITS,
 };
 use kino_world::{render, simulate, RandomOptions, SceneSpec};
 use std::time::Instant;
@@ -34,19 +43,59 @@ fn main() {
         .get(4)
         .and_then(|a| a.parse().ok())
         .unwrap_or(EmbedOptions::default().strength);
+    let adaptive = std::env::var_os("ADAPTIVE").is_some_and(|v| v != "0");
+    let mut adaptive_opts = AdaptiveOptions::default();
+    if let Ok(list) = std::env::var("STRENGTHS") {
+        adaptive_opts.strengths = list
+            .split(',')
+            .map(|s| {
+                s.trim()
+                    .parse()
+                    .expect("STRENGTHS: comma-separated numbers")
+            })
+            .collect();
+    }
+    if let Some(m) = std::env::var("MARGIN").ok().and_then(|v| v.parse().ok()) {
+        adaptive_opts.score_margin = m;
+    }
+    if let Some(e) = std::env::var("MAX_ERRORS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        adaptive_opts.max_coded_bit_errors = e;
+    }
     let key = WatermarkKey::from_passphrase("kino robustness example");
     let wrong = WatermarkKey::from_passphrase("some other key");
     let opts = DetectOptions::default();
-    println!(
-        "clips {clips}, {size}x{size}, {seconds} s at 24 fps, strength {strength}; threshold {:.2}",
-        opts.threshold()
-    );
+    if adaptive {
+        println!(
+            "clips {clips}, {size}x{size}, {seconds} s at 24 fps, adaptive strength {:?} \
+             (margin {}, <= {} coded-bit errors); threshold {:.2}",
+            adaptive_opts.strengths,
+            adaptive_opts.score_margin,
+            adaptive_opts.max_coded_bit_errors,
+            opts.threshold()
+        );
+    } else {
+        println!(
+            "clips {clips}, {size}x{size}, {seconds} s at 24 fps, strength {strength}; threshold {:.2}",
+            opts.threshold()
+        );
+    }
     let attacks: Vec<(&str, Attack)> = vec![
         ("none (CRF 23 encode)", Box::new(|v, _| v.clone())),
         (
             "re-encode at 1/4 bitrate",
             Box::new(|v, bps| {
                 attack::reencode(v, VideoQuality::Bitrate(bps / 4))
+                    .unwrap()
+                    .0
+            }),
+        ),
+        (
+            "re-encode at 1/5 bitrate",
+            Box::new(|v, bps| {
+                attack::reencode(v, VideoQuality::Bitrate(bps / 5))
                     .unwrap()
                     .0
             }),
@@ -101,6 +150,8 @@ fn main() {
     let (mut detect_time, mut detect_calls) = (0.0f64, 0usize);
     let mut unmarked_scores = Vec::new();
     let mut wrong_scores = Vec::new();
+    let mut chosen: Vec<(f32, bool, usize)> = Vec::new();
+    let (mut embed_time, mut tries_total) = (0.0f64, 0usize);
     for seed in 0..clips {
         let t0 = Instant::now();
         let original = world_clip(1000 + seed, size, seconds);
@@ -110,7 +161,43 @@ fn main() {
             strength,
             ..EmbedOptions::default()
         };
-        let rep = embed(&mut marked, &payload, &key, &eo).unwrap();
+        let te = Instant::now();
+        let rep = if adaptive {
+            let a = embed_adaptive(&mut marked, &payload, &key, &adaptive_opts).unwrap();
+            let tries: Vec<String> = a
+                .tries
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{}: {:.2}/{}",
+                        t.strength,
+                        t.detection.score,
+                        t.detection
+                            .coded_bit_errors
+                            .map_or("-".to_string(), |e| e.to_string())
+                    )
+                })
+                .collect();
+            eprintln!(
+                "clip {seed}: strength {} ({}), PSNR {:.2} dB, simulated score/errors [{}], \
+                 {:.2} s",
+                a.strength,
+                if a.passed {
+                    "passed"
+                } else {
+                    "cap, not passed"
+                },
+                a.embed.psnr_db,
+                tries.join(", "),
+                te.elapsed().as_secs_f64()
+            );
+            chosen.push((a.strength, a.passed, a.tries.len()));
+            tries_total += a.tries.len();
+            a.embed
+        } else {
+            embed(&mut marked, &payload, &key, &eo).unwrap()
+        };
+        embed_time += te.elapsed().as_secs_f64();
         psnrs.push(rep.psnr_db);
         // The delivered file: CRF 23 (kino's default); attacks start from its decoded frames.
         let (delivered, bps) = attack::reencode(&marked, VideoQuality::Crf(23)).unwrap();
@@ -170,6 +257,27 @@ fn main() {
         "detect: {:.1} ms per attacked clip (mean over {detect_calls})",
         1000.0 * detect_time / detect_calls.max(1) as f64
     );
+    if adaptive {
+        let mut hist: Vec<(f32, usize)> = Vec::new();
+        for &(s, _, _) in &chosen {
+            match hist.iter_mut().find(|(h, _)| *h == s) {
+                Some(h) => h.1 += 1,
+                None => hist.push((s, 1)),
+            }
+        }
+        hist.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let hist: Vec<String> = hist.iter().map(|(s, c)| format!("{s}: {c}")).collect();
+        println!(
+            "adaptive: strengths chosen {{{}}}, {} of {clips} passed the simulation; \
+             {tries_total} tries, embed_adaptive {:.2} s per clip, {:.2} s per try",
+            hist.join(", "),
+            chosen.iter().filter(|c| c.1).count(),
+            embed_time / n,
+            embed_time / tries_total.max(1) as f64
+        );
+    } else {
+        println!("embed: {:.3} s per clip", embed_time / n);
+    }
     let max = |v: &[f64]| v.iter().cloned().fold(f64::MIN, f64::max);
     println!(
         "unmarked clips: max score {:.2}; wrong key: max score {:.2}",

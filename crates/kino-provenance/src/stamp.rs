@@ -36,9 +36,10 @@
 
 use crate::credentials::{sign_mp4_bytes, Credentials, ProvenanceKey, Result, WatermarkClaim};
 use crate::watermark::{
-    detect, embed, DetectOptions, Detection, EmbedOptions, EmbedReport, Payload, WatermarkKey,
+    detect, embed_adaptive, AdaptiveOptions, AdaptiveReport, DetectOptions, Detection,
+    EmbedOptions, EmbedReport, Payload, WatermarkKey,
 };
-use kino_media::{AudioBuffer, Clip, EncodeOptions, Mp4Summary, VideoFrames};
+use kino_media::{AudioBuffer, Clip, EncodeOptions, Mp4Summary, VideoFrames, VideoQuality};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
@@ -54,8 +55,20 @@ pub fn kino_watermark_key() -> WatermarkKey {
     WatermarkKey::from_passphrase(KINO_WATERMARK_PASSPHRASE)
 }
 
-/// How strongly kino marks a clip of this size. Frames under 256 px on the short side hold at
-/// most a few 128-px tiles and compress to very few bits, so they get a stronger mark.
+/// How kino marks a clip it delivers with `delivery`: the closed-loop strength
+/// ([`embed_adaptive`]) from 3.0 up to 4.5 (about 35 dB PSNR), raised only where the mark
+/// would not survive the clip's own delivery followed by a re-encode at 1/4 of its bitrate.
+pub fn adaptive_options_for(delivery: VideoQuality) -> AdaptiveOptions {
+    AdaptiveOptions {
+        delivery,
+        ..AdaptiveOptions::default()
+    }
+}
+
+/// The fixed strength kino used before the closed-loop strength ([`adaptive_options_for`]),
+/// for callers that mark with [`crate::watermark::embed`] directly: frames under 256 px on
+/// the short side hold at most a few 128-px tiles and compress to very few bits, so they get
+/// a stronger mark.
 pub fn embed_options_for(width: u32, height: u32) -> EmbedOptions {
     let short = width.min(height);
     EmbedOptions {
@@ -98,7 +111,10 @@ pub fn clip_id(video: &VideoFrames, audio: Option<&AudioBuffer>) -> String {
 pub struct Watermarked {
     pub clip_id: String,
     pub payload: Payload,
+    /// The kept embedding (`adaptive.embed`).
     pub embed: EmbedReport,
+    /// The strength search: strength chosen, tries, simulated detection.
+    pub adaptive: AdaptiveReport,
 }
 
 impl Watermarked {
@@ -108,15 +124,30 @@ impl Watermarked {
     }
 }
 
-/// Marks `video` in place with the public kino key and the payload for `clip_id`.
+/// Marks `video` in place with the public kino key and the payload for `clip_id`, at the
+/// closed-loop strength for kino's default delivery (CRF 23).
 pub fn watermark(video: &mut VideoFrames, clip_id: &str) -> Result<Watermarked> {
+    watermark_for(video, clip_id, VideoQuality::default())
+}
+
+/// [`watermark`] for a clip that will be encoded with `delivery`.
+pub fn watermark_for(
+    video: &mut VideoFrames,
+    clip_id: &str,
+    delivery: VideoQuality,
+) -> Result<Watermarked> {
     let payload = Payload::from_clip_id(KINO_GENERATOR, clip_id);
-    let opts = embed_options_for(video.width(), video.height());
-    let embed = embed(video, &payload, &kino_watermark_key(), &opts)?;
+    let adaptive = embed_adaptive(
+        video,
+        &payload,
+        &kino_watermark_key(),
+        &adaptive_options_for(delivery),
+    )?;
     Ok(Watermarked {
         clip_id: clip_id.to_string(),
         payload,
-        embed,
+        embed: adaptive.embed,
+        adaptive,
     })
 }
 
@@ -159,7 +190,7 @@ pub fn encode_with_id(
     mut credentials: Credentials,
     opts: &EncodeOptions,
 ) -> Result<Stamped> {
-    let marked = watermark(&mut clip.video, id)?;
+    let marked = watermark_for(&mut clip.video, id, opts.video_quality)?;
     let (bytes, summary) = kino_media::encode_mp4(&clip.video, clip.audio.as_ref(), opts)?;
     credentials.watermark = Some(marked.claim());
     let mp4 = sign_mp4_bytes(key, &credentials, &bytes)?;

@@ -428,8 +428,15 @@ fn stamp_marks_encodes_signs_and_binds_the_watermark() {
     let out = dir.path().join("stamped.mp4");
     let s = stamp::write(&out, &mut c, &key, creds(), &EncodeOptions::default()).unwrap();
     assert_eq!(s.watermark.clip_id, id);
+    // The closed-loop strength: 3.0 (~38.5 dB) up to the cap 4.5 (~35 dB).
+    let a = &s.watermark.adaptive;
+    assert_eq!(s.watermark.embed, a.embed);
     assert!(
-        s.watermark.embed.psnr_db > 35.0,
+        !a.tries.is_empty() && (3.0..=4.5).contains(&a.strength),
+        "{a:?}"
+    );
+    assert!(
+        s.watermark.embed.psnr_db > 34.5,
         "{}",
         s.watermark.embed.psnr_db
     );

@@ -44,6 +44,39 @@ pub fn assert_fails_with(o: &Output, needles: &[&str]) {
     }
 }
 
+/// A copy of the folder `from` (recursively) at `to` (created).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// Every tensor of a safetensors file, on the CPU.
+pub fn load_tensors(path: &Path) -> std::collections::HashMap<String, candle_core::Tensor> {
+    candle_core::safetensors::load(path, &candle_core::Device::Cpu)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Max |got - want| / max |want| (same shapes, f32).
+pub fn rel_err(got: &candle_core::Tensor, want: &candle_core::Tensor) -> f32 {
+    assert_eq!(got.dims(), want.dims());
+    let max = |t: &candle_core::Tensor| {
+        t.abs()
+            .and_then(|a| a.flatten_all())
+            .and_then(|a| a.max(0))
+            .and_then(|a| a.to_scalar::<f32>())
+            .unwrap()
+    };
+    max(&(got - want).unwrap()) / max(want)
+}
+
 /// `tools/parity/fixtures`.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/parity/fixtures")

@@ -250,6 +250,8 @@ pub struct Trainer {
     stage_caps: HashMap<String, usize>,
     /// The DiT's starting weights and latent statistics (see [`Trainer::continue_from`]).
     dit_init: Option<(HashMap<String, Tensor>, LatentStats, PathBuf)>,
+    /// Stop after the vocoder (see [`Trainer::stop_before_dit`]).
+    stop_before_dit: bool,
 }
 
 /// The stages a run may take from a finished model folder instead of training them
@@ -344,7 +346,17 @@ impl Trainer {
             time_budget_s: None,
             stage_caps: HashMap::new(),
             dit_init: None,
+            stop_before_dit: false,
         })
+    }
+
+    /// Trains (or reuses) only the VAEs and the vocoder, then writes them as a *partial*
+    /// model folder (no text encoder, no DiT; `"partial": true` in its training notes) that a
+    /// later run takes with [`Trainer::reuse_stage`]. Lets the stages of one model be trained
+    /// in separate sessions.
+    pub fn stop_before_dit(mut self) -> Self {
+        self.stop_before_dit = true;
+        self
     }
 
     /// Continues training a finished model of this recipe: the VAEs and the vocoder are
@@ -732,6 +744,10 @@ impl Trainer {
             &mut |_, _, _| Ok(()),
         )?;
 
+        if self.stop_before_dit {
+            return self.export(out, None, &video_w, &audio_w, &vocoder_w);
+        }
+
         // 4. Latent cache with the EMA VAEs.
         let vae = VideoVae::new(
             &r.video_vae_config,
@@ -817,7 +833,7 @@ impl Trainer {
         )?;
 
         // 6. Export.
-        self.export(out, &twin, &video_w, &audio_w, &vocoder_w, &dit_w)
+        self.export(out, Some((&twin, &dit_w)), &video_w, &audio_w, &vocoder_w)
     }
 
     /// The steps a stage ran (its recipe's, or fewer when a time budget or
@@ -919,34 +935,39 @@ impl Trainer {
         Ok(cache)
     }
 
+    /// Writes the model folder; without a DiT (`dit` None) a partial one of the VAEs and
+    /// the vocoder only.
     fn export(
         &self,
         out: &Path,
-        twin: &TwinConfig,
+        dit: Option<(&TwinConfig, &HashMap<String, Tensor>)>,
         video: &HashMap<String, Tensor>,
         audio: &HashMap<String, Tensor>,
         vocoder: &HashMap<String, Tensor>,
-        dit: &HashMap<String, Tensor>,
     ) -> Result<ModelFolder> {
         let r = &self.recipe;
         let mut w = FolderWriter::new(out)?;
-        for file in ["text_encoder.safetensors", "tokenizer.json"] {
-            let (src, dst) = (self.text_source.join(file), out.join(file));
-            if src != dst {
-                fs::copy(&src, &dst).map_err(|e| st_err(&src, e))?;
+        if dit.is_some() {
+            for file in ["text_encoder.safetensors", "tokenizer.json"] {
+                let (src, dst) = (self.text_source.join(file), out.join(file));
+                if src != dst {
+                    fs::copy(&src, &dst).map_err(|e| st_err(&src, e))?;
+                }
             }
+            w.add_existing(
+                "text_encoder",
+                "text_encoder.safetensors",
+                serde_json::json!({"preset": "all-MiniLM-L6-v2"}),
+            )?;
+            w.add_extra_file("text_encoder", "tokenizer.json")?;
         }
-        w.add_existing(
-            "text_encoder",
-            "text_encoder.safetensors",
-            serde_json::json!({"preset": "all-MiniLM-L6-v2"}),
-        )?;
-        w.add_extra_file("text_encoder", "tokenizer.json")?;
         let json = |v: &dyn erased::Ser| v.value();
         w.write_component("video_vae", video, DType::F16, json(&r.video_vae_config))?;
         w.write_component("audio_vae", audio, DType::F16, json(&r.audio_vae_config))?;
         w.write_component("vocoder", vocoder, DType::F32, json(&r.vocoder_config))?;
-        w.write_component("dit", dit, DType::F16, json(twin))?;
+        if let Some((twin, dit)) = dit {
+            w.write_component("dit", dit, DType::F16, json(twin))?;
+        }
         let media = MediaSpec {
             fps: r.clip.fps,
             sizes: vec![(r.clip.width, r.clip.height)],
@@ -959,8 +980,9 @@ impl Trainer {
                 "video_vae": self.stage_steps("video_vae", &r.video_vae),
                 "audio_vae": self.stage_steps("audio_vae", &r.audio_vae),
                 "vocoder": self.stage_steps("vocoder", &r.vocoder),
-                "dit": self.stage_steps("dit", &r.dit),
+                "dit": if dit.is_some() { self.stage_steps("dit", &r.dit) } else { 0 },
             },
+            "partial": dit.is_none(),
             "reused": REUSABLE_STAGES
                 .iter()
                 .filter_map(|s| {
@@ -973,8 +995,12 @@ impl Trainer {
                 .and_then(|n| serde_json::from_str::<serde_json::Value>(&n).ok()),
             "latent_clips": r.latent_clips,
         });
+        let name = match dit {
+            Some(_) => format!("kino-{}", r.name),
+            None => format!("kino-{}-stages", r.name),
+        };
         Ok(w.finish(
-            &format!("kino-{}", r.name),
+            &name,
             FAMILY,
             "Apache-2.0 (text encoder: all-MiniLM-L6-v2, Apache-2.0)",
             "kino's own joint audio-video model, trained on procedural-world clips",

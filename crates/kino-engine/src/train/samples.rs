@@ -173,11 +173,10 @@ impl Trainer {
         let model_dir = root.join("model.tmp");
         let folder = self.export(
             &model_dir,
-            weights.twin,
+            Some((weights.twin, weights.dit)),
             weights.video_vae,
             weights.audio_vae,
             weights.vocoder,
-            weights.dit,
         )?;
         let pipeline = TwinPipeline::new(TwinModel::load(&folder, &self.device)?);
         let held = match held {

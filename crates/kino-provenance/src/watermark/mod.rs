@@ -21,13 +21,19 @@
 //! times the chance a random decode passes the CRC) equals
 //! [`DetectOptions::false_positive_rate`] (1e-6 by default).
 //!
+//! **Strength.** [`embed`] marks at a fixed [`EmbedOptions::strength`]; [`embed_adaptive`]
+//! (closed loop) tries 3.0, 3.5, 4.0, 4.5 on the original frames and keeps the weakest whose
+//! mark survives a simulated delivery (CRF 23) and re-encode at 1/4 of that bitrate.
+//!
 //! See `docs/provenance.md` for the parameters and the measured robustness.
 
+pub mod adaptive;
 pub mod attack;
 mod pattern;
 mod payload;
 mod signal;
 
+pub use adaptive::{embed_adaptive, AdaptiveOptions, AdaptiveReport, AdaptiveTry};
 pub use pattern::{WatermarkKey, BAND_HI, BAND_LO, SYNC_SHARE, TILE};
 pub use payload::{crc16, Payload, CODED_BITS, CRC_BITS, MESSAGE_BITS, PAYLOAD_BITS};
 pub use signal::{gaussian_tail, psnr};
@@ -188,6 +194,33 @@ pub(crate) fn embed_tile(
     tile: &[f32],
     opts: &EmbedOptions,
 ) -> EmbedReport {
+    embed_tile_masked(frames, tile, opts, None)
+}
+
+/// The per-pixel scale of frame `frame`'s mark before `strength`: the texture mask if
+/// `adaptive`, else ones.
+pub(crate) fn frame_mask(
+    frame: &[u8],
+    w: usize,
+    h: usize,
+    format: PixelFormat,
+    adaptive: bool,
+) -> Vec<f32> {
+    if adaptive {
+        signal::texture_mask(&signal::luma_of(frame, w, h, format), w, h)
+    } else {
+        vec![1.0; w * h]
+    }
+}
+
+/// [`embed_tile`] with each frame's [`frame_mask`] given (`masks[i]`, computed on the
+/// unmarked frame) instead of computed; the result is the same.
+pub(crate) fn embed_tile_masked(
+    frames: &mut VideoFrames,
+    tile: &[f32],
+    opts: &EmbedOptions,
+    masks: Option<&[Vec<f32>]>,
+) -> EmbedReport {
     let (w, h) = (frames.width() as usize, frames.height() as usize);
     let format = frames.format();
     let mut sq_err = 0.0f64;
@@ -195,11 +228,13 @@ pub(crate) fn embed_tile(
     let n = frames.len();
     for i in 0..n {
         let frame = frames.frame_mut(i).expect("frame index in range");
-        let luma = signal::luma_of(frame, w, h, format);
-        let mask = if opts.adaptive {
-            signal::texture_mask(&luma, w, h)
-        } else {
-            vec![1.0; w * h]
+        let computed;
+        let mask: &[f32] = match masks {
+            Some(m) => &m[i],
+            None => {
+                computed = frame_mask(frame, w, h, format, opts.adaptive);
+                &computed
+            }
         };
         for y in 0..h {
             let trow = &tile[(y % TILE) * TILE..(y % TILE + 1) * TILE];
