@@ -207,8 +207,26 @@ fn median(v: &[f32]) -> Option<f32> {
     Some(s[s.len() / 2])
 }
 
+/// What makes the "model" side's clip of a held-out prompt.
+enum Maker {
+    /// The model generates it from the prompt.
+    Generate(kino_engine::twin::TwinPipeline),
+    /// The world's clip through the model's autoencoders (`--bar autoencoder`).
+    Roundtrip(kino_engine::autoencode::Autoencoders, String),
+}
+
+impl Maker {
+    fn name(&self) -> String {
+        match self {
+            Maker::Generate(p) => p.name().to_string(),
+            Maker::Roundtrip(_, name) => format!("{name} autoencoders"),
+        }
+    }
+}
+
 pub fn run(args: &EvalArgs) -> Result<()> {
-    if args.bar != crate::eval_bars::Bar::Single {
+    use crate::eval_bars::Bar;
+    if !matches!(args.bar, Bar::Single | Bar::Autoencoder) {
         return crate::eval_bars::run(args);
     }
     anyhow::ensure!(
@@ -216,9 +234,30 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         "--count {}: must be 1..=10000",
         args.count
     );
-    let pipeline = crate::generate::load_twin(args.model.as_deref(), &args.device)?;
-    let (width, height) = pipeline.model.size;
-    let fps = pipeline.model.fps;
+    let (maker, (width, height), fps) = if args.bar == Bar::Autoencoder {
+        anyhow::ensure!(
+            args.out.is_none(),
+            "--out is not supported with --bar autoencoder (it writes no clips)"
+        );
+        let dir = args
+            .model
+            .clone()
+            .unwrap_or_else(crate::generate::default_model_dir);
+        let folder = kino_models::folder::ModelFolder::open(&dir)
+            .with_context(|| format!("opening model folder {}", dir.display()))?;
+        let device = crate::device::parse(&args.device)?;
+        let media = &folder.manifest().media;
+        let size = media.sizes.first().copied().unwrap_or((128, 128));
+        let fps = media.fps;
+        let name = folder.manifest().name.clone();
+        let ae = kino_engine::autoencode::Autoencoders::load(&folder, &device)
+            .with_context(|| format!("loading the autoencoders of {}", dir.display()))?;
+        (Maker::Roundtrip(ae, name), size, fps)
+    } else {
+        let pipeline = crate::generate::load_twin(args.model.as_deref(), &args.device)?;
+        let (size, fps) = (pipeline.model.size, pipeline.model.fps);
+        (Maker::Generate(pipeline), size, fps)
+    };
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -260,16 +299,29 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         let prompt = truth.captions[0].clone();
         let plan = crate::plan::parse_plan(&prompt)?;
         let t = Instant::now();
-        let generated = pipeline.generate(
-            &plan,
-            &GenerateOptions {
-                seed: i as u64,
-                steps: args.steps,
-                seconds: Some(args.seconds),
-                ..Default::default()
-            },
-            &mut NoProgress,
-        )?;
+        let generated = match &maker {
+            Maker::Generate(pipeline) => pipeline.generate(
+                &plan,
+                &GenerateOptions {
+                    seed: i as u64,
+                    steps: args.steps,
+                    seconds: Some(args.seconds),
+                    ..Default::default()
+                },
+                &mut NoProgress,
+            )?,
+            Maker::Roundtrip(ae, _) => {
+                let truth_clip = kino_media::Clip {
+                    video: truth.video.clone(),
+                    audio: Some(truth.audio.clone()),
+                };
+                kino_engine::pipeline::Generated {
+                    clip: ae.roundtrip(&truth_clip)?,
+                    seed: 0,
+                    times: Default::default(),
+                }
+            }
+        };
         gen_seconds += t.elapsed().as_secs_f64();
         let clip = &generated.clip;
         let got = kino_world::judge(&clip.video, clip.audio.as_ref(), &prompt)?;
@@ -304,7 +356,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let n = model.overall.len();
     if args.json {
         let out = serde_json::json!({
-            "model": pipeline.name(), "clips": n, "seconds": args.seconds, "steps": args.steps,
+            "model": maker.name(), "bar": format!("{:?}", args.bar), "clips": n, "seconds": args.seconds, "steps": args.steps,
             "size": [width, height], "fps": fps, "generate_seconds_mean": gen_seconds / n.max(1) as f64,
             "model_scores": model, "world_scores": world,
         });
@@ -313,7 +365,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     }
     println!(
         "{}: {n} held-out prompts (world seeds 2^40+{}..), {}x{} {fps} fps {} s, {} steps; {:.1} s per clip, {:.0} s total",
-        pipeline.name(),
+        maker.name(),
         args.start,
         width,
         height,
@@ -322,7 +374,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         gen_seconds / n.max(1) as f64,
         started.elapsed().as_secs_f64()
     );
-    println!("| measure | {} | world (judge ceiling) |", pipeline.name());
+    println!("| measure | {} | world (judge ceiling) |", maker.name());
     println!("|---|---|---|");
     for ((name, m), (_, w)) in model.rows().into_iter().zip(world.rows()) {
         println!("| {name} | {m} | {w} |");

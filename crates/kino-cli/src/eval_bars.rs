@@ -40,6 +40,10 @@ pub enum Bar {
     MultiShot,
     /// Remix at strength 0.5: the source's motion kept, one object's colour changed.
     Remix,
+    /// The single-shot measures on the world's clips passed through the model's
+    /// autoencoders only (video VAE; audio VAE + vocoder): the ceiling any DiT in these
+    /// latent spaces can reach. Also reads partial folders (`kino train --stop-before-dit`).
+    Autoencoder,
 }
 
 /// The remix strength the bar names.

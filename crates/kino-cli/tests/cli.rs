@@ -766,4 +766,38 @@ fn eval_writes_signed_model_and_world_clips() {
     let world = kino_media::read_mp4(&out.join("0000-world.mp4")).unwrap();
     let model = kino_media::read_mp4(&out.join("0000.mp4")).unwrap();
     assert_ne!(world.video.data(), model.video.data());
+
+    // The autoencoder bar judges the world's clips through the model's VAEs and vocoder.
+    let o = run_kino(
+        &data,
+        &[
+            "eval",
+            "--bar",
+            "autoencoder",
+            "--count",
+            "2",
+            "--seconds",
+            "1",
+            "--json",
+        ],
+    );
+    assert_ok(&o);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["clips"], 2, "{report:#}");
+    assert_eq!(report["model"], "kino-tiny autoencoders", "{report:#}");
+    assert_eq!(
+        report["model_scores"]["overall"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let o = run_kino(
+        &data,
+        &[
+            "eval",
+            "--bar",
+            "autoencoder",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_fails_with(&o, &["--out is not supported with --bar autoencoder"]);
 }

@@ -8,6 +8,7 @@
 //! - [`train`]: the training recipes and loop behind `kino train`.
 //! - [`noise`]: seeded Gaussian noise, identical on every machine.
 
+pub mod autoencode;
 pub mod noise;
 pub mod pipeline;
 pub mod sampler;

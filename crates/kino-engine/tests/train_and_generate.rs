@@ -189,6 +189,65 @@ fn smoke_recipe_trains_exports_and_generates() -> anyhow::Result<()> {
         serde_json::from_str(&std::fs::read_to_string(run3.join("dit/continued.json"))?)?;
     assert_eq!(note["dit_steps_before"], steps as u64 + 6, "{note}");
 
+    // The stages before the DiT alone, as a partial folder (here all reused from the
+    // model): it opens, holds no text encoder and no DiT, its autoencoders round-trip a
+    // clip, it is refused as a model to generate with, and a later run reuses from it.
+    let run5 = tmp.path().join("run5");
+    let stages_dir = tmp.path().join("stages");
+    let stages = Trainer::new(&run5, recipe.clone(), &text_dir(), candle_core::Device::Cpu)?
+        .stop_before_dit();
+    for stage in kino_engine::train::REUSABLE_STAGES {
+        stages.reuse_stage(stage, &folder)?;
+    }
+    let mut stage_events = 0;
+    stages.run(&stages_dir, &mut |_| stage_events += 1)?;
+    assert_eq!(stage_events, 0, "nothing trains, not even the latent cache");
+    let partial = ModelFolder::open(&stages_dir)?;
+    partial.verify()?;
+    let names: Vec<&String> = partial.manifest().components.keys().collect();
+    assert_eq!(names, ["audio_vae", "video_vae", "vocoder"]);
+    assert_eq!(partial.manifest().training["partial"], true);
+    assert!(TwinModel::load(&partial, &candle_core::Device::Cpu).is_err());
+    let ae = kino_engine::autoencode::Autoencoders::load(&partial, &candle_core::Device::Cpu)?;
+    let world = kino_engine::train::data::world_clip(&recipe.clip, 7, 0)?;
+    let mut source = kino_media::VideoFrames::new(
+        recipe.clip.width,
+        recipe.clip.height,
+        kino_media::Rational::integer(recipe.clip.fps)?,
+        kino_media::PixelFormat::Rgb8,
+    )?;
+    for f in world.frames.iter().take(6) {
+        source.push(f)?;
+    }
+    let back = ae.roundtrip(&kino_media::Clip {
+        video: source.clone(),
+        audio: Some(kino_media::AudioBuffer::new(
+            16_000,
+            1,
+            world.audio[..8000].to_vec(),
+        )?),
+    })?;
+    assert_eq!(
+        back.video.len(),
+        6,
+        "6 frames in, 6 out (padded to 9 inside)"
+    );
+    assert_eq!((back.video.width(), back.video.height()), (64, 64));
+    assert_eq!(
+        back.audio.as_ref().map(|a| a.frames()),
+        Some(8000),
+        "0.5 s at 16 kHz"
+    );
+    assert_ne!(
+        back.video.data(),
+        source.data(),
+        "a reconstruction, not a copy"
+    );
+    let run6 = tmp.path().join("run6");
+    Trainer::new(&run6, recipe.clone(), &text_dir(), candle_core::Device::Cpu)?
+        .reuse_stage("video_vae", &partial)?;
+    assert!(run6.join("video_vae/done.safetensors").is_file());
+
     // Refusals name what is wrong: a stage that does not exist, a stage that cannot be
     // reused, and a folder whose networks another recipe configured.
     let fresh = || {
