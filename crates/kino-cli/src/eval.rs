@@ -210,7 +210,7 @@ fn median(v: &[f32]) -> Option<f32> {
 /// What makes the "model" side's clip of a held-out prompt.
 enum Maker {
     /// The model generates it from the prompt.
-    Generate(kino_engine::twin::TwinPipeline),
+    Generate(Box<kino_engine::twin::TwinPipeline>),
     /// The world's clip through the model's autoencoders (`--bar autoencoder`).
     Roundtrip(kino_engine::autoencode::Autoencoders, String),
 }
@@ -256,7 +256,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     } else {
         let pipeline = crate::generate::load_twin(args.model.as_deref(), &args.device)?;
         let (size, fps) = (pipeline.model.size, pipeline.model.fps);
-        (Maker::Generate(pipeline), size, fps)
+        (Maker::Generate(Box::new(pipeline)), size, fps)
     };
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
