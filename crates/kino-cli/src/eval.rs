@@ -212,7 +212,7 @@ enum Maker {
     /// The model generates it from the prompt.
     Generate(Box<kino_engine::twin::TwinPipeline>),
     /// The world's clip through the model's autoencoders (`--bar autoencoder`).
-    Roundtrip(kino_engine::autoencode::Autoencoders, String),
+    Roundtrip(Box<kino_engine::autoencode::Autoencoders>, String),
 }
 
 impl Maker {
@@ -252,7 +252,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         let name = folder.manifest().name.clone();
         let ae = kino_engine::autoencode::Autoencoders::load(&folder, &device)
             .with_context(|| format!("loading the autoencoders of {}", dir.display()))?;
-        (Maker::Roundtrip(ae, name), size, fps)
+        (Maker::Roundtrip(Box::new(ae), name), size, fps)
     } else {
         let pipeline = crate::generate::load_twin(args.model.as_deref(), &args.device)?;
         let (size, fps) = (pipeline.model.size, pipeline.model.fps);
