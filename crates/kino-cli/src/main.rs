@@ -118,20 +118,23 @@ enum Command {
         /// --minutes cut, so a resumed run keeps them.
         #[arg(long, value_name = "STAGE=N,...")]
         stage_steps: Option<String>,
-        /// Take these stages from the model folder --reuse-from instead of training them
-        /// (video_vae, audio_vae, vocoder), e.g. `audio_vae,vocoder`.
+        /// Take these stages as they are from the model folder --from instead of training
+        /// them (video_vae, audio_vae, vocoder), e.g. `audio_vae,vocoder`.
         #[arg(long, value_name = "STAGE,...")]
         reuse: Option<String>,
-        /// The model folder --reuse takes stages from (default: the shipped kino-tiny).
-        #[arg(long, requires = "reuse")]
-        reuse_from: Option<PathBuf>,
-        /// Keep training a finished model of the same recipe (e.g. models/kino-tiny): its
-        /// VAEs and vocoder are reused, the DiT starts from its weights and latent statistics.
-        #[arg(long, conflicts_with_all = ["reuse", "reuse_from"])]
-        continue_from: Option<PathBuf>,
+        /// Start these stages from the weights in --from and train them (any stage, e.g.
+        /// `video_vae`). `--reuse video_vae,audio_vae,vocoder --init dit` keeps training a
+        /// finished model (the DiT keeps its latent statistics, so its VAEs must be reused).
+        #[arg(long, value_name = "STAGE,...")]
+        init: Option<String>,
+        /// The model folder --reuse and --init take weights from (default: the shipped
+        /// kino-tiny); a partial folder of --stop-before-dit works for the VAEs and vocoder.
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
         /// Train only the VAEs and the vocoder and write them to --output as a partial model
-        /// folder, for a later run's --reuse (the stages of one model over several sessions).
-        #[arg(long, conflicts_with = "continue_from")]
+        /// folder, for a later run's --reuse or --init (one model's stages over several
+        /// sessions).
+        #[arg(long)]
         stop_before_dit: bool,
         /// Refuse to write a sample clip when a sampled frame's NSFW probability (open_nsfw)
         /// is at or above this, as `kino generate` does (0..=1).
@@ -236,17 +239,17 @@ fn main() -> ExitCode {
             minutes,
             stage_steps,
             reuse,
-            reuse_from,
-            continue_from,
+            init,
+            from,
             stop_before_dit,
             nsfw_threshold,
             data,
         } => train::run(train::TrainArgs {
             stop_before_dit,
-            continue_from: continue_from.as_deref(),
             stage_steps: stage_steps.as_deref(),
             reuse: reuse.as_deref(),
-            reuse_from: reuse_from.as_deref(),
+            init: init.as_deref(),
+            from: from.as_deref(),
             batch_scale,
             latent_clips,
             recipe: &recipe,

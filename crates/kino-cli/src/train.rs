@@ -28,11 +28,12 @@ pub struct TrainArgs<'a> {
     pub minutes: Option<f64>,
     /// `STAGE=N,...`: step counts replacing the recipe's.
     pub stage_steps: Option<&'a str>,
-    /// `STAGE,...`: stages taken from `reuse_from` instead of trained.
+    /// `STAGE,...`: stages taken from `from` instead of trained.
     pub reuse: Option<&'a str>,
-    pub reuse_from: Option<&'a Path>,
-    /// A finished model of the recipe to keep training.
-    pub continue_from: Option<&'a Path>,
+    /// `STAGE,...`: stages that start from `from`'s weights.
+    pub init: Option<&'a str>,
+    /// The model folder of `reuse` and `init` (default: the shipped model).
+    pub from: Option<&'a Path>,
     /// Write the VAEs and vocoder as a partial folder and stop.
     pub stop_before_dit: bool,
     /// The output check's threshold for sample clips.
@@ -84,25 +85,37 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if args.stop_before_dit {
         trainer = trainer.stop_before_dit();
     }
-    if let Some(dir) = args.continue_from {
-        let folder = kino_models::folder::ModelFolder::open(dir)
-            .with_context(|| format!("--continue-from {}", dir.display()))?;
-        trainer = trainer
-            .continue_from(&folder)
-            .with_context(|| format!("--continue-from {}", dir.display()))?;
-    }
-    if let Some(list) = args.reuse {
+    if args.reuse.is_some() || args.init.is_some() {
         let from = args
-            .reuse_from
+            .from
             .map(Path::to_path_buf)
             .unwrap_or_else(crate::generate::default_model_dir);
         let folder = kino_models::folder::ModelFolder::open(&from)
-            .with_context(|| format!("--reuse-from {}", from.display()))?;
-        for stage in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            .with_context(|| format!("--from {}", from.display()))?;
+        let stages = |list: Option<&str>| -> Vec<String> {
+            list.unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        let (reuse, init) = (stages(args.reuse), stages(args.init));
+        if let Some(both) = reuse.iter().find(|s| init.contains(s)) {
+            bail!("--reuse and --init both name '{both}': a stage is either taken or trained");
+        }
+        for stage in &reuse {
             trainer
                 .reuse_stage(stage, &folder)
                 .with_context(|| format!("--reuse {stage} from {}", from.display()))?;
         }
+        for stage in &init {
+            trainer
+                .init_stage(stage, &folder)
+                .with_context(|| format!("--init {stage} from {}", from.display()))?;
+        }
+    } else if args.from.is_some() {
+        bail!("--from names where --reuse and --init take weights from; neither was given");
     }
     let started = Instant::now();
     // On a terminal: one bar per stage. Otherwise (a log file): a line every 100 steps.

@@ -136,9 +136,16 @@ fn smoke_recipe_trains_exports_and_generates() -> anyhow::Result<()> {
     // first run's last) and runs the steps asked for.
     let run2 = tmp.path().join("run2");
     let out2 = tmp.path().join("model2");
-    let cont = Trainer::new(&run2, recipe.clone(), &text_dir(), candle_core::Device::Cpu)?
-        .continue_from(&folder)?
-        .with_stage_steps([("dit".to_string(), 6)].into())?;
+    let continued = |run: &std::path::Path, from: &ModelFolder| -> anyhow::Result<Trainer> {
+        let mut t = Trainer::new(run, recipe.clone(), &text_dir(), candle_core::Device::Cpu)?
+            .with_stage_steps([("dit".to_string(), 6)].into())?;
+        for stage in kino_engine::train::REUSABLE_STAGES {
+            t.reuse_stage(stage, from)?;
+        }
+        t.init_stage("dit", from)?;
+        Ok(t)
+    };
+    let cont = continued(&run2, &folder)?;
     let mut cont_losses: Vec<(String, f64)> = Vec::new();
     cont.run(&out2, &mut |e| cont_losses.push((e.stage.clone(), e.loss)))?;
     let stages: Vec<&str> = cont_losses.iter().map(|(s, _)| s.as_str()).collect();
@@ -177,17 +184,30 @@ fn smoke_recipe_trains_exports_and_generates() -> anyhow::Result<()> {
     assert_eq!(training["steps"]["video_vae"], 0, "{training}");
     assert_eq!(training["steps"]["dit"], 6, "{training}");
     assert_eq!(
-        training["dit_continued_from"]["dit_steps_before"], steps as u64,
+        training["initialised_from"]["dit"]["steps_before"], steps as u64,
         "{training}"
     );
     assert!(training["reused"]["audio_vae"].is_string(), "{training}");
     // A third run continues the second: the step count behind the weights adds up.
     let run3 = tmp.path().join("run3");
-    Trainer::new(&run3, recipe.clone(), &text_dir(), candle_core::Device::Cpu)?
-        .continue_from(&folder2)?;
+    continued(&run3, &folder2)?;
     let note: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run3.join("dit/continued.json"))?)?;
-    assert_eq!(note["dit_steps_before"], steps as u64 + 6, "{note}");
+        serde_json::from_str(&std::fs::read_to_string(run3.join("dit/init.json"))?)?;
+    assert_eq!(note["steps_before"], steps as u64 + 6, "{note}");
+    // A DiT started from a model whose VAEs this run does not use is refused before it
+    // trains (its latent statistics would describe other latents).
+    let run7 = tmp.path().join("run7");
+    let mut mixed = Trainer::new(&run7, recipe.clone(), &text_dir(), candle_core::Device::Cpu)?;
+    mixed.init_stage("dit", &folder)?;
+    let err = mixed
+        .run(&tmp.path().join("model7"), &mut |_| {})
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("whose VAEs are not this run's"),
+        "{err}"
+    );
+    assert!(!run7.join("dit/loss.csv").exists(), "no DiT step was taken");
 
     // The stages before the DiT alone, as a partial folder (here all reused from the
     // model): it opens, holds no text encoder and no DiT, its autoencoders round-trip a

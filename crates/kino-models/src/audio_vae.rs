@@ -385,8 +385,21 @@ impl AudioVae {
 
     /// Encode, sample, decode, and the VAE loss (see [`AudioVaeLoss`]).
     pub fn loss(&self, log_mel: &Tensor, kl_weight: f64) -> Result<AudioVaeLoss> {
+        self.loss_with_noise(log_mel, kl_weight, |mean| mean.randn_like(0.0, 1.0))
+    }
+
+    /// [`Self::loss`] with the posterior's noise from `noise` (given the latent mean, it
+    /// returns standard normal noise of its shape), so that a seeded trainer is
+    /// deterministic.
+    pub fn loss_with_noise(
+        &self,
+        log_mel: &Tensor,
+        kl_weight: f64,
+        noise: impl FnOnce(&Tensor) -> Result<Tensor>,
+    ) -> Result<AudioVaeLoss> {
         let (mean, logvar) = self.encode(log_mel)?;
-        let z = Self::sample(&mean, &logvar)?;
+        let eps = noise(&mean)?;
+        let z = (&mean + (&logvar * 0.5)?.exp()? * eps)?;
         let y = self.decode(&z)?;
         let recon = ((y - log_mel)?.abs()?.mean_all()? / self.cfg.log_mel_scale as f64)?;
         let kl = (((mean.sqr()? + logvar.exp()?)? - &logvar)? - 1.0)?;

@@ -699,8 +699,20 @@ impl VideoVae {
 
     /// Training loss on a clip: encode, sample `z`, decode; `recon` = L1, `kl` = mean KL.
     pub fn loss(&self, x: &Tensor, kl_weight: f64) -> Result<VaeLoss> {
+        self.loss_with_noise(x, kl_weight, |mean| mean.randn_like(0.0, 1.0))
+    }
+
+    /// [`Self::loss`] with the posterior's noise from `noise` (given the latent mean, it
+    /// returns standard normal noise of its shape), so that a seeded trainer is
+    /// deterministic.
+    pub fn loss_with_noise(
+        &self,
+        x: &Tensor,
+        kl_weight: f64,
+        noise: impl FnOnce(&Tensor) -> Result<Tensor>,
+    ) -> Result<VaeLoss> {
         let post = self.encode(x)?;
-        let z = post.sample_random()?;
+        let z = post.sample(&noise(&post.mean)?)?;
         let xr = self.decode(&z)?;
         let recon = (xr - x)?.abs()?.mean_all()?;
         let kl = post.kl()?;

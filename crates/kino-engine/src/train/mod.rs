@@ -248,8 +248,16 @@ pub struct Trainer {
     time_budget_s: Option<f64>,
     /// Step counts asked for by name (see [`Trainer::with_stage_steps`]).
     stage_caps: HashMap<String, usize>,
-    /// The DiT's starting weights and latent statistics (see [`Trainer::continue_from`]).
-    dit_init: Option<(HashMap<String, Tensor>, LatentStats, PathBuf)>,
+    /// Starting weights of stages (see [`Trainer::init_stage`]) and where they came from.
+    stage_init: HashMap<String, (HashMap<String, Tensor>, PathBuf)>,
+    /// With an initialised DiT: its folder's latent statistics and VAE weights, and the
+    /// folder (see [`Trainer::init_stage`]).
+    #[allow(clippy::type_complexity)]
+    dit_latents: Option<(
+        LatentStats,
+        (HashMap<String, Tensor>, HashMap<String, Tensor>),
+        PathBuf,
+    )>,
     /// Stop after the vocoder (see [`Trainer::stop_before_dit`]).
     stop_before_dit: bool,
 }
@@ -345,7 +353,8 @@ impl Trainer {
             text_source: text_dir.to_path_buf(),
             time_budget_s: None,
             stage_caps: HashMap::new(),
-            dit_init: None,
+            stage_init: HashMap::new(),
+            dit_latents: None,
             stop_before_dit: false,
         })
     }
@@ -359,57 +368,105 @@ impl Trainer {
         self
     }
 
-    /// Continues training a finished model of this recipe: the VAEs and the vocoder are
-    /// taken from `folder` ([`Trainer::reuse_stage`]), and the DiT stage starts from the
-    /// folder's DiT weights and normalises latents with the folder's statistics (so the
-    /// network sees the inputs it was trained on) instead of starting from random weights
-    /// and fresh statistics. The DiT's configuration must equal the recipe's. A DiT
-    /// checkpoint already in the run folder takes precedence (the run resumes).
-    pub fn continue_from(mut self, folder: &ModelFolder) -> Result<Self> {
-        for stage in REUSABLE_STAGES {
-            self.reuse_stage(stage, folder)?;
+    /// Starts stage `name` (any stage) from the weights of the model folder `folder` instead
+    /// of random ones, with a fresh optimiser; the stage then trains its steps as usual (a
+    /// checkpoint already in the run folder takes precedence: the run resumes). The folder's
+    /// configuration of that network must equal the recipe's.
+    ///
+    /// The DiT also takes the folder's latent statistics, so that it keeps seeing the inputs
+    /// it was trained on; its latents only mean the same thing when this run's VAEs are the
+    /// folder's, which the DiT stage checks before it trains (reuse them:
+    /// [`Trainer::reuse_stage`]). `init dit` + `reuse video_vae, audio_vae, vocoder` keeps
+    /// training a finished model.
+    ///
+    /// `<stage>/init.json` records the source and the steps behind its weights, summed over
+    /// every run that led to them (the exported model's `training.initialised_from`).
+    pub fn init_stage(&mut self, name: &str, folder: &ModelFolder) -> Result<()> {
+        let (weights, path) = self.folder_weights(name, folder)?;
+        if name == "dit" {
+            let twin: crate::twin::TwinConfig = folder
+                .config("dit")
+                .map_err(|e| EngineError::Invalid(e.to_string()))?;
+            let stats = LatentStats {
+                video_mean: twin.video_latent_mean,
+                video_std: twin.video_latent_std,
+                audio_mean: twin.audio_latent_mean,
+                audio_std: twin.audio_latent_std,
+            };
+            let vaes = (
+                self.folder_weights("video_vae", folder)?.0,
+                self.folder_weights("audio_vae", folder)?.0,
+            );
+            self.dit_latents = Some((stats, vaes, folder.dir().to_path_buf()));
         }
-        let twin: crate::twin::TwinConfig = folder
-            .config("dit")
-            .map_err(|e| EngineError::Invalid(e.to_string()))?;
-        if twin.dit != self.recipe.dit_config || twin.text_max_tokens != self.recipe.text_max_tokens
-        {
-            return Err(EngineError::Invalid(format!(
-                "{}: its DiT is configured differently from recipe '{}'",
-                folder.dir().display(),
-                self.recipe.name
-            )));
-        }
-        let path = folder
-            .weights_path("dit")
-            .map_err(|e| EngineError::Invalid(e.to_string()))?;
-        let weights = load_st(&path)?
-            .into_iter()
-            .map(|(k, v)| Ok((k, v.to_dtype(DType::F32)?)))
-            .collect::<Result<HashMap<_, _>>>()?;
-        let stats = LatentStats {
-            video_mean: twin.video_latent_mean,
-            video_std: twin.video_latent_std,
-            audio_mean: twin.audio_latent_mean,
-            audio_std: twin.audio_latent_std,
-        };
-        let dir = self.run_dir.join("dit");
-        fs::create_dir_all(&dir).map_err(|e| st_err(&dir, e))?;
-        // DiT steps behind the starting weights, over every run that led to them.
         let t = &folder.manifest().training;
-        let before = t["steps"]["dit"].as_u64().unwrap_or(0)
-            + t["dit_continued_from"]["dit_steps_before"]
+        let before = t["steps"][name].as_u64().unwrap_or(0)
+            + t["initialised_from"][name]["steps_before"]
                 .as_u64()
                 .unwrap_or(0);
         let note = serde_json::json!({
             "weights": path.display().to_string(),
             "model": folder.manifest().name,
-            "dit_steps_before": before,
+            "steps_before": before,
         });
-        let file = dir.join("continued.json");
+        let dir = self.run_dir.join(name);
+        fs::create_dir_all(&dir).map_err(|e| st_err(&dir, e))?;
+        let file = dir.join("init.json");
         fs::write(&file, note.to_string()).map_err(|e| st_err(&file, e))?;
-        self.dit_init = Some((weights, stats, path));
-        Ok(self)
+        self.stage_init.insert(name.to_string(), (weights, path));
+        Ok(())
+    }
+
+    /// The f32 weights of stage `name` in `folder`, after checking that the folder
+    /// configures that network as the recipe does.
+    fn folder_weights(
+        &self,
+        name: &str,
+        folder: &ModelFolder,
+    ) -> Result<(HashMap<String, Tensor>, PathBuf)> {
+        let r = &self.recipe;
+        let want = match name {
+            "video_vae" => serde_json::to_value(&r.video_vae_config),
+            "audio_vae" => serde_json::to_value(&r.audio_vae_config),
+            "vocoder" => serde_json::to_value(&r.vocoder_config),
+            "dit" => serde_json::to_value(&r.dit_config),
+            _ => {
+                return Err(EngineError::Invalid(format!(
+                    "unknown stage '{name}' (stages: video_vae, audio_vae, vocoder, dit)"
+                )))
+            }
+        }
+        .map_err(|e| EngineError::Invalid(format!("recipe config: {e}")))?;
+        let mut have: serde_json::Value = folder
+            .config(name)
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        if name == "dit" {
+            let tokens = have["text_max_tokens"].as_u64();
+            if tokens != Some(r.text_max_tokens as u64) {
+                return Err(EngineError::Invalid(format!(
+                    "{}: its DiT reads {tokens:?} text tokens, recipe '{}' {}",
+                    folder.dir().display(),
+                    r.name,
+                    r.text_max_tokens
+                )));
+            }
+            have = have["dit"].take();
+        }
+        if have != want {
+            return Err(EngineError::Invalid(format!(
+                "{}: its {name} is configured {have}, but recipe '{}' trains {want}",
+                folder.dir().display(),
+                r.name
+            )));
+        }
+        let path = folder
+            .weights_path(name)
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let weights = load_st(&path)?
+            .into_iter()
+            .map(|(k, v)| Ok((k, v.to_dtype(DType::F32)?)))
+            .collect::<Result<HashMap<_, _>>>()?;
+        Ok((weights, path))
     }
 
     /// Runs each named stage for the given number of steps (at least 1, at most the
@@ -436,41 +493,18 @@ impl Trainer {
     /// The folder's configuration of that network must equal the recipe's. Does nothing
     /// when the stage already finished in this run (trained or reused before).
     pub fn reuse_stage(&self, name: &str, folder: &ModelFolder) -> Result<()> {
-        let r = &self.recipe;
-        let want = match name {
-            "video_vae" => serde_json::to_value(&r.video_vae_config),
-            "audio_vae" => serde_json::to_value(&r.audio_vae_config),
-            "vocoder" => serde_json::to_value(&r.vocoder_config),
-            _ => {
-                return Err(EngineError::Invalid(format!(
-                    "stage '{name}' cannot be reused (reusable: {})",
-                    REUSABLE_STAGES.join(", ")
-                )))
-            }
+        if !REUSABLE_STAGES.contains(&name) {
+            return Err(EngineError::Invalid(format!(
+                "stage '{name}' cannot be reused (reusable: {})",
+                REUSABLE_STAGES.join(", ")
+            )));
         }
-        .map_err(|e| EngineError::Invalid(format!("recipe config: {e}")))?;
         let dir = self.run_dir.join(name);
         let done = dir.join("done.safetensors");
         if done.exists() {
             return Ok(());
         }
-        let have: serde_json::Value = folder
-            .config(name)
-            .map_err(|e| EngineError::Invalid(e.to_string()))?;
-        if have != want {
-            return Err(EngineError::Invalid(format!(
-                "{}: its {name} is configured {have}, but recipe '{}' trains {want}",
-                folder.dir().display(),
-                r.name
-            )));
-        }
-        let path = folder
-            .weights_path(name)
-            .map_err(|e| EngineError::Invalid(e.to_string()))?;
-        let weights = load_st(&path)?
-            .into_iter()
-            .map(|(k, v)| Ok((k, v.to_dtype(DType::F32)?)))
-            .collect::<Result<HashMap<_, _>>>()?;
+        let (weights, path) = self.folder_weights(name, folder)?;
         fs::create_dir_all(&dir).map_err(|e| st_err(&dir, e))?;
         let note = format!("{} ({})\n", path.display(), folder.manifest().name);
         fs::write(dir.join("reused.txt"), note).map_err(|e| st_err(&dir, e))?;
@@ -514,6 +548,10 @@ impl Trainer {
             return load_st(&done);
         }
         let ckpt = dir.join("checkpoint.safetensors");
+        if let Some((weights, path)) = self.stage_init.get(name).filter(|_| !ckpt.exists()) {
+            // The optimiser and the EMA start from these (a checkpoint would override them).
+            optim::load_into(map, weights, path)?;
+        }
         let mut opt = AdamW::new(map, AdamWConfig::default())?;
         let mut ema = Ema::new(map, spec.ema)?;
         let mut start = 0;
@@ -695,7 +733,9 @@ impl Trainer {
                     .map(|c| (c, rng.below(span), r.vae_window))
                     .collect();
                 let x = self.video_tensor(&picks)?;
-                Ok(vae.loss(&x, r.kl_weight)?.total)
+                let seed = rng.next_u64();
+                let noise = |m: &Tensor| noise::randn(seed, 0, m.shape(), m.device());
+                Ok(vae.loss_with_noise(&x, r.kl_weight, noise)?.total)
             },
             on_event,
             &mut |_, _, _| Ok(()),
@@ -715,7 +755,9 @@ impl Trainer {
             |rng| {
                 let clips = self.clips(rng, r.audio_vae.batch)?;
                 let x = avae.pad_log_mel(&self.log_mels(&mel, &clips)?)?;
-                Ok(avae.loss(&x, r.kl_weight)?.total)
+                let seed = rng.next_u64();
+                let noise = |m: &Tensor| noise::randn(seed, 0, m.shape(), m.device());
+                Ok(avae.loss_with_noise(&x, r.kl_weight, noise)?.total)
             },
             on_event,
             &mut |_, _, _| Ok(()),
@@ -758,8 +800,17 @@ impl Trainer {
             VarBuilder::from_tensors(audio_w.clone(), DType::F32, &dev),
         )?;
         let cache = self.latent_cache(&vae, &avae, &mel, on_event)?;
-        let stats = match &self.dit_init {
-            Some((_, stats, _)) => stats.clone(),
+        let stats = match &self.dit_latents {
+            Some((stats, (video, audio), from)) => {
+                if !same_weights(video, &video_w)? || !same_weights(audio, &audio_w)? {
+                    return Err(EngineError::Invalid(format!(
+                        "the DiT starts from {}, whose VAEs are not this run's: its latents \
+                         would mean something else (reuse its video_vae and audio_vae too)",
+                        from.display()
+                    )));
+                }
+                stats.clone()
+            }
             None => LatentStats::of(&cache)?,
         };
 
@@ -769,10 +820,6 @@ impl Trainer {
             &r.dit_config,
             VarBuilder::from_varmap(&dmap, DType::F32, &dev),
         )?;
-        if let Some((weights, _, path)) = &self.dit_init {
-            // The stage's optimiser and EMA start from these (a checkpoint overrides them).
-            optim::load_into(&dmap, weights, path)?;
-        }
         let empty = self.text_tokens(&[""])?;
         let vtimes = video_latent_times(
             cache.video.dim(2)?,
@@ -974,6 +1021,13 @@ impl Trainer {
             max_seconds: 20.0,
             audio_sample_rate: r.clip.sample_rate,
         };
+        let initialised: serde_json::Map<_, _> = ["video_vae", "audio_vae", "vocoder", "dit"]
+            .iter()
+            .filter_map(|s| {
+                let note = fs::read_to_string(self.run_dir.join(s).join("init.json")).ok()?;
+                Some((s.to_string(), serde_json::from_str(&note).ok()?))
+            })
+            .collect();
         let training = serde_json::json!({
             "recipe": r,
             "steps": {
@@ -990,9 +1044,7 @@ impl Trainer {
                     Some((s.to_string(), serde_json::Value::String(note.trim().to_string())))
                 })
                 .collect::<serde_json::Map<_, _>>(),
-            "dit_continued_from": fs::read_to_string(self.run_dir.join("dit").join("continued.json"))
-                .ok()
-                .and_then(|n| serde_json::from_str::<serde_json::Value>(&n).ok()),
+            "initialised_from": initialised,
             "latent_clips": r.latent_clips,
         });
         let name = match dit {
@@ -1031,6 +1083,21 @@ pub struct LatentCache {
     /// (N, L, 384) text tokens and (N, L) mask.
     pub text: Tensor,
     pub text_mask: Tensor,
+}
+
+/// Whether two weight sets hold the same tensors (names, shapes and values).
+fn same_weights(a: &HashMap<String, Tensor>, b: &HashMap<String, Tensor>) -> Result<bool> {
+    if a.len() != b.len() {
+        return Ok(false);
+    }
+    for (k, x) in a {
+        let Some(y) = b.get(k) else { return Ok(false) };
+        if x.dims() != y.dims() || (x - y)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()? != 0.0
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Per-channel latent statistics.
