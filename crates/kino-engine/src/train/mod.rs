@@ -405,7 +405,7 @@ impl Trainer {
                 .as_u64()
                 .unwrap_or(0);
         let note = serde_json::json!({
-            "weights": path.display().to_string(),
+            "weights": weights_note(name, folder, &path),
             "model": folder.manifest().name,
             "steps_before": before,
         });
@@ -506,7 +506,7 @@ impl Trainer {
         }
         let (weights, path) = self.folder_weights(name, folder)?;
         fs::create_dir_all(&dir).map_err(|e| st_err(&dir, e))?;
-        let note = format!("{} ({})\n", path.display(), folder.manifest().name);
+        let note = weights_note(name, folder, &path) + "\n";
         fs::write(dir.join("reused.txt"), note).map_err(|e| st_err(&dir, e))?;
         write_atomic(&done, &weights)
     }
@@ -1083,6 +1083,20 @@ pub struct LatentCache {
     /// (N, L, 384) text tokens and (N, L) mask.
     pub text: Tensor,
     pub text_mask: Tensor,
+}
+
+/// Names a folder's weights for the records of a run: model name, file and the start of
+/// its SHA-256 (machine-independent, unlike the path).
+fn weights_note(stage: &str, folder: &ModelFolder, path: &Path) -> String {
+    let file = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |f| f.to_string_lossy().into_owned(),
+    );
+    let sha = folder
+        .component(stage)
+        .map(|c| c.sha256.chars().take(16).collect::<String>())
+        .unwrap_or_default();
+    format!("{} {file} (sha256 {sha}...)", folder.manifest().name)
 }
 
 /// Whether two weight sets hold the same tensors (names, shapes and values).
