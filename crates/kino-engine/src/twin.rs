@@ -7,13 +7,13 @@
 
 use candle_core::{DType, Device, Tensor};
 use kino_media::{AudioBuffer, PixelFormat, Rational, VideoFrames};
-use kino_models::audio_vae::{AudioVae, AudioVaeConfig};
+use kino_models::audio_vae::AudioVae;
 use kino_models::dit::{audio_latent_times, video_latent_times, DitConfig, DitInput, TwinDit};
 use kino_models::folder::ModelFolder;
 use kino_models::mel::MelConfig;
 use kino_models::text_encoder::TextEncoder;
-use kino_models::video_vae::{VideoVae, VideoVaeConfig};
-use kino_models::vocoder::{Vocoder, VocoderConfig};
+use kino_models::video_vae::VideoVae;
+use kino_models::vocoder::Vocoder;
 use kino_prompt::ShotPlan;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -86,13 +86,13 @@ impl TwinModel {
         let tokenizer = folder.file("tokenizer.json");
         let text = TextEncoder::load(&text_weights, &tokenizer, device)
             .map_err(|e| EngineError::Invalid(e.to_string()))?;
-        let vcfg: VideoVaeConfig = folder.config("video_vae")?;
-        let video_vae = VideoVae::new(&vcfg, folder.var_builder("video_vae", DType::F32, device)?)?;
-        let acfg: AudioVaeConfig = folder.config("audio_vae")?;
-        let audio_vae = AudioVae::new(acfg, folder.var_builder("audio_vae", DType::F32, device)?)?;
-        let vocfg: VocoderConfig = folder.config("vocoder")?;
-        let mel = vocfg.mel.clone();
-        let vocoder = Vocoder::new(vocfg, folder.var_builder("vocoder", DType::F32, device)?)?;
+        let crate::autoencode::Autoencoders {
+            video_vae,
+            audio_vae,
+            vocoder,
+            mel,
+            ..
+        } = crate::autoencode::Autoencoders::load(folder, device)?;
         let dit = TwinDit::new(&cfg.dit, folder.var_builder("dit", DType::F32, device)?)?;
         let size = m.media.sizes.first().copied().unwrap_or((128, 128));
         Ok(Self {
