@@ -377,12 +377,6 @@ impl AudioVae {
         (y * self.cfg.log_mel_scale as f64)? + self.cfg.log_mel_mean as f64
     }
 
-    /// `mean + exp(logvar / 2) * eps`, eps ~ N(0, I).
-    pub fn sample(mean: &Tensor, logvar: &Tensor) -> Result<Tensor> {
-        let eps = mean.randn_like(0.0, 1.0)?;
-        mean + (logvar * 0.5)?.exp()? * eps
-    }
-
     /// Encode, sample, decode, and the VAE loss (see [`AudioVaeLoss`]).
     pub fn loss(&self, log_mel: &Tensor, kl_weight: f64) -> Result<AudioVaeLoss> {
         self.loss_with_noise(log_mel, kl_weight, |mean| mean.randn_like(0.0, 1.0))

@@ -253,10 +253,13 @@ impl CausalConv3d {
                 .contiguous()?
                 .reshape((self.out_channels, kt * self.in_channels, kh, kw))?
         };
-        let y = if kh == kw {
-            folded.conv2d(&w2, pad, ss, 1, 1)?
-        } else {
+        let y = if kh != kw {
             bail!("CausalConv3d: only square spatial kernels are supported, got {kh}x{kw}")
+        } else if self.weight.is_variable() {
+            // Training: the same convolution with a faster backward on the CPU.
+            crate::train_kernels::conv2d(&folded, &w2, pad, ss)?
+        } else {
+            folded.conv2d(&w2, pad, ss, 1, 1)?
         };
         let y = match &self.bias {
             Some(bias) => y.broadcast_add(&bias.reshape((1, self.out_channels, 1, 1))?)?,
@@ -301,6 +304,28 @@ pub fn space_to_depth(x: &Tensor, r: usize) -> Result<Tensor> {
 /// RMS norm over the channel axis `dim` with a learned per-channel `gamma`
 /// (`x / sqrt(mean_c(x^2) + eps) * gamma`). Per position, so it is causal and chunk-safe.
 pub fn channel_rms_norm(x: &Tensor, gamma: &Tensor, dim: usize, eps: f64) -> Result<Tensor> {
+    if gamma.is_variable() {
+        // Training: one op with a fused backward on the CPU.
+        return crate::train_kernels::channel_rms_norm(x, gamma, dim, eps);
+    }
+    channel_rms_norm_composed(x, gamma, dim, eps)
+}
+
+/// `silu(channel_rms_norm(..))`, fused in training like [`channel_rms_norm`].
+pub fn channel_rms_norm_silu(x: &Tensor, gamma: &Tensor, dim: usize, eps: f64) -> Result<Tensor> {
+    if gamma.is_variable() {
+        return crate::train_kernels::channel_rms_norm_silu(x, gamma, dim, eps);
+    }
+    channel_rms_norm_composed(x, gamma, dim, eps)?.silu()
+}
+
+/// [`channel_rms_norm`] as composed candle ops.
+pub(crate) fn channel_rms_norm_composed(
+    x: &Tensor,
+    gamma: &Tensor,
+    dim: usize,
+    eps: f64,
+) -> Result<Tensor> {
     let c = x.dim(dim)?;
     let ms = x.sqr()?.mean_keepdim(dim)?;
     let inv = (ms + eps)?.sqrt()?.recip()?;

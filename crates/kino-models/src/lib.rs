@@ -19,6 +19,7 @@ mod fused;
 mod layer_norm;
 pub mod mel;
 pub mod text_encoder;
+pub mod train_kernels;
 pub mod umt5;
 pub mod video_vae;
 pub mod vocoder;

@@ -30,7 +30,7 @@ use candle_core::{bail, DType, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::causal_conv::{
-    channel_rms_norm, depth_to_space, space_to_depth, CausalConv3d, CausalConv3dConfig,
+    channel_rms_norm_silu, depth_to_space, space_to_depth, CausalConv3d, CausalConv3dConfig,
 };
 
 /// Hyper-parameters of the video VAE.
@@ -269,9 +269,9 @@ impl RmsNorm {
         Ok(Self { gamma, eps })
     }
 
-    /// Frames layout: channels are dim 2.
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        channel_rms_norm(x, &self.gamma, 2, self.eps)
+    /// `silu(rms_norm(x))`, frames layout (channels are dim 2); one op in training.
+    fn forward_silu(&self, x: &Tensor) -> Result<Tensor> {
+        channel_rms_norm_silu(x, &self.gamma, 2, self.eps)
     }
 }
 
@@ -306,9 +306,9 @@ impl ResBlock {
     }
 
     fn forward(&self, x: &Tensor, cur: &mut Cursor) -> Result<Tensor> {
-        let h = self.norm1.forward(x)?.silu()?;
+        let h = self.norm1.forward_silu(x)?;
         let h = self.conv1.forward_frames_cached(&h, cur.next())?;
-        let h = self.norm2.forward(&h)?.silu()?;
+        let h = self.norm2.forward_silu(&h)?;
         let h = self.conv2.forward_frames_cached(&h, cur.next())?;
         let s = match &self.skip {
             Some(skip) => skip.forward_frames(x)?,
@@ -409,7 +409,7 @@ impl Encoder {
                 h = d.forward_frames(&h)?;
             }
         }
-        let h = self.norm_out.forward(&h)?.silu()?;
+        let h = self.norm_out.forward_silu(&h)?;
         self.conv_out.forward_frames(&h)
     }
 }
@@ -551,7 +551,7 @@ impl Decoder {
                 h = u.forward(&h, &mut cur)?;
             }
         }
-        let h = self.norm_out.forward(&h)?.silu()?;
+        let h = self.norm_out.forward_silu(&h)?;
         let h = self.conv_out.forward_frames_cached(&h, cur.next())?;
         let (b, t, cp, hp, wp) = h.dims5()?;
         let y = depth_to_space(&h.reshape((b * t, cp, hp, wp))?, self.patch)?;
@@ -711,12 +711,49 @@ impl VideoVae {
         kl_weight: f64,
         noise: impl FnOnce(&Tensor) -> Result<Tensor>,
     ) -> Result<VaeLoss> {
+        self.loss_weighted(x, None, kl_weight, noise)
+    }
+
+    /// [`Self::loss_with_noise`] with a per-pixel weight on the reconstruction error:
+    /// `weight` is `(B, 1, T, H, W)` (shared by the channels), non-negative with a positive
+    /// sum, and the weighted term is `sum(w * |x_r - x|) / (C * sum(w))`, a weighted mean
+    /// on the same scale as plain L1 (all-ones weights give exactly L1). `total` uses the
+    /// weighted term; `recon` stays the plain L1, comparable across weightings.
+    ///
+    /// Small objects cover ~1% of a world frame, so plain L1 learns them last; a trainer
+    /// that knows where they are weights those pixels up (see kino-engine's recipe
+    /// `object_weight`).
+    pub fn loss_weighted(
+        &self,
+        x: &Tensor,
+        weight: Option<&Tensor>,
+        kl_weight: f64,
+        noise: impl FnOnce(&Tensor) -> Result<Tensor>,
+    ) -> Result<VaeLoss> {
         let post = self.encode(x)?;
         let z = post.sample(&noise(&post.mean)?)?;
         let xr = self.decode(&z)?;
-        let recon = (xr - x)?.abs()?.mean_all()?;
+        let err = (xr - x)?.abs()?;
+        let recon = err.mean_all()?;
+        let fitted = match weight {
+            None => recon.clone(),
+            Some(w) => {
+                let (b, c, t, h, wd) = x.dims5()?;
+                if w.dims() != [b, 1, t, h, wd] {
+                    bail!(
+                        "VideoVae::loss_weighted: weight shape {:?}, expected {:?}",
+                        w.dims(),
+                        [b, 1, t, h, wd]
+                    );
+                }
+                let w = w.to_dtype(err.dtype())?;
+                let num = err.broadcast_mul(&w)?.sum_all()?;
+                let den = (w.sum_all()? * c as f64)?;
+                num.div(&den)?
+            }
+        };
         let kl = post.kl()?;
-        let total = (&recon + (&kl * kl_weight)?)?;
+        let total = (&fitted + (&kl * kl_weight)?)?;
         Ok(VaeLoss { total, recon, kl })
     }
 }

@@ -383,3 +383,37 @@ fn overfits_two_synthetic_clips() {
         "L1 {initial} -> {fin} after {steps} steps"
     );
 }
+
+#[test]
+fn weighted_loss_is_l1_for_uniform_weights_and_follows_the_weights() {
+    let (_vm, m) = vae(&VideoVaeConfig::test_tiny());
+    let x = rand_clip(2, 5, 16, 16);
+    let fixed = |m: &Tensor| Tensor::zeros(m.shape(), m.dtype(), m.device());
+    let scalar = |t: &Tensor| t.to_scalar::<f32>().unwrap();
+    let plain = m.loss_with_noise(&x, 0.0, fixed).unwrap();
+    // Uniform weights (any scale) give exactly the plain L1.
+    let w = (Tensor::ones((2, 1, 5, 16, 16), DType::F32, &Device::Cpu).unwrap() * 3.0).unwrap();
+    let uniform = m.loss_weighted(&x, Some(&w), 0.0, fixed).unwrap();
+    assert!((scalar(&uniform.total) - scalar(&plain.total)).abs() < 1e-6);
+    assert_eq!(scalar(&uniform.recon), scalar(&plain.recon));
+    // All the weight on one pixel: the weighted term is that pixel's mean channel error.
+    let mut data = vec![0f32; 2 * 5 * 16 * 16];
+    let (bi, ti, yi, xi) = (1, 2, 7, 9);
+    let at = ((bi * 5 + ti) * 16 + yi) * 16 + xi;
+    data[at] = 1.0;
+    let w1 = Tensor::from_vec(data, (2, 1, 5, 16, 16), &Device::Cpu).unwrap();
+    let one = m.loss_weighted(&x, Some(&w1), 0.0, fixed).unwrap();
+    let z = m.encode(&x).unwrap().mean;
+    let err = (m.decode(&z).unwrap() - &x).unwrap().abs().unwrap();
+    let expected = scalar(&err.i((bi, .., ti, yi, xi)).unwrap().mean_all().unwrap());
+    assert!(
+        (scalar(&one.total) - expected).abs() < 1e-5,
+        "{} vs {expected}",
+        scalar(&one.total)
+    );
+    assert_eq!(scalar(&one.recon), scalar(&plain.recon));
+    // A weight of the wrong shape is an error naming both shapes.
+    let bad = Tensor::ones((2, 3, 5, 16, 16), DType::F32, &Device::Cpu).unwrap();
+    let e = m.loss_weighted(&x, Some(&bad), 0.0, fixed).unwrap_err();
+    assert!(e.to_string().contains("weight shape"), "{e}");
+}

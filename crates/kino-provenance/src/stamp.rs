@@ -36,8 +36,8 @@
 
 use crate::credentials::{sign_mp4_bytes, Credentials, ProvenanceKey, Result, WatermarkClaim};
 use crate::watermark::{
-    detect, embed_adaptive, AdaptiveOptions, AdaptiveReport, DetectOptions, Detection,
-    EmbedOptions, EmbedReport, Payload, WatermarkKey,
+    detect, embed_adaptive, AdaptiveOptions, AdaptiveReport, DetectOptions, Detection, EmbedReport,
+    Payload, WatermarkKey,
 };
 use kino_media::{AudioBuffer, Clip, EncodeOptions, Mp4Summary, VideoFrames, VideoQuality};
 use sha2::{Digest, Sha256};
@@ -62,18 +62,6 @@ pub fn adaptive_options_for(delivery: VideoQuality) -> AdaptiveOptions {
     AdaptiveOptions {
         delivery,
         ..AdaptiveOptions::default()
-    }
-}
-
-/// The fixed strength kino used before the closed-loop strength ([`adaptive_options_for`]),
-/// for callers that mark with [`crate::watermark::embed`] directly: frames under 256 px on
-/// the short side hold at most a few 128-px tiles and compress to very few bits, so they get
-/// a stronger mark.
-pub fn embed_options_for(width: u32, height: u32) -> EmbedOptions {
-    let short = width.min(height);
-    EmbedOptions {
-        strength: if short < 256 { 4.0 } else { 3.0 },
-        adaptive: true,
     }
 }
 
