@@ -255,11 +255,8 @@ impl CausalConv3d {
         };
         let y = if kh != kw {
             bail!("CausalConv3d: only square spatial kernels are supported, got {kh}x{kw}")
-        } else if self.weight.is_variable() {
-            // Training: the same convolution with a faster backward on the CPU.
-            crate::train_kernels::conv2d(&folded, &w2, pad, ss)?
         } else {
-            folded.conv2d(&w2, pad, ss, 1, 1)?
+            crate::vae_kernels::conv2d(&folded, &w2, pad, ss)?
         };
         let y = match &self.bias {
             Some(bias) => y.broadcast_add(&bias.reshape((1, self.out_channels, 1, 1))?)?,
@@ -306,7 +303,7 @@ pub fn space_to_depth(x: &Tensor, r: usize) -> Result<Tensor> {
 pub fn channel_rms_norm(x: &Tensor, gamma: &Tensor, dim: usize, eps: f64) -> Result<Tensor> {
     if gamma.is_variable() {
         // Training: one op with a fused backward on the CPU.
-        return crate::train_kernels::channel_rms_norm(x, gamma, dim, eps);
+        return crate::vae_kernels::channel_rms_norm(x, gamma, dim, eps);
     }
     channel_rms_norm_composed(x, gamma, dim, eps)
 }
@@ -314,7 +311,7 @@ pub fn channel_rms_norm(x: &Tensor, gamma: &Tensor, dim: usize, eps: f64) -> Res
 /// `silu(channel_rms_norm(..))`, fused in training like [`channel_rms_norm`].
 pub fn channel_rms_norm_silu(x: &Tensor, gamma: &Tensor, dim: usize, eps: f64) -> Result<Tensor> {
     if gamma.is_variable() {
-        return crate::train_kernels::channel_rms_norm_silu(x, gamma, dim, eps);
+        return crate::vae_kernels::channel_rms_norm_silu(x, gamma, dim, eps);
     }
     channel_rms_norm_composed(x, gamma, dim, eps)?.silu()
 }

@@ -3,7 +3,8 @@
 //! `new(cfg, vb)` + `forward`, and `vb.pp(..)` paths that mirror checkpoint key names.
 //!
 //! - [`text_encoder`]: all-MiniLM-L6-v2 sentence encoder, token-level outputs.
-//! - [`causal_conv`], [`video_vae`]: causal 3D convolutional video autoencoder (KL).
+//! - [`causal_conv`], [`video_vae`]: causal 3D convolutional video autoencoder (KL);
+//!   [`vae_kernels`]: its convolution and norm on the CPU, forward and backward.
 //! - [`mel`], [`audio_vae`], [`vocoder`]: log-mel front end, audio autoencoder, waveform back end.
 //! - [`dit`]: the twin-stream (video + audio) diffusion transformer.
 //! - [`folder`]: the on-disk model folder (`kino-model.json` + safetensors) and its checks.
@@ -19,8 +20,8 @@ mod fused;
 mod layer_norm;
 pub mod mel;
 pub mod text_encoder;
-pub mod train_kernels;
 pub mod umt5;
+pub mod vae_kernels;
 pub mod video_vae;
 pub mod vocoder;
 pub mod wan_transformer;

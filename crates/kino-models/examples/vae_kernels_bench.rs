@@ -1,15 +1,15 @@
 //! Times forward + backward of the training kernels against the composed candle ops, at the
 //! shapes of the kino-tiny video VAE's levels in training (batch 4 x 9-frame windows of
-//! 128x128, see kino-engine's tiny recipe): one 3x3 convolution (`train_kernels::conv2d`)
-//! and one channel RMS norm + SiLU (`train_kernels::channel_rms_norm_silu`).
+//! 128x128, see kino-engine's tiny recipe): one 3x3 convolution (`vae_kernels::conv2d`)
+//! and one channel RMS norm + SiLU (`vae_kernels::channel_rms_norm_silu`).
 //!
-//! `cargo run --release -p kino-models --example train_kernels_bench [-- REPEATS]`
+//! `cargo run --release -p kino-models --example vae_kernels_bench [-- REPEATS]`
 
 use std::time::Instant;
 
 use candle_core::DType;
 use candle_core::{Device, Result, Tensor, Var};
-use kino_models::train_kernels;
+use kino_models::vae_kernels;
 
 fn time(repeats: usize, mut step: impl FnMut() -> Result<()>) -> Result<f64> {
     step()?;
@@ -43,7 +43,7 @@ fn main() -> Result<()> {
             Ok(())
         })?;
         let kino = time(repeats, || {
-            let g = train_kernels::conv2d(&x, &w, 1, 1)?
+            let g = vae_kernels::conv2d(&x, &w, 1, 1)?
                 .sqr()?
                 .mean_all()?
                 .backward()?;
@@ -75,7 +75,7 @@ fn main() -> Result<()> {
             Ok(())
         })?;
         let kino = time(repeats, || {
-            let g = train_kernels::channel_rms_norm_silu(&x, &gamma, 2, 1e-6)?
+            let g = vae_kernels::channel_rms_norm_silu(&x, &gamma, 2, 1e-6)?
                 .sqr()?
                 .mean_all()?
                 .backward()?;

@@ -1,7 +1,7 @@
 //! The training kernels compute what the composed candle ops compute, gradients included.
 
 use candle_core::{DType, Device, Tensor, Var};
-use kino_models::train_kernels;
+use kino_models::vae_kernels;
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
     (a - b)
@@ -41,7 +41,7 @@ fn values_and_gradients_match_candle_conv2d() {
 
         let y_ref = x.conv2d(&w, pad, 1, 1, 1).unwrap();
         let g_ref = loss(&y_ref).backward().unwrap();
-        let y = train_kernels::conv2d(&x, &w, pad, 1).unwrap();
+        let y = vae_kernels::conv2d(&x, &w, pad, 1).unwrap();
         let g = loss(&y).backward().unwrap();
 
         let case = format!("b{b} c{c} o{o} {h}x{w_} k{k} p{pad}");
@@ -68,22 +68,22 @@ fn strided_and_non_f32_inputs_fall_back_to_candle() {
     let dev = Device::Cpu;
     let x = Tensor::randn(0f32, 1., (2, 3, 8, 8), &dev).unwrap();
     let w = Tensor::randn(0f32, 1., (4, 3, 3, 3), &dev).unwrap();
-    let y = train_kernels::conv2d(&x, &w, 1, 2).unwrap();
+    let y = vae_kernels::conv2d(&x, &w, 1, 2).unwrap();
     assert!(max_diff(&y, &x.conv2d(&w, 1, 2, 1, 1).unwrap()) < 1e-6);
     let (xh, wh) = (
         x.to_dtype(DType::F16).unwrap(),
         w.to_dtype(DType::F16).unwrap(),
     );
-    let yh = train_kernels::conv2d(&xh, &wh, 1, 1).unwrap();
+    let yh = vae_kernels::conv2d(&xh, &wh, 1, 1).unwrap();
     assert_eq!(yh.dtype(), DType::F16);
     // A non-contiguous input gives the same result as its contiguous copy.
     let xt = x.transpose(2, 3).unwrap();
-    let a = train_kernels::conv2d(&xt, &w, 1, 1).unwrap();
-    let b = train_kernels::conv2d(&xt.contiguous().unwrap(), &w, 1, 1).unwrap();
+    let a = vae_kernels::conv2d(&xt, &w, 1, 1).unwrap();
+    let b = vae_kernels::conv2d(&xt.contiguous().unwrap(), &w, 1, 1).unwrap();
     assert!(max_diff(&a, &b) < 1e-6);
     // Mismatched channels are an error, not a panic.
     let bad = Tensor::randn(0f32, 1., (4, 5, 3, 3), &dev).unwrap();
-    assert!(train_kernels::conv2d(&x, &bad, 1, 1).is_err());
+    assert!(vae_kernels::conv2d(&x, &bad, 1, 1).is_err());
 }
 
 /// The composed formula, differentiated by candle.
@@ -145,12 +145,12 @@ fn channel_rms_norm_values_and_gradients_match_the_composed_ops() {
     let x = Tensor::randn(0f32, 1., (2, 4, 3, 5), &dev).unwrap();
     let gamma = Var::from_tensor(&Tensor::ones(3, DType::F32, &dev).unwrap()).unwrap();
     let xt = x.transpose(1, 3).unwrap(); // (2, 5, 3, 4), channels still at dim 2
-    let a = train_kernels::channel_rms_norm(&xt, &gamma, 2, 1e-6).unwrap();
+    let a = vae_kernels::channel_rms_norm(&xt, &gamma, 2, 1e-6).unwrap();
     let b = rms_norm_reference(&xt.contiguous().unwrap(), &gamma, 2, 1e-6);
     assert!(max_diff(&a, &b) < 1e-5);
     // A gamma of the wrong length is an error, not a panic.
     let bad = Tensor::ones(4, DType::F32, &dev).unwrap();
-    assert!(train_kernels::channel_rms_norm(&xt, &bad, 2, 1e-6).is_err());
+    assert!(vae_kernels::channel_rms_norm(&xt, &bad, 2, 1e-6).is_err());
 }
 
 #[test]

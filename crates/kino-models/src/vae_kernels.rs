@@ -1,6 +1,6 @@
-//! CPU kernels for training: the same functions as composed candle ops, with a faster
-//! backward pass. Used only where a gradient is wanted (the callers check that the weights are
-//! variables) for f32 tensors on the CPU; inference and CUDA keep the composed ops.
+//! CPU kernels of kino's video VAE (`causal_conv`, `video_vae`): the same functions as
+//! composed candle ops, faster, with backward passes of their own. f32 on the CPU only;
+//! other dtypes and devices (CUDA training) keep candle's ops.
 //!
 //! - [`conv2d`] (stride 1): candle's CPU `conv2d` builds an im2col matrix (9x the input for
 //!   3x3) with scalar loops and differentiates its input with `conv_transpose2d`, a direct loop
@@ -8,19 +8,22 @@
 //!   most of a training step. Here the forward pass, the input gradient (itself a stride-1
 //!   convolution: the output gradient against the kernel flipped in space, in/out channels
 //!   swapped, padded by `k - 1 - p`) and the kernel gradient are each `k * k` GEMMs over
-//!   shifted views of one zero-padded copy (see [`ShiftedTaps`]), with the `gemm` crate candle
+//!   shifted views of one zero-padded copy (see `ShiftedTaps`), with the `gemm` crate candle
 //!   itself uses. Other strides, non-square kernels and `padding >= k` go to candle's `conv2d`.
+//!   Used for inference and training alike (results differ from candle's by float rounding:
+//!   the order of the sums).
 //! - [`channel_rms_norm`] (and [`channel_rms_norm_silu`], the norm followed by SiLU as the
 //!   VAE's blocks use it): RMS norm over one axis (the channels of `(B, T, C, H, W)`) as one
 //!   pass forward and one backward; composed, the reduction over a middle axis and the
-//!   broadcasts are strided scalar loops in candle and their backward several more.
+//!   broadcasts are strided scalar loops in candle and their backward several more. Used in
+//!   training (the callers check that gamma is a variable); inference keeps the composed ops.
 //!
-//! Measure with `cargo run --release -p kino-models --example train_kernels_bench`.
+//! Measure with `cargo run --release -p kino-models --example vae_kernels_bench`.
 
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-/// `x.conv2d(w, padding, stride, 1, 1)`, computed by [`ShiftedTaps`] with a backward of the
+/// `x.conv2d(w, padding, stride, 1, 1)`, computed by `ShiftedTaps` with a backward of the
 /// same kind where it applies (see the module docs); otherwise candle's `conv2d`. `x` is
 /// `(B, C, H, W)`, `w` is `(O, C, k, k)`.
 pub fn conv2d(x: &Tensor, w: &Tensor, padding: usize, stride: usize) -> Result<Tensor> {
@@ -219,7 +222,7 @@ fn parallelism() -> gemm::Parallelism {
 }
 
 /// `(B, C, H, W)` conv `(O, C, k, k)`, stride 1, `pad`: values `(B, O, Ho, Wo)` by
-/// [`ShiftedTaps`].
+/// `ShiftedTaps`.
 fn conv_stride1(x: &[f32], w: &[f32], dims: [usize; 6], pad: usize) -> (Vec<f32>, [usize; 4]) {
     let [b, c, h, wd, o, k] = dims;
     let taps = ShiftedTaps::new(b, c, o, k, h, wd, pad);
@@ -237,11 +240,11 @@ struct Conv2dStride1 {
 fn tensor_data<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
     let data = match s {
         CpuStorage::F32(v) => v.as_slice(),
-        _ => candle_core::bail!("train_kernels: expected f32"),
+        _ => candle_core::bail!("vae_kernels: expected f32"),
     };
     match l.contiguous_offsets() {
         Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("train_kernels: expected a contiguous tensor"),
+        None => candle_core::bail!("vae_kernels: expected a contiguous tensor"),
     }
 }
 
