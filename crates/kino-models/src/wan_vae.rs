@@ -53,7 +53,9 @@
 //! # Memory
 //!
 //! Activations are kept in a frames layout `(B, T, C, H, W)` so that per-frame operations
-//! are free reshapes; causal convs run as `kt` conv2d calls summed (no im2col over `kt`).
+//! are free reshapes; causal convs run as `kt` conv2d calls summed (no im2col over `kt`). On
+//! the CPU in f32 the stride-1 convs take [`crate::vae_kernels::conv2d`] (GEMMs over shifted
+//! views, no im2col at all); other dtypes and devices take candle's `conv2d`.
 //! Decoding holds the activations of one latent frame (4 output frames) plus two frames of
 //! cache per causal conv, so memory does not grow with the number of frames beyond the
 //! output itself. Memory still grows with the frame size: at 720p the full-frame caches of the
@@ -559,7 +561,7 @@ impl CausalConv3d {
                 x.index_select(&ids, 1)?
             };
             let frames = frames.reshape((b * t_out, c, h, w))?.contiguous()?;
-            let y = frames.conv2d(tap, self.pad_s, 1, 1, 1)?;
+            let y = crate::vae_kernels::conv2d(&frames, tap, self.pad_s, 1)?;
             acc = Some(match acc {
                 None => y,
                 Some(a) => (a + y)?,
@@ -599,8 +601,7 @@ impl Conv2d {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.contiguous()?
-            .conv2d(&self.weight, self.padding, self.stride, 1, 1)?
+        crate::vae_kernels::conv2d(&x.contiguous()?, &self.weight, self.padding, self.stride)?
             .broadcast_add(&self.bias)
     }
 }
