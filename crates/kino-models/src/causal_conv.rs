@@ -255,8 +255,12 @@ impl CausalConv3d {
         };
         let y = if kh != kw {
             bail!("CausalConv3d: only square spatial kernels are supported, got {kh}x{kw}")
-        } else {
+        } else if self.weight.is_variable() {
+            // Training: GEMMs over shifted views, forward and backward (vae_kernels). Inference
+            // keeps candle's conv so that the shipped model's clips stay bit for bit the same.
             crate::vae_kernels::conv2d(&folded, &w2, pad, ss)?
+        } else {
+            folded.conv2d(&w2, pad, ss, 1, 1)?
         };
         let y = match &self.bias {
             Some(bias) => y.broadcast_add(&bias.reshape((1, self.out_channels, 1, 1))?)?,

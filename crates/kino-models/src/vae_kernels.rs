@@ -10,8 +10,9 @@
 //!   swapped, padded by `k - 1 - p`) and the kernel gradient are each `k * k` GEMMs over
 //!   shifted views of one zero-padded copy (see `ShiftedTaps`), with the `gemm` crate candle
 //!   itself uses. Other strides, non-square kernels and `padding >= k` go to candle's `conv2d`.
-//!   Used for inference and training alike (results differ from candle's by float rounding:
-//!   the order of the sums).
+//!   Results differ from candle's by float rounding (the order of the sums). kino's video VAE
+//!   uses it in training only (its weights are variables), so that the shipped model's clips
+//!   stay bit for bit the same; the Wan VAE uses it at inference (f32, CPU).
 //! - [`channel_rms_norm`] (and [`channel_rms_norm_silu`], the norm followed by SiLU as the
 //!   VAE's blocks use it): RMS norm over one axis (the channels of `(B, T, C, H, W)`) as one
 //!   pass forward and one backward; composed, the reduction over a middle axis and the
