@@ -19,14 +19,15 @@ struct LayerNormMulAdd {
     eps: f32,
 }
 
-fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+/// The f32 values of a contiguous CPU tensor argument of a custom op (also `vae_kernels`').
+pub(crate) fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     let data = match s {
         CpuStorage::F32(d) => d,
-        _ => candle_core::bail!("{what}: the fused kernels take f32"),
+        _ => candle_core::bail!("{what}: kino's CPU kernels take f32"),
     };
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&data[a..b]),
-        None => candle_core::bail!("{what}: the fused kernels take contiguous tensors"),
+        None => candle_core::bail!("{what}: kino's CPU kernels take contiguous tensors"),
     }
 }
 

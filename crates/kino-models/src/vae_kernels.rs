@@ -237,18 +237,6 @@ struct Conv2dStride1 {
     padding: usize,
 }
 
-/// The f32 values of a contiguous CPU tensor argument.
-fn tensor_data<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    let data = match s {
-        CpuStorage::F32(v) => v.as_slice(),
-        _ => candle_core::bail!("vae_kernels: expected f32"),
-    };
-    match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("vae_kernels: expected a contiguous tensor"),
-    }
-}
-
 impl CustomOp2 for Conv2dStride1 {
     fn name(&self) -> &'static str {
         "kino-conv2d-stride1"
@@ -264,8 +252,8 @@ impl CustomOp2 for Conv2dStride1 {
         let (b, c, h, w) = l1.shape().dims4()?;
         let (o, _, k, _) = l2.shape().dims4()?;
         let (y, shape) = conv_stride1(
-            tensor_data(s1, l1)?,
-            tensor_data(s2, l2)?,
+            crate::fused::contiguous(s1, l1, "x")?,
+            crate::fused::contiguous(s2, l2, "w")?,
             [b, c, h, w, o, k],
             self.padding,
         );
@@ -389,8 +377,8 @@ impl CustomOp2 for ChannelRmsNorm {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = tensor_data(s1, l1)?;
-        let gamma = tensor_data(s2, l2)?;
+        let x = crate::fused::contiguous(s1, l1, "x")?;
+        let gamma = crate::fused::contiguous(s2, l2, "gamma")?;
         if x.len() != self.outer * self.block() || gamma.len() != self.channels {
             candle_core::bail!("channel_rms_norm: shapes changed between the op and its data");
         }

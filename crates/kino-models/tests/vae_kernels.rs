@@ -3,18 +3,8 @@
 use candle_core::{DType, Device, Tensor, Var};
 use kino_models::vae_kernels;
 
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
+mod common;
+use common::max_abs_diff as max_diff;
 
 #[test]
 fn values_and_gradients_match_candle_conv2d() {
