@@ -55,6 +55,13 @@ pub struct EvalArgs {
     /// (open_nsfw) is at or above this, as `kino generate` does (0..=1).
     #[arg(long, default_value_t = kino_safety::DEFAULT_NSFW_THRESHOLD)]
     pub nsfw_threshold: f32,
+    /// Also run the output check on every clip of both sides (open_nsfw on the sampled
+    /// frames, as `kino generate` does) and report its highest frame scores and how many
+    /// clips it would refuse at --nsfw-threshold. No clip here is explicit, so every
+    /// refusal is a false positive. With --out, a model clip the check refuses is not
+    /// written (reports.jsonl says so) and the run goes on.
+    #[arg(long)]
+    pub output_check: bool,
     /// Holds the provenance key written clips are signed with.
     #[command(flatten)]
     pub data: crate::keys::DataDirArg,
@@ -79,6 +86,8 @@ struct Side {
     physics_r2: Vec<f32>,
     permanence: Vec<f32>,
     overall: Vec<f32>,
+    /// With `--output-check`: each clip's highest open_nsfw frame score.
+    nsfw: Vec<f32>,
 }
 
 impl Side {
@@ -112,7 +121,9 @@ impl Side {
         self.overall.push(r.overall);
     }
 
-    fn rows(&self) -> Vec<(&'static str, String)> {
+    /// The table's rows; `nsfw_threshold` labels the output check's, which appear only
+    /// when it ran.
+    fn rows(&self, nsfw_threshold: f32) -> Vec<(String, String)> {
         let med =
             |v: &[f32]| median(v).map_or("n/a".to_string(), |m| format!("{m:.3} (n={})", v.len()));
         let mean = |v: &[f32]| {
@@ -132,7 +143,7 @@ impl Side {
             let ok = self.permanence.iter().filter(|&&p| p >= 1.0).count();
             format!("{:.0}%", 100.0 * ok as f32 / self.permanence.len() as f32)
         };
-        vec![
+        let mut rows: Vec<(String, String)> = [
             ("adherence, median", med(&self.adherence)),
             ("  colours, mean", mean(&self.colours)),
             ("  shapes, mean", mean(&self.shapes)),
@@ -151,6 +162,22 @@ impl Side {
             ("objects persist (no violation)", persist),
             ("judge overall, median", med(&self.overall)),
         ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        if !self.nsfw.is_empty() {
+            let max = self.nsfw.iter().copied().fold(0.0, f32::max);
+            let refused = self.nsfw.iter().filter(|&&s| s >= nsfw_threshold).count();
+            rows.push((
+                "output check: highest frame score, median / max".to_string(),
+                format!("{} / {max:.3}", med(&self.nsfw)),
+            ));
+            rows.push((
+                format!("output check: clips refused (score >= {nsfw_threshold})"),
+                format!("{refused} of {}", self.nsfw.len()),
+            ));
+        }
+        rows
     }
 }
 
@@ -270,6 +297,17 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             Some((writer, identity))
         }
     };
+    let output_check = if args.output_check {
+        Some(
+            crate::safety::SafetyArgs {
+                policy: None,
+                nsfw_threshold: args.nsfw_threshold,
+            }
+            .output_check()?,
+        )
+    } else {
+        None
+    };
     let mut log = match &args.out {
         Some(dir) => Some(std::fs::File::create(dir.join("reports.jsonl"))?),
         None => None,
@@ -328,12 +366,24 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         let ceiling = kino_world::judge(&truth.video, Some(&truth.audio), &prompt)?;
         model.add(&got);
         world.add(&ceiling);
+        // The output check's scores (false positives: nothing here is explicit).
+        let mut refused = None;
+        if let Some(check) = &output_check {
+            let score = check.highest_score(&clip.video)?;
+            model.nsfw.push(score);
+            world.nsfw.push(check.highest_score(&truth.video)?);
+            if score >= check.threshold() {
+                refused = Some(score);
+            }
+        }
         if let (Some(dir), Some(log), Some((writer, (name, version)))) =
             (&args.out, log.as_mut(), &writer)
         {
             let (file, world_file) = (format!("{i:04}.mp4"), format!("{i:04}-world.mp4"));
             let path = dir.join(&file);
-            bar.suspend(|| writer.write(&path, generated, t, name, version))?;
+            if refused.is_none() {
+                bar.suspend(|| writer.write(&path, generated, t, name, version))?;
+            }
             let key = &writer.key;
             let path = dir.join(&world_file);
             let (bytes, _) = kino_media::encode_mp4(
@@ -346,7 +396,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             kino_media::write_atomically(&path, &signed)?;
             let line = serde_json::json!({
                 "index": i, "seed": seed, "prompt": prompt, "model": got, "world": ceiling,
-                "file": file, "world_file": world_file,
+                "file": refused.is_none().then_some(file), "world_file": world_file,
+                "output_check_refused": refused,
             });
             writeln!(log, "{line}")?;
         }
@@ -376,7 +427,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     );
     println!("| measure | {} | world (judge ceiling) |", maker.name());
     println!("|---|---|---|");
-    for ((name, m), (_, w)) in model.rows().into_iter().zip(world.rows()) {
+    let t = args.nsfw_threshold;
+    for ((name, m), (_, w)) in model.rows(t).into_iter().zip(world.rows(t)) {
         println!("| {name} | {m} | {w} |");
     }
     Ok(())

@@ -15,8 +15,10 @@ use kino_models::diffusers_folder::DiffusersFolder;
 use kino_models::folder::ModelFolder;
 use kino_provenance::credentials::{Credentials, Parent, ProvenanceKey};
 use kino_provenance::stamp;
+use kino_server::api::PromptPolicy;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::plan::{parse_plan, read_prompt};
@@ -66,13 +68,16 @@ pub struct SampleArgs {
     pub visible: crate::publish::VisibleMarkArgs,
 }
 
-/// Refuses a prompt the content policy does not allow, before any model is loaded.
-fn check_prompt(prompt: &str, args: &SampleArgs) -> Result<()> {
+/// Refuses a prompt the content policy does not allow, before any model is loaded. The
+/// policy is returned so that the caller keeps it while it loads the generator: its text
+/// encoder is then shared, not loaded twice (`TextEncoder::load_shared`).
+fn check_prompt(prompt: &str, args: &SampleArgs) -> Result<Arc<dyn PromptPolicy>> {
     let dir = args.model.clone().unwrap_or_else(default_model_dir);
-    if let Err(reason) = args.safety.prompt_policy(&dir)?.check(prompt) {
+    let policy = args.safety.prompt_policy(&dir)?;
+    if let Err(reason) = policy.check(prompt) {
         bail!("refused: {reason}");
     }
-    Ok(())
+    Ok(policy)
 }
 
 /// The model kino uses when none is named.
@@ -340,7 +345,7 @@ pub fn generate(
     let started = Instant::now();
     let text = read_prompt(prompt)?;
     let plan = parse_plan(&text)?;
-    check_prompt(&text, args)?;
+    let _policy = check_prompt(&text, args)?;
     let check = args.safety.output_check()?;
     let visible = args.visible.mark()?;
     let mut opts = options(args, &plan)?;
@@ -422,7 +427,7 @@ fn from_clip(
     let started = Instant::now();
     let text = read_prompt(prompt)?;
     let plan = parse_plan(&text)?;
-    check_prompt(&text, args)?;
+    let _policy = check_prompt(&text, args)?;
     let check = args.safety.output_check()?;
     let visible = args.visible.mark()?;
     let opts = options(args, &plan)?;

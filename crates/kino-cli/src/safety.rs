@@ -89,6 +89,30 @@ pub struct OutputCheck {
 }
 
 impl OutputCheck {
+    /// The highest open_nsfw score among the frames [`OutputCheck::check`] samples, whether
+    /// or not it reaches the threshold (`kino eval --output-check` measures false positives
+    /// with it).
+    pub fn highest_score(&self, video: &VideoFrames) -> Result<f32> {
+        let (w, h) = (video.width(), video.height());
+        let frames: Vec<Vec<u8>> = kino_safety::sample_indices(video.len())
+            .into_iter()
+            .map(|i| video.frame_rgb(i).unwrap_or_default())
+            .collect();
+        // At threshold 1 every frame is scored and only a score of exactly 1 is "refused".
+        let verdict = self
+            .classifier
+            .check_frames(frames.iter().map(|f| (w, h, f.as_slice())), 1.0)?;
+        Ok(match verdict {
+            kino_safety::FrameVerdict::Allowed { max_score, .. } => max_score,
+            kino_safety::FrameVerdict::Refused { score, .. } => score,
+        })
+    }
+
+    /// The score at or above which a clip is refused.
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
     /// `Ok(highest score)` when the clip may be kept, `Err(reason)` when it is refused (the
     /// reason is for the user); an error of the check itself also refuses (it fails closed).
     pub fn check(&self, video: &VideoFrames) -> std::result::Result<f32, String> {

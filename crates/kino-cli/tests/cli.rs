@@ -767,6 +767,41 @@ fn eval_writes_signed_model_and_world_clips() {
     let model = kino_media::read_mp4(&out.join("0000.mp4")).unwrap();
     assert_ne!(world.video.data(), model.video.data());
 
+    // --output-check scores both sides' clips; at threshold 0 it refuses every model clip,
+    // which is then not written, and the run goes on.
+    let refused = dir.path().join("refused");
+    let o = run_kino(
+        &data,
+        &[
+            "eval",
+            "--count",
+            "1",
+            "--seconds",
+            "1",
+            "--steps",
+            "1",
+            "--json",
+            "--output-check",
+            "--nsfw-threshold",
+            "0",
+            "--out",
+            refused.to_str().unwrap(),
+        ],
+    );
+    assert_ok(&o);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for side in ["model_scores", "world_scores"] {
+        let scores = report[side]["nsfw"].as_array().expect("nsfw scores");
+        assert_eq!(scores.len(), 1, "{report:#}");
+        assert!((0.0..=1.0).contains(&scores[0].as_f64().unwrap()));
+    }
+    let reports = std::fs::read_to_string(refused.join("reports.jsonl")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(reports.lines().next().unwrap()).unwrap();
+    assert!(line["file"].is_null(), "{line:#}");
+    assert!(line["output_check_refused"].is_number(), "{line:#}");
+    assert!(!refused.join("0000.mp4").exists());
+    assert!(refused.join("0000-world.mp4").exists());
+
     // The autoencoder bar judges the world's clips through the model's VAEs and vocoder.
     let o = run_kino(
         &data,

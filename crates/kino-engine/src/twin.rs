@@ -45,7 +45,8 @@ pub struct TwinConfig {
 pub struct TwinModel {
     pub name: String,
     pub cfg: TwinConfig,
-    pub text: TextEncoder,
+    /// Shared with the content policy when both loaded it ([`TextEncoder::load_shared`]).
+    pub text: std::sync::Arc<TextEncoder>,
     pub video_vae: VideoVae,
     pub audio_vae: AudioVae,
     pub vocoder: Vocoder,
@@ -84,7 +85,7 @@ impl TwinModel {
         let cfg: TwinConfig = folder.config("dit")?;
         let text_weights = folder.weights_path("text_encoder")?;
         let tokenizer = folder.file("tokenizer.json");
-        let text = TextEncoder::load(&text_weights, &tokenizer, device)
+        let text = TextEncoder::load_shared(&text_weights, &tokenizer, device)
             .map_err(|e| EngineError::Invalid(e.to_string()))?;
         let crate::autoencode::Autoencoders {
             video_vae,

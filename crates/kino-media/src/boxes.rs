@@ -23,42 +23,128 @@ impl BoxRef {
     }
 }
 
+/// One top-level box of an MP4 file, as [`top_level_boxes`] finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mp4Box {
+    /// Four-character type, e.g. `*b"mdat"`.
+    pub kind: [u8; 4],
+    /// Offset of the box header in the file.
+    pub offset: u64,
+    /// Size of the header (8, or 16 for a 64-bit size).
+    pub header: u64,
+    /// Size of the whole box, header included.
+    pub size: u64,
+}
+
+impl Mp4Box {
+    /// The payload's byte range in the file.
+    pub fn body(&self) -> std::ops::Range<u64> {
+        self.offset + self.header..self.offset + self.size
+    }
+
+    pub fn kind_str(&self) -> String {
+        String::from_utf8_lossy(&self.kind).into_owned()
+    }
+}
+
+/// The box whose header starts at `data[pos]` and which must end by `end` (its parent's end,
+/// or the file's; `top_level` says which, for the error and for a size of 0, which runs to
+/// `end`).
+fn read_box(data: &[u8], pos: usize, end: usize, top_level: bool) -> Result<BoxRef, String> {
+    let head = data
+        .get(pos..pos + 8)
+        .filter(|_| pos + 8 <= end)
+        .ok_or_else(|| {
+            format!(
+                "{} stray byte(s) at byte {pos}, too few for a box header (truncated)",
+                end - pos
+            )
+        })?;
+    let size32 = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as u64;
+    let kind = [head[4], head[5], head[6], head[7]];
+    let name = String::from_utf8_lossy(&kind);
+    let (size, header) = match size32 {
+        0 => ((end - pos) as u64, 8),
+        1 => {
+            let large = data
+                .get(pos + 8..pos + 16)
+                .filter(|_| pos + 16 <= end)
+                .ok_or_else(|| format!("box '{name}' at byte {pos}: truncated 64-bit size"))?;
+            (u64::from_be_bytes(large.try_into().unwrap_or_default()), 16)
+        }
+        s => (s, 8),
+    };
+    if size < header as u64 {
+        return Err(format!(
+            "box '{name}' at byte {pos} claims {size} bytes, less than its {header}-byte header"
+        ));
+    }
+    let left = (end - pos) as u64;
+    if size > left {
+        return Err(if top_level {
+            format!(
+                "box '{name}' at byte {pos} claims {size} bytes but only {left} remain: \
+                 the file is truncated"
+            )
+        } else {
+            format!("box '{name}' at byte {pos} has size {size}, past its parent's end")
+        });
+    }
+    Ok(BoxRef {
+        kind,
+        start: pos,
+        header,
+        end: pos + size as usize,
+    })
+}
+
 /// The boxes directly inside `data[range]`.
 fn children(data: &[u8], range: std::ops::Range<usize>) -> Result<Vec<BoxRef>, String> {
     let mut out = Vec::new();
     let mut pos = range.start;
     while pos < range.end {
-        let head = data
-            .get(pos..pos + 8)
-            .ok_or_else(|| format!("box header cut off at byte {pos}"))?;
-        let size32 = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as u64;
-        let kind = [head[4], head[5], head[6], head[7]];
-        let (size, header) = match size32 {
-            0 => ((range.end - pos) as u64, 8),
-            1 => {
-                let large = data
-                    .get(pos + 8..pos + 16)
-                    .ok_or_else(|| format!("large box size cut off at byte {pos}"))?;
-                (u64::from_be_bytes(large.try_into().unwrap_or_default()), 16)
-            }
-            s => (s, 8),
-        };
-        let end = pos as u64 + size;
-        if size < header as u64 || end > range.end as u64 {
-            return Err(format!(
-                "box '{}' at byte {pos} has size {size}, past its parent's end",
-                String::from_utf8_lossy(&kind)
-            ));
-        }
-        out.push(BoxRef {
-            kind,
-            start: pos,
-            header,
-            end: end as usize,
-        });
-        pos = end as usize;
+        let b = read_box(data, pos, range.end, false)?;
+        pos = b.end;
+        out.push(b);
     }
     Ok(out)
+}
+
+/// The top-level boxes of `data`, which must be an ISO BMFF file whose boxes exactly tile it
+/// and start with `ftyp`: the cheap structural check to run before handing a file to a
+/// library (the C2PA reader) so that a truncated or foreign file gets a clear error. Only
+/// the top level is walked; [`validate_structure`] checks the nesting too.
+pub fn top_level_boxes(data: &[u8]) -> Result<Vec<Mp4Box>, String> {
+    if data.is_empty() {
+        return Err("the file is empty".into());
+    }
+    let mut boxes = Vec::new();
+    let mut pos = 0;
+    while pos < data.len() {
+        if let Some(kind) = data.get(pos + 4..pos + 8) {
+            if !kind.iter().all(|c| c.is_ascii_graphic() || *c == b' ') {
+                return Err(format!(
+                    "no box type at byte {pos} (bytes {kind:02x?}): not an MP4, or corrupt"
+                ));
+            }
+        }
+        let b = read_box(data, pos, data.len(), true)?;
+        boxes.push(Mp4Box {
+            kind: b.kind,
+            offset: b.start as u64,
+            header: b.header as u64,
+            size: (b.end - b.start) as u64,
+        });
+        pos = b.end;
+    }
+    match boxes.first() {
+        Some(b) if &b.kind == b"ftyp" => Ok(boxes),
+        Some(b) => Err(format!(
+            "first box is '{}', not 'ftyp': not an MP4",
+            b.kind_str()
+        )),
+        None => Err("no boxes".into()),
+    }
 }
 
 /// Bytes that precede the child boxes of a container (a full box's version and flags, a
@@ -475,7 +561,7 @@ pub fn add_edit_list(
 
 #[cfg(test)]
 mod tests {
-    use super::validate_structure;
+    use super::{top_level_boxes, validate_structure};
 
     /// A box with a 32-bit size.
     fn bx(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
@@ -487,6 +573,51 @@ mod tests {
 
     fn cat(parts: &[Vec<u8>]) -> Vec<u8> {
         parts.concat()
+    }
+
+    #[test]
+    fn top_level_walk_tiles_the_file_or_says_why_not() {
+        let f = cat(&[
+            bx(b"ftyp", b"isom\0\0\0\0"),
+            bx(b"moov", &[1, 2, 3]),
+            bx(b"mdat", &[9; 20]),
+        ]);
+        let b = top_level_boxes(&f).unwrap();
+        assert_eq!(b.len(), 3);
+        assert_eq!(&b[2].kind, b"mdat");
+        assert_eq!(b[1].offset, 16);
+        assert_eq!(b[2].body(), (b[2].offset + 8)..f.len() as u64);
+        let e = top_level_boxes(&f[..f.len() - 1]).unwrap_err();
+        assert!(
+            e.contains("'mdat' at byte 27") && e.contains("truncated"),
+            "{e}"
+        );
+        let e = top_level_boxes(&f[..f.len() - 25]).unwrap_err();
+        assert!(e.contains("too few for a box header"), "{e}");
+        let e = top_level_boxes(b"hello world, not an mp4").unwrap_err();
+        assert!(e.contains("truncated"), "{e}");
+        let e = top_level_boxes(&[0xff; 16]).unwrap_err();
+        assert!(e.contains("no box type"), "{e}");
+        assert!(top_level_boxes(&[]).is_err());
+        let e = top_level_boxes(&bx(b"moov", &[])).unwrap_err();
+        assert!(e.contains("ftyp"), "{e}");
+        // A 64-bit size, and a last box of size 0 running to the end of the file.
+        let mut large = vec![0, 0, 0, 1];
+        large.extend_from_slice(b"free");
+        large.extend_from_slice(&20u64.to_be_bytes());
+        large.extend_from_slice(&[7; 4]);
+        let f = cat(&[
+            bx(b"ftyp", b"isom"),
+            large,
+            vec![0, 0, 0, 0],
+            b"mdat".to_vec(),
+            vec![5; 9],
+        ]);
+        let b = top_level_boxes(&f).unwrap();
+        assert_eq!(
+            b.iter().map(|b| (b.header, b.size)).collect::<Vec<_>>(),
+            [(8, 12), (16, 20), (8, 17)]
+        );
     }
 
     fn tkhd() -> Vec<u8> {

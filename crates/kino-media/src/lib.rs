@@ -15,6 +15,7 @@ pub mod resample;
 pub mod wav;
 
 pub use audio::AudioBuffer;
+pub use boxes::{top_level_boxes, Mp4Box};
 pub use error::{MediaError, Result};
 pub use frames::{PixelFormat, Rational, VideoFrames};
 pub use h264::VideoQuality;

@@ -312,3 +312,36 @@ fn encode_time_batch_of_two() {
         times[0]
     );
 }
+
+#[test]
+fn shared_loads_are_one_encoder_while_it_lives() {
+    // A copy of the files, so no other test's load of the shipped ones is shared with this.
+    let dir = scratch_dir("shared");
+    let (w, t) = (dir.join("w.safetensors"), dir.join("tokenizer.json"));
+    std::fs::copy(weights_path(), &w).unwrap();
+    std::fs::copy(tokenizer_path(), &t).unwrap();
+    let a = TextEncoder::load_shared(&w, &t, &Device::Cpu).unwrap();
+    let b = TextEncoder::load_shared(&w, &t, &Device::Cpu).unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&a, &b),
+        "the second load made a copy"
+    );
+    // Other files are another encoder.
+    let other = dir.join("w2.safetensors");
+    std::fs::copy(weights_path(), &other).unwrap();
+    let c = TextEncoder::load_shared(&other, &t, &Device::Cpu).unwrap();
+    assert!(!std::sync::Arc::ptr_eq(&a, &c));
+    // Once every holder is gone the next load reads the files again: a truncated file is
+    // now an error, not the stale encoder.
+    drop((a, b));
+    let bytes = std::fs::read(&w).unwrap();
+    std::fs::write(&w, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(TextEncoder::load_shared(&w, &t, &Device::Cpu).is_err());
+    // And a changed file is not served from the cache while an old holder lives.
+    std::fs::write(&w, &bytes).unwrap();
+    let d = TextEncoder::load_shared(&w, &t, &Device::Cpu).unwrap();
+    std::fs::write(&w, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(TextEncoder::load_shared(&w, &t, &Device::Cpu).is_err());
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}

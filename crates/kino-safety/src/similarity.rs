@@ -29,7 +29,7 @@ pub trait SentenceEncoder: Send + Sync {
 /// kino's all-MiniLM-L6-v2 text encoder (mean pooling + L2 normalisation, as
 /// sentence-transformers computes it).
 pub struct MiniLmEncoder {
-    encoder: TextEncoder,
+    encoder: Arc<TextEncoder>,
     max_tokens: usize,
 }
 
@@ -39,7 +39,7 @@ impl MiniLmEncoder {
     /// Texts per forward pass.
     const BATCH: usize = 32;
 
-    pub fn new(encoder: TextEncoder) -> Self {
+    pub fn new(encoder: Arc<TextEncoder>) -> Self {
         Self {
             encoder,
             max_tokens: Self::MAX_TOKENS,
@@ -48,7 +48,8 @@ impl MiniLmEncoder {
 
     /// Loads the encoder of a model folder (`models/kino-tiny`) on the CPU: the folder's
     /// `text_encoder` component and `tokenizer.json`. A bare folder holding
-    /// `text_encoder.safetensors` and `tokenizer.json` also works.
+    /// `text_encoder.safetensors` and `tokenizer.json` also works. A generator that loads the
+    /// same files while this encoder lives shares it ([`TextEncoder::load_shared`]).
     pub fn load(model_dir: &Path) -> Result<Self, SafetyError> {
         Self::load_on(model_dir, &Device::Cpu)
     }
@@ -61,7 +62,7 @@ impl MiniLmEncoder {
         } else {
             model_dir.join("text_encoder.safetensors")
         };
-        let encoder = TextEncoder::load(&weights, &model_dir.join("tokenizer.json"), device)
+        let encoder = TextEncoder::load_shared(&weights, &model_dir.join("tokenizer.json"), device)
             .map_err(|e| SafetyError::Encoder(e.to_string()))?;
         Ok(Self::new(encoder))
     }

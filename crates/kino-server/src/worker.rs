@@ -130,6 +130,16 @@ enum JobError {
     },
 }
 
+/// A job failed by the server's fault: the details go to the log, the user learns only what
+/// failed.
+fn internal_error(video_id: &str, what: &str, e: &dyn std::fmt::Display) -> JobError {
+    tracing::error!(video = %video_id, "{what}: {e}");
+    JobError::Failed {
+        code: "internal_error",
+        message: format!("{what} failed on the server"),
+    }
+}
+
 impl Worker {
     /// Runs until `shutdown` turns true.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
@@ -194,13 +204,7 @@ impl Worker {
     }
 
     async fn process(&self, row: &VideoRow) -> Result<(), JobError> {
-        let internal = |what: &str, e: &dyn std::fmt::Display| {
-            tracing::error!(video = %row.id, "{what}: {e}");
-            JobError::Failed {
-                code: "internal_error",
-                message: format!("{what} failed on the server"),
-            }
-        };
+        let internal = |what: &str, e: &dyn std::fmt::Display| internal_error(&row.id, what, e);
         let params: JobParams =
             serde_json::from_str(&row.params).map_err(|e| internal("reading the job", &e))?;
         let plan = match kino_prompt::parse(&row.prompt) {
@@ -350,51 +354,45 @@ impl Worker {
             return Err(JobError::LostLease);
         }
 
-        // Scale to the delivered size when it differs from the generated one.
-        if let Some((w, h)) = params.output_size {
-            let video = &generated.clip.video;
-            if (video.width(), video.height()) != (w, h) {
-                generated.clip.video = tokio::task::spawn_blocking({
-                    let video = video.clone();
-                    move || scale_video(&video, w, h)
-                })
-                .await
-                .map_err(|e| internal("scaling", &e))?
-                .map_err(|e| internal("scaling", &e))?;
-            }
-        }
-
-        // The output check, before anything is stored.
+        // One blocking task from here to the finished files: scale to the delivered size when
+        // it differs from the generated one, run the output check before anything is stored,
+        // then encode, mark and sign, and make the stills.
         let publisher = self.publisher.clone();
-        let (publisher, generated) = tokio::task::spawn_blocking(move || {
-            let verdict = publisher.check_output(&generated.clip.video);
-            (publisher, generated, verdict)
-        })
-        .await
-        .map_err(|e| internal("the output check", &e))
-        .and_then(|(p, g, verdict)| match verdict {
-            Ok(()) => Ok((p, g)),
-            Err(message) => Err(JobError::Failed {
-                code: "moderation_blocked",
-                message,
-            }),
-        })?;
-        let mut generated = generated;
-
-        // Encode, mark and sign; then the stills.
         let id = row.id.clone();
         let kind = row.kind.clone();
-        let files = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let mp4 =
-                publisher.publish(&id, &kind, &mut generated, source_bytes.as_deref(), cameo)?;
-            let video = &generated.clip.video;
-            let thumb = kino_media::preview::thumbnail_webp(video, video.duration_s() / 2.0)?;
-            let sheet = kino_media::preview::spritesheet_jpeg(video, &Default::default())?;
-            Ok((mp4, thumb, sheet))
+        let output_size = params.output_size;
+        let files = tokio::task::spawn_blocking(move || -> Result<_, JobError> {
+            let internal = |what: &str, e: &dyn std::fmt::Display| internal_error(&id, what, e);
+            if let Some((w, h)) = output_size {
+                let video = &generated.clip.video;
+                if (video.width(), video.height()) != (w, h) {
+                    generated.clip.video =
+                        scale_video(video, w, h).map_err(|e| internal("scaling", &e))?;
+                }
+            }
+            publisher
+                .check_output(&generated.clip.video)
+                .map_err(|message| JobError::Failed {
+                    code: "moderation_blocked",
+                    message,
+                })?;
+            let encoded = (|| -> anyhow::Result<_> {
+                let mp4 = publisher.publish(
+                    &id,
+                    &kind,
+                    &mut generated,
+                    source_bytes.as_deref(),
+                    cameo,
+                )?;
+                let video = &generated.clip.video;
+                let thumb = kino_media::preview::thumbnail_webp(video, video.duration_s() / 2.0)?;
+                let sheet = kino_media::preview::spritesheet_jpeg(video, &Default::default())?;
+                Ok((mp4, thumb, sheet))
+            })();
+            encoded.map_err(|e| internal("encoding", &e))
         })
         .await
-        .map_err(|e| internal("encoding", &e))?
-        .map_err(|e| internal("encoding", &e))?;
+        .map_err(|e| internal("the publishing thread", &e))??;
         let (mp4, thumb, sheet) = files;
         let store = async {
             self.storage.put(&row.id, Variant::Thumbnail, thumb).await?;
