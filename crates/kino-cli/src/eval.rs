@@ -52,7 +52,8 @@ pub struct EvalArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// With --out: refuse to write a model clip when a sampled frame's NSFW probability
-    /// (open_nsfw) is at or above this, as `kino generate` does (0..=1).
+    /// (open_nsfw) is at or above this, as `kino generate` does (0..=1); with
+    /// --output-check, the threshold its refusals are counted at.
     #[arg(long, default_value_t = kino_safety::DEFAULT_NSFW_THRESHOLD)]
     pub nsfw_threshold: f32,
     /// Also run the output check on every clip of both sides (open_nsfw on the sampled
@@ -87,6 +88,7 @@ struct Side {
     permanence: Vec<f32>,
     overall: Vec<f32>,
     /// With `--output-check`: each clip's highest open_nsfw frame score.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     nsfw: Vec<f32>,
 }
 
@@ -186,7 +188,7 @@ impl Side {
 /// trainedAlgorithmicMedia naming the model). `kino eval --out` and `kino train`'s sample
 /// clips use it.
 pub(crate) struct ModelClipWriter {
-    check: crate::safety::OutputCheck,
+    pub(crate) check: crate::safety::OutputCheck,
     pub(crate) key: kino_provenance::credentials::ProvenanceKey,
 }
 
@@ -297,16 +299,16 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             Some((writer, identity))
         }
     };
-    let output_check = if args.output_check {
-        Some(
+    let output_check = match (&writer, args.output_check) {
+        (_, false) => None,
+        (Some((writer, _)), true) => Some(writer.check.clone()),
+        (None, true) => Some(
             crate::safety::SafetyArgs {
                 policy: None,
                 nsfw_threshold: args.nsfw_threshold,
             }
             .output_check()?,
-        )
-    } else {
-        None
+        ),
     };
     let mut log = match &args.out {
         Some(dir) => Some(std::fs::File::create(dir.join("reports.jsonl"))?),

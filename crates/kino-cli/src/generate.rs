@@ -345,7 +345,7 @@ pub fn generate(
     let started = Instant::now();
     let text = read_prompt(prompt)?;
     let plan = parse_plan(&text)?;
-    let _policy = check_prompt(&text, args)?;
+    let policy = check_prompt(&text, args)?;
     let check = args.safety.output_check()?;
     let visible = args.visible.mark()?;
     let mut opts = options(args, &plan)?;
@@ -362,6 +362,7 @@ pub fn generate(
     }
     let key = crate::keys::load_or_init_provenance(&args.data.resolve())?;
     let pipeline = load_pipeline(args.model.as_deref(), &args.device)?;
+    drop(policy); // the generator holds the text encoder now, where it shares it
     if let Some(path) = last_frame {
         check_last_frame(
             pipeline.as_ref(),
@@ -427,7 +428,7 @@ fn from_clip(
     let started = Instant::now();
     let text = read_prompt(prompt)?;
     let plan = parse_plan(&text)?;
-    let _policy = check_prompt(&text, args)?;
+    let policy = check_prompt(&text, args)?;
     let check = args.safety.output_check()?;
     let visible = args.visible.mark()?;
     let opts = options(args, &plan)?;
@@ -435,6 +436,7 @@ fn from_clip(
         kino_media::read_mp4(clip).with_context(|| format!("reading {}", clip.display()))?;
     let key = crate::keys::load_or_init_provenance(&args.data.resolve())?;
     let pipeline = load_pipeline(args.model.as_deref(), &args.device)?;
+    drop(policy); // the generator holds the text encoder now, where it shares it
     let (model, version) = model_identity(args.model.as_deref())?;
     let generated = run(pipeline.as_ref(), &source, &plan, &opts)?;
     let credentials = Credentials::edited(model, version, Parent::File(clip.to_path_buf()));

@@ -98,7 +98,8 @@ impl OutputCheck {
             .into_iter()
             .map(|i| video.frame_rgb(i).unwrap_or_default())
             .collect();
-        // At threshold 1 every frame is scored and only a score of exactly 1 is "refused".
+        // Every sampled frame is scored whatever the threshold; at 1 the verdict carries the
+        // highest score unless a frame scores exactly 1 (then that one, also the highest).
         let verdict = self
             .classifier
             .check_frames(frames.iter().map(|f| (w, h, f.as_slice())), 1.0)?;

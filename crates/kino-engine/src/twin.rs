@@ -45,7 +45,8 @@ pub struct TwinConfig {
 pub struct TwinModel {
     pub name: String,
     pub cfg: TwinConfig,
-    /// Shared with the content policy when both loaded it ([`TextEncoder::load_shared`]).
+    /// Shared with the content policy when both loaded it on the CPU
+    /// ([`TextEncoder::load_shared`]).
     pub text: std::sync::Arc<TextEncoder>,
     pub video_vae: VideoVae,
     pub audio_vae: AudioVae,

@@ -42,22 +42,24 @@ impl Mp4Box {
         self.offset + self.header..self.offset + self.size
     }
 
+    /// The type as text (lossy), for messages.
     pub fn kind_str(&self) -> String {
         String::from_utf8_lossy(&self.kind).into_owned()
     }
 }
 
 /// The box whose header starts at `data[pos]` and which must end by `end` (its parent's end,
-/// or the file's; `top_level` says which, for the error and for a size of 0, which runs to
-/// `end`).
+/// or the file's: `top_level` says which, for the errors). A size of 0 runs to `end`.
+/// `pos < end <= data.len()`.
 fn read_box(data: &[u8], pos: usize, end: usize, top_level: bool) -> Result<BoxRef, String> {
     let head = data
         .get(pos..pos + 8)
         .filter(|_| pos + 8 <= end)
         .ok_or_else(|| {
             format!(
-                "{} stray byte(s) at byte {pos}, too few for a box header (truncated)",
-                end - pos
+                "{} stray byte(s) at byte {pos}, too few for a box header{}",
+                end - pos,
+                if top_level { " (truncated)" } else { "" }
             )
         })?;
     let size32 = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as u64;

@@ -121,6 +121,26 @@ pub struct TextEmbeddings {
     pub pooled: Tensor,
 }
 
+/// A file as [`TextEncoder::load_shared`] tells files apart: its canonical path, size and
+/// modification time (a file replaced in place is another file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileIdentity {
+    path: PathBuf,
+    len: Option<u64>,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl FileIdentity {
+    fn of(path: &Path) -> Self {
+        let meta = std::fs::metadata(path).ok();
+        Self {
+            path: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+            len: meta.as_ref().map(|m| m.len()),
+            modified: meta.and_then(|m| m.modified().ok()),
+        }
+    }
+}
+
 /// all-MiniLM-L6-v2 with its tokenizer.
 pub struct TextEncoder {
     model: BertModel,
@@ -179,42 +199,30 @@ impl TextEncoder {
     }
 
     /// [`TextEncoder::load`], shared: while an encoder loaded from the same files (same
-    /// path, size and modification time of both) on the same device is alive, that one is
-    /// returned instead of a second copy. The content policy and the generator both need the
-    /// encoder; with this they hold one (~90 MB, ~0.1 s to load) between them.
+    /// path, size and modification time of both) on the same device (`Device::same_device`)
+    /// is alive, that one is returned instead of a second copy. The content policy (on the
+    /// CPU) and a generator on the CPU both need the encoder; with this they hold one
+    /// (~90 MB, ~0.1 s to load) between them.
     pub fn load_shared(
         weights: &Path,
         tokenizer: &Path,
         device: &Device,
     ) -> Result<Arc<Self>, TextEncoderError> {
-        static LOADED: Mutex<Vec<(String, Weak<TextEncoder>)>> = Mutex::new(Vec::new());
-        fn identity(p: &Path) -> String {
-            let meta = std::fs::metadata(p).ok();
-            let canon = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-            format!(
-                "{}|{:?}|{:?}",
-                canon.display(),
-                meta.as_ref().map(|m| m.len()),
-                meta.and_then(|m| m.modified().ok())
-            )
-        }
-        let key = format!(
-            "{}\n{}\n{:?}",
-            identity(weights),
-            identity(tokenizer),
-            device.location()
-        );
+        /// (files, device, encoder) of the encoders loaded so far.
+        type Loaded = Vec<(Vec<FileIdentity>, Device, Weak<TextEncoder>)>;
+        static LOADED: Mutex<Loaded> = Mutex::new(Vec::new());
+        let files = vec![FileIdentity::of(weights), FileIdentity::of(tokenizer)];
         let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
-        loaded.retain(|(_, w)| w.strong_count() > 0);
+        loaded.retain(|(_, _, w)| w.strong_count() > 0);
         if let Some(enc) = loaded
             .iter()
-            .find(|(k, _)| *k == key)
-            .and_then(|(_, w)| w.upgrade())
+            .find(|(f, d, _)| *f == files && d.same_device(device))
+            .and_then(|(_, _, w)| w.upgrade())
         {
             return Ok(enc);
         }
         let enc = Arc::new(Self::load(weights, tokenizer, device)?);
-        loaded.push((key, Arc::downgrade(&enc)));
+        loaded.push((files, device.clone(), Arc::downgrade(&enc)));
         Ok(enc)
     }
 
