@@ -94,10 +94,7 @@ impl OutputCheck {
     /// with it).
     pub fn highest_score(&self, video: &VideoFrames) -> Result<f32> {
         let (w, h) = (video.width(), video.height());
-        let frames: Vec<Vec<u8>> = kino_safety::sample_indices(video.len())
-            .into_iter()
-            .map(|i| video.frame_rgb(i).unwrap_or_default())
-            .collect();
+        let (_, frames) = sampled_frames(video);
         // Every sampled frame is scored whatever the threshold; at 1 the verdict carries the
         // highest score unless a frame scores exactly 1 (then that one, also the highest).
         let verdict = self
@@ -118,12 +115,7 @@ impl OutputCheck {
     /// reason is for the user); an error of the check itself also refuses (it fails closed).
     pub fn check(&self, video: &VideoFrames) -> std::result::Result<f32, String> {
         let (w, h) = (video.width(), video.height());
-        // Sample here so only the frames the classifier scores are converted to RGB.
-        let picked = kino_safety::sample_indices(video.len());
-        let frames: Vec<Vec<u8>> = picked
-            .iter()
-            .map(|&i| video.frame_rgb(i).unwrap_or_default())
-            .collect();
+        let (picked, frames) = sampled_frames(video);
         let verdict = self
             .classifier
             .check_frames(frames.iter().map(|f| (w, h, f.as_slice())), self.threshold)
@@ -143,4 +135,15 @@ impl OutputCheck {
             }
         }
     }
+}
+
+/// The frames the classifier scores (their indices and RGB pixels): sampled here so that
+/// only those are converted to RGB.
+fn sampled_frames(video: &VideoFrames) -> (Vec<usize>, Vec<Vec<u8>>) {
+    let picked = kino_safety::sample_indices(video.len());
+    let frames = picked
+        .iter()
+        .map(|&i| video.frame_rgb(i).unwrap_or_default())
+        .collect();
+    (picked, frames)
 }

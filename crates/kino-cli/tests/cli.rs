@@ -722,9 +722,9 @@ fn eval_writes_signed_model_and_world_clips() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let out = dir.path().join("eval");
-    let o = run_kino(
-        &data,
-        &[
+    // One held-out prompt, 1 s, 1 step, written to `out`, plus `extra` arguments.
+    let eval_one = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
             "eval",
             "--count",
             "1",
@@ -733,10 +733,12 @@ fn eval_writes_signed_model_and_world_clips() {
             "--steps",
             "1",
             "--json",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--out", out.to_str().unwrap()]);
+        run_kino(&data, &args)
+    };
+    let o = eval_one(&out, &[]);
     assert_ok(&o);
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["clips"], 1);
@@ -770,24 +772,7 @@ fn eval_writes_signed_model_and_world_clips() {
     // --output-check scores both sides' clips; at threshold 0 it refuses every model clip,
     // which is then not written, and the run goes on.
     let refused = dir.path().join("refused");
-    let o = run_kino(
-        &data,
-        &[
-            "eval",
-            "--count",
-            "1",
-            "--seconds",
-            "1",
-            "--steps",
-            "1",
-            "--json",
-            "--output-check",
-            "--nsfw-threshold",
-            "0",
-            "--out",
-            refused.to_str().unwrap(),
-        ],
-    );
+    let o = eval_one(&refused, &["--output-check", "--nsfw-threshold", "0"]);
     assert_ok(&o);
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     for side in ["model_scores", "world_scores"] {
