@@ -326,7 +326,10 @@ async fn videos_api_end_to_end() {
         .send()
         .await;
     match over {
-        Ok(r) => assert_eq!(r.status().as_u16(), 413),
+        Ok(r) => {
+            assert_eq!(r.status().as_u16(), 413);
+            assert_eq!(r.headers()["connection"], "close");
+        }
         Err(e) => assert!(e.is_request() || e.is_body(), "{e:?}"),
     }
     let (s, v) = api

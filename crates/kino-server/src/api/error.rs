@@ -98,6 +98,13 @@ impl IntoResponse for ApiError {
             }
         });
         let mut resp = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the over-long body was never read, so the connection cannot carry
+            // another request: say so, or a client that pools it fails its next request
+            // with a broken pipe.
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let Some(s) = self.retry_after_s {
             if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
