@@ -136,6 +136,15 @@ enum Command {
         /// sessions).
         #[arg(long)]
         stop_before_dit: bool,
+        /// Weight of the video VAE's L1 on frame-to-frame differences (the recipe's
+        /// motion_weight): charges a decoder that smears moving objects along their path.
+        #[arg(long, value_name = "W")]
+        motion_weight: Option<f64>,
+        /// Train only the video VAE's decoder (with --init video_vae): the encoder, and so
+        /// the latent space, stays the --from folder's, and with --reuse dit its DiT
+        /// ships unchanged over the new decoder.
+        #[arg(long)]
+        video_decoder_only: bool,
         /// Refuse to write a sample clip when a sampled frame's NSFW probability (open_nsfw)
         /// is at or above this, as `kino generate` does (0..=1).
         #[arg(long, default_value_t = kino_safety::DEFAULT_NSFW_THRESHOLD)]
@@ -242,10 +251,14 @@ fn main() -> ExitCode {
             init,
             from,
             stop_before_dit,
+            motion_weight,
+            video_decoder_only,
             nsfw_threshold,
             data,
         } => train::run(train::TrainArgs {
             stop_before_dit,
+            motion_weight,
+            video_decoder_only,
             stage_steps: stage_steps.as_deref(),
             reuse: reuse.as_deref(),
             init: init.as_deref(),

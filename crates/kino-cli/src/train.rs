@@ -36,6 +36,10 @@ pub struct TrainArgs<'a> {
     pub from: Option<&'a Path>,
     /// Write the VAEs and vocoder as a partial folder and stop.
     pub stop_before_dit: bool,
+    /// Replaces the recipe's `motion_weight`.
+    pub motion_weight: Option<f64>,
+    /// Sets the recipe's `video_decoder_only`.
+    pub video_decoder_only: bool,
     /// The output check's threshold for sample clips.
     pub nsfw_threshold: f32,
     /// Holds the provenance key sample clips are signed with.
@@ -70,6 +74,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         recipe.latent_clips = n;
     }
+    if let Some(w) = args.motion_weight {
+        if !(0.0..=100.0).contains(&w) {
+            bail!("--motion-weight {w}: must be in 0..=100");
+        }
+        recipe.motion_weight = w;
+    }
+    recipe.video_decoder_only = args.video_decoder_only;
     let text_dir = args
         .text_dir
         .map(Path::to_path_buf)

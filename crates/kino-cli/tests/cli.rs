@@ -821,3 +821,37 @@ fn eval_writes_signed_model_and_world_clips() {
     );
     assert_fails_with(&o, &["--out is not supported with --bar autoencoder"]);
 }
+
+#[test]
+fn train_refuses_bad_options_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let out = tmp.path().join("model");
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--recipe",
+            "smoke",
+            "--run",
+            run.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = kino(&args);
+        assert!(!o.status.success(), "{extra:?} accepted");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let e = train(&["--motion-weight=-1"]);
+    assert!(e.contains("--motion-weight -1"), "{e}");
+    let e = train(&["--motion-weight", "NaN"]);
+    assert!(e.contains("--motion-weight NaN"), "{e}");
+    // A decoder-only video VAE keeps an encoder: without --init video_vae there is none.
+    let e = train(&["--video-decoder-only"]);
+    assert!(e.contains("decoder-only"), "{e}");
+    assert!(
+        !run.join("video_vae/loss.csv").exists(),
+        "no step was taken"
+    );
+    assert!(!out.exists());
+}

@@ -11,6 +11,9 @@ use kino_engine::twin::{TwinConfig, TwinModel, TwinPipeline};
 use kino_models::folder::ModelFolder;
 use std::path::PathBuf;
 
+/// The stages before the DiT.
+const AUTOENCODERS: [&str; 3] = ["video_vae", "audio_vae", "vocoder"];
+
 fn text_dir() -> PathBuf {
     workspace_path("models/kino-tiny")
 }
@@ -139,7 +142,7 @@ fn smoke_recipe_trains_exports_and_generates() -> anyhow::Result<()> {
     let continued = |run: &std::path::Path, from: &ModelFolder| -> anyhow::Result<Trainer> {
         let mut t = Trainer::new(run, recipe.clone(), &text_dir(), candle_core::Device::Cpu)?
             .with_stage_steps([("dit".to_string(), 6)].into())?;
-        for stage in kino_engine::train::REUSABLE_STAGES {
+        for stage in AUTOENCODERS {
             t.reuse_stage(stage, from)?;
         }
         t.init_stage("dit", from)?;
@@ -209,14 +212,88 @@ fn smoke_recipe_trains_exports_and_generates() -> anyhow::Result<()> {
     );
     assert!(!run7.join("dit/loss.csv").exists(), "no DiT step was taken");
 
+    // A new video decoder under the finished model (motion term on): the encoder, and so
+    // the latents the DiT learnt, stays bit for bit, the DiT ships as it was (no latents
+    // encoded), and only the decoder moves.
+    let cpu = candle_core::Device::Cpu;
+    let mut dec_recipe = recipe.clone();
+    dec_recipe.motion_weight = 1.0;
+    dec_recipe.video_decoder_only = true;
+    let decoder_run = |run: &std::path::Path, recipe: &kino_engine::train::Recipe, init: bool| {
+        let mut t = Trainer::new(run, recipe.clone(), &text_dir(), cpu.clone())?
+            .with_stage_steps([("video_vae".to_string(), 4)].into())?;
+        for stage in ["audio_vae", "vocoder", "dit"] {
+            t.reuse_stage(stage, &folder)?;
+        }
+        if init {
+            t.init_stage("video_vae", &folder)?;
+        }
+        anyhow::Ok(t)
+    };
+    let out8 = tmp.path().join("model8");
+    let mut dec_events = Vec::new();
+    decoder_run(&tmp.path().join("run8"), &dec_recipe, true)?
+        .run(&out8, &mut |e| dec_events.push(e.stage.clone()))?;
+    assert_eq!(dec_events, ["video_vae"; 4], "only the video VAE trains");
+    let folder8 = ModelFolder::open(&out8)?;
+    folder8.verify()?;
+    for c in ["dit", "audio_vae", "vocoder", "text_encoder"] {
+        assert_eq!(
+            std::fs::read(folder.weights_path(c)?)?,
+            std::fs::read(folder8.weights_path(c)?)?,
+            "{c} ships unchanged"
+        );
+    }
+    let (t1, t8): (TwinConfig, TwinConfig) = (folder.config("dit")?, folder8.config("dit")?);
+    assert_eq!(t1, t8, "the DiT keeps its latent statistics");
+    let before = candle_core::safetensors::load(folder.weights_path("video_vae")?, &cpu)?;
+    let after = candle_core::safetensors::load(folder8.weights_path("video_vae")?, &cpu)?;
+    let bits = |t: &candle_core::Tensor| {
+        t.flatten_all()
+            .and_then(|t| t.to_dtype(candle_core::DType::F32))
+            .and_then(|t| t.to_vec1::<f32>())
+            .unwrap()
+    };
+    assert_eq!(before.len(), after.len());
+    let mut decoder_moved = false;
+    for (k, v) in &before {
+        let same = bits(v) == bits(&after[k]);
+        if k.starts_with("encoder.") {
+            assert!(same, "{k} changed");
+        } else {
+            decoder_moved |= !same;
+        }
+    }
+    assert!(decoder_moved, "the decoder trained");
+    assert_eq!(folder8.manifest().training["recipe"]["motion_weight"], 1.0);
+    TwinModel::load(&folder8, &cpu)?;
+    // Refused: a decoder-only stage with no weights to keep the encoder of, and a whole new
+    // video VAE under a reused DiT (its latents would mean something else).
+    let err = decoder_run(&tmp.path().join("run9"), &dec_recipe, false)?
+        .run(&tmp.path().join("model9"), &mut |_| {})
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("decoder-only"), "{err}");
+    let mut whole = dec_recipe.clone();
+    whole.video_decoder_only = false;
+    let err = decoder_run(&tmp.path().join("run10"), &whole, true)?
+        .run(&tmp.path().join("model10"), &mut |_| {})
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("VAE encoders are not this run's"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("model10/kino-model.json").exists());
+
     // The stages before the DiT alone, as a partial folder (here all reused from the
     // model): it opens, holds no text encoder and no DiT, its autoencoders round-trip a
     // clip, it is refused as a model to generate with, and a later run reuses from it.
     let run5 = tmp.path().join("run5");
     let stages_dir = tmp.path().join("stages");
-    let stages = Trainer::new(&run5, recipe.clone(), &text_dir(), candle_core::Device::Cpu)?
+    let mut stages = Trainer::new(&run5, recipe.clone(), &text_dir(), candle_core::Device::Cpu)?
         .stop_before_dit();
-    for stage in kino_engine::train::REUSABLE_STAGES {
+    for stage in AUTOENCODERS {
         stages.reuse_stage(stage, &folder)?;
     }
     let mut stage_events = 0;
@@ -283,7 +360,7 @@ fn smoke_recipe_trains_exports_and_generates() -> anyhow::Result<()> {
         .err()
         .unwrap();
     assert!(err.to_string().contains("unknown stage 'vae'"), "{err}");
-    let err = fresh()?.reuse_stage("dit", &folder).err().unwrap();
+    let err = fresh()?.reuse_stage("latents", &folder).err().unwrap();
     assert!(err.to_string().contains("cannot be reused"), "{err}");
     let shipped = ModelFolder::open(text_dir())?;
     let err = fresh()?.reuse_stage("video_vae", &shipped).err().unwrap();

@@ -212,7 +212,8 @@ impl DiagonalGaussian {
 /// Losses of one training step (scalars).
 #[derive(Debug, Clone)]
 pub struct VaeLoss {
-    /// `recon + kl_weight * kl`.
+    /// What training minimises: the (weighted) reconstruction term, plus the motion term
+    /// and `kl_weight * kl` when [`VaeLossOptions`] asks for them.
     pub total: Tensor,
     /// Mean absolute error between the clip and its reconstruction.
     pub recon: Tensor,
@@ -730,31 +731,102 @@ impl VideoVae {
         kl_weight: f64,
         noise: impl FnOnce(&Tensor) -> Result<Tensor>,
     ) -> Result<VaeLoss> {
-        let post = self.encode(x)?;
+        let opts = VaeLossOptions {
+            kl_weight,
+            ..VaeLossOptions::default()
+        };
+        self.loss_with(x, weight, &opts, noise)
+    }
+
+    /// The training loss with every option (see [`VaeLossOptions`]); `weight` as in
+    /// [`Self::loss_weighted`], and it weights the motion term too (a frame difference
+    /// counts with the larger weight of its two frames, so an object's old and new places
+    /// both count).
+    pub fn loss_with(
+        &self,
+        x: &Tensor,
+        weight: Option<&Tensor>,
+        opts: &VaeLossOptions,
+        noise: impl FnOnce(&Tensor) -> Result<Tensor>,
+    ) -> Result<VaeLoss> {
+        let (b, _, t, h, wd) = x.dims5()?;
+        if let Some(w) = weight {
+            if w.dims() != [b, 1, t, h, wd] {
+                bail!(
+                    "VideoVae::loss_weighted: weight shape {:?}, expected {:?}",
+                    w.dims(),
+                    [b, 1, t, h, wd]
+                );
+            }
+        }
+        let mut post = self.encode(x)?;
+        if !opts.train_encoder {
+            post = DiagonalGaussian {
+                mean: post.mean.detach(),
+                logvar: post.logvar.detach(),
+            };
+        }
         let z = post.sample(&noise(&post.mean)?)?;
         let xr = self.decode(&z)?;
-        let err = (xr - x)?.abs()?;
+        let w = weight.map(|w| w.to_dtype(x.dtype())).transpose()?;
+        let err = (&xr - x)?.abs()?;
         let recon = err.mean_all()?;
-        let fitted = match weight {
-            None => recon.clone(),
-            Some(w) => {
-                let (b, c, t, h, wd) = x.dims5()?;
-                if w.dims() != [b, 1, t, h, wd] {
-                    bail!(
-                        "VideoVae::loss_weighted: weight shape {:?}, expected {:?}",
-                        w.dims(),
-                        [b, 1, t, h, wd]
-                    );
-                }
-                let w = w.to_dtype(err.dtype())?;
-                let num = err.broadcast_mul(&w)?.sum_all()?;
-                let den = (w.sum_all()? * c as f64)?;
-                num.div(&den)?
-            }
-        };
+        let mut total = weighted_mean(&err, w.as_ref(), recon.clone())?;
+        if opts.motion_weight > 0.0 && t > 1 {
+            let diff =
+                |v: &Tensor| -> Result<Tensor> { v.narrow(2, 1, t - 1)? - v.narrow(2, 0, t - 1)? };
+            let merr = (diff(&xr)? - diff(x)?)?.abs()?;
+            let mw = w
+                .as_ref()
+                .map(|w| w.narrow(2, 1, t - 1)?.maximum(&w.narrow(2, 0, t - 1)?))
+                .transpose()?;
+            let plain = merr.mean_all()?;
+            let motion = weighted_mean(&merr, mw.as_ref(), plain)?;
+            total = (total + (motion * opts.motion_weight)?)?;
+        }
         let kl = post.kl()?;
-        let total = (&fitted + (&kl * kl_weight)?)?;
+        if opts.train_encoder {
+            total = (total + (&kl * opts.kl_weight)?)?;
+        }
         Ok(VaeLoss { total, recon, kl })
+    }
+}
+
+/// What [`VideoVae::loss_with`] optimises.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VaeLossOptions {
+    /// Weight of the posterior's KL to a standard normal.
+    pub kl_weight: f64,
+    /// Weight of an L1 on the clip's frame-to-frame differences (0: none). A plain L1
+    /// lets a decoder that is unsure where a moving object is draw it smeared over its
+    /// path, which costs little per pixel; the motion term charges the missing change.
+    pub motion_weight: f64,
+    /// `false`: the encoder gets no gradient (and the KL, which only it controls, is left
+    /// out of `total`), so the latent space, and every DiT trained in it, stays valid while
+    /// the decoder trains.
+    pub train_encoder: bool,
+}
+
+impl Default for VaeLossOptions {
+    fn default() -> Self {
+        Self {
+            kl_weight: 0.0,
+            motion_weight: 0.0,
+            train_encoder: true,
+        }
+    }
+}
+
+/// `sum(w * err) / (C * sum(w))` with `w` `(B, 1, T, H, W)`, or `plain` without weights.
+fn weighted_mean(err: &Tensor, w: Option<&Tensor>, plain: Tensor) -> Result<Tensor> {
+    match w {
+        None => Ok(plain),
+        Some(w) => {
+            let c = err.dim(1)?;
+            let num = err.broadcast_mul(w)?.sum_all()?;
+            let den = (w.sum_all()? * c as f64)?;
+            num.div(&den)
+        }
     }
 }
 

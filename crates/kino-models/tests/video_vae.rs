@@ -6,7 +6,7 @@ use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use common::max_abs_diff;
 use kino_models::causal_conv::{CausalConv3d, CausalConv3dConfig};
-use kino_models::video_vae::{DecodeState, VideoVae, VideoVaeConfig};
+use kino_models::video_vae::{DecodeState, VaeLossOptions, VideoVae, VideoVaeConfig};
 
 fn vae(cfg: &VideoVaeConfig) -> (VarMap, VideoVae) {
     let vm = VarMap::new();
@@ -416,4 +416,55 @@ fn weighted_loss_is_l1_for_uniform_weights_and_follows_the_weights() {
     let bad = Tensor::ones((2, 3, 5, 16, 16), DType::F32, &Device::Cpu).unwrap();
     let e = m.loss_weighted(&x, Some(&bad), 0.0, fixed).unwrap_err();
     assert!(e.to_string().contains("weight shape"), "{e}");
+}
+
+#[test]
+fn motion_term_and_a_frozen_encoder() {
+    let (vm, m) = vae(&VideoVaeConfig::test_tiny());
+    let x = rand_clip(1, 5, 16, 16);
+    let fixed = |m: &Tensor| Tensor::zeros(m.shape(), m.dtype(), m.device());
+    let scalar = |t: &Tensor| t.to_scalar::<f32>().unwrap();
+    let opts = |motion_weight: f64, train_encoder: bool| VaeLossOptions {
+        kl_weight: 0.5,
+        motion_weight,
+        train_encoder,
+    };
+    // The motion term is the L1 of the frame differences, added with its weight.
+    let xr = m.decode(&m.encode(&x).unwrap().mean).unwrap();
+    let d = |v: &Tensor| (v.narrow(2, 1, 4).unwrap() - v.narrow(2, 0, 4).unwrap()).unwrap();
+    let motion = scalar(&(d(&xr) - d(&x)).unwrap().abs().unwrap().mean_all().unwrap());
+    assert!(motion > 0.0);
+    let base = m.loss_with(&x, None, &opts(0.0, true), fixed).unwrap();
+    let with = m.loss_with(&x, None, &opts(2.0, true), fixed).unwrap();
+    let got = scalar(&with.total) - scalar(&base.total);
+    assert!(
+        (got - 2.0 * motion).abs() < 1e-5,
+        "{got} vs {}",
+        2.0 * motion
+    );
+    // With the encoder trained, the KL is in the total and every weight gets a gradient.
+    let kl = scalar(&base.kl);
+    assert!((scalar(&base.total) - scalar(&base.recon) - 0.5 * kl).abs() < 1e-5);
+    let grads = base.total.backward().unwrap();
+    let data = vm.data().lock().unwrap();
+    let has = |prefix: &str| {
+        data.iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| grads.get(v.as_tensor()).is_some())
+            .collect::<Vec<_>>()
+    };
+    assert!(has("encoder.").iter().all(|&g| g));
+    // Frozen: no gradient reaches the encoder, the decoder still learns, no KL in the total.
+    let frozen = m.loss_with(&x, None, &opts(2.0, false), fixed).unwrap();
+    assert!((scalar(&frozen.total) - scalar(&with.total) + 0.5 * kl).abs() < 1e-5);
+    let grads = frozen.total.backward().unwrap();
+    let has = |prefix: &str| {
+        data.iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| grads.get(v.as_tensor()).is_some())
+            .collect::<Vec<_>>()
+    };
+    let (enc, dec) = (has("encoder."), has("decoder."));
+    assert!(!enc.is_empty() && enc.iter().all(|&g| !g), "{enc:?}");
+    assert!(!dec.is_empty() && dec.iter().all(|&g| g), "{dec:?}");
 }

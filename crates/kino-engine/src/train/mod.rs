@@ -25,7 +25,7 @@ use kino_models::dit::{audio_latent_times, video_latent_times, DitConfig, DitInp
 use kino_models::folder::{FolderWriter, MediaSpec, ModelFolder};
 use kino_models::mel::MelConfig;
 use kino_models::text_encoder::TextEncoder;
-use kino_models::video_vae::{VideoVae, VideoVaeConfig};
+use kino_models::video_vae::{VaeLossOptions, VideoVae, VideoVaeConfig};
 use kino_models::vocoder::{Vocoder, VocoderConfig};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -73,6 +73,17 @@ pub struct Recipe {
     /// field) the VAE had not learned to reconstruct them after 1,966 steps.
     #[serde(default)]
     pub object_weight: f64,
+    /// Weight of the video VAE's L1 on frame-to-frame differences (0 in recipes written
+    /// before it): the plain L1 let the 4x-time VAE smear moving objects along their paths
+    /// (held-out round trip of the 5,100-step VAE: objects persist in 14% of clips, contact
+    /// timing off by 12 frames). See `kino_models::video_vae::VaeLossOptions`.
+    #[serde(default)]
+    pub motion_weight: f64,
+    /// Train only the video VAE's decoder: its encoder, and so its latent space and every
+    /// DiT trained in it, stays that of the weights the stage starts from (`init
+    /// video_vae`), which the exported model then pairs with the reused DiT.
+    #[serde(default)]
+    pub video_decoder_only: bool,
     /// Clips encoded once for DiT training.
     pub latent_clips: usize,
     pub text_max_tokens: usize,
@@ -128,6 +139,8 @@ impl Recipe {
             dit: stage(20_000, 8, 3e-4),
             kl_weight: 1e-4,
             object_weight: 10.0,
+            motion_weight: 0.0,
+            video_decoder_only: false,
             latent_clips: 4000,
             text_max_tokens: 64,
             p_first_frame: 0.3,
@@ -297,7 +310,7 @@ pub struct Trainer {
 
 /// The stages a run may take from a finished model folder instead of training them
 /// ([`Trainer::reuse_stage`]); the DiT always trains, on the latents of this run's VAEs.
-pub const REUSABLE_STAGES: [&str; 3] = ["video_vae", "audio_vae", "vocoder"];
+pub const REUSABLE_STAGES: [&str; 4] = ["video_vae", "audio_vae", "vocoder", "dit"];
 
 /// Each stage's share of a time budget; the rest is left for the latent cache and export.
 fn budget_share(stage: &str) -> f64 {
@@ -417,20 +430,7 @@ impl Trainer {
     pub fn init_stage(&mut self, name: &str, folder: &ModelFolder) -> Result<()> {
         let (weights, path) = self.folder_weights(name, folder)?;
         if name == "dit" {
-            let twin: crate::twin::TwinConfig = folder
-                .config("dit")
-                .map_err(|e| EngineError::Invalid(e.to_string()))?;
-            let stats = LatentStats {
-                video_mean: twin.video_latent_mean,
-                video_std: twin.video_latent_std,
-                audio_mean: twin.audio_latent_mean,
-                audio_std: twin.audio_latent_std,
-            };
-            let vaes = (
-                self.folder_weights("video_vae", folder)?.0,
-                self.folder_weights("audio_vae", folder)?.0,
-            );
-            self.dit_latents = Some((stats, vaes, folder.dir().to_path_buf()));
+            self.take_dit_latents(folder)?;
         }
         let t = &folder.manifest().training;
         let before = t["steps"][name].as_u64().unwrap_or(0)
@@ -447,6 +447,25 @@ impl Trainer {
         let file = dir.join("init.json");
         fs::write(&file, note.to_string()).map_err(|e| st_err(&file, e))?;
         self.stage_init.insert(name.to_string(), (weights, path));
+        Ok(())
+    }
+
+    /// Keeps `folder`'s latent statistics and VAEs for a DiT taken (init or reuse) from it.
+    fn take_dit_latents(&mut self, folder: &ModelFolder) -> Result<()> {
+        let twin: crate::twin::TwinConfig = folder
+            .config("dit")
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let stats = LatentStats {
+            video_mean: twin.video_latent_mean,
+            video_std: twin.video_latent_std,
+            audio_mean: twin.audio_latent_mean,
+            audio_std: twin.audio_latent_std,
+        };
+        let vaes = (
+            self.folder_weights("video_vae", folder)?.0,
+            self.folder_weights("audio_vae", folder)?.0,
+        );
+        self.dit_latents = Some((stats, vaes, folder.dir().to_path_buf()));
         Ok(())
     }
 
@@ -525,12 +544,19 @@ impl Trainer {
     /// (`<stage>/done.safetensors`) and `<stage>/reused.txt` records where they came from.
     /// The folder's configuration of that network must equal the recipe's. Does nothing
     /// when the stage already finished in this run (trained or reused before).
-    pub fn reuse_stage(&self, name: &str, folder: &ModelFolder) -> Result<()> {
+    ///
+    /// A reused DiT keeps the folder's latent statistics, and the run then checks that its
+    /// VAE encoders are the folder's (decoders may differ: `video_decoder_only` retrains
+    /// one under a finished model) and exports without encoding any latents.
+    pub fn reuse_stage(&mut self, name: &str, folder: &ModelFolder) -> Result<()> {
         if !REUSABLE_STAGES.contains(&name) {
             return Err(EngineError::Invalid(format!(
                 "stage '{name}' cannot be reused (reusable: {})",
                 REUSABLE_STAGES.join(", ")
             )));
+        }
+        if name == "dit" {
+            self.take_dit_latents(folder)?;
         }
         let dir = self.run_dir.join(name);
         let done = dir.join("done.safetensors");
@@ -799,7 +825,24 @@ impl Trainer {
             &r.video_vae_config,
             VarBuilder::from_varmap(&vmap, DType::F32, &dev),
         )?;
-        let video_w = self.run_stage(
+        let vae_opts = VaeLossOptions {
+            kl_weight: r.kl_weight,
+            motion_weight: r.motion_weight,
+            train_encoder: !r.video_decoder_only,
+        };
+        let frozen_encoder = if r.video_decoder_only {
+            let Some((init, _)) = self.stage_init.get("video_vae") else {
+                return Err(EngineError::Invalid(
+                    "a decoder-only video VAE stage keeps the encoder of the weights it starts \
+                     from: initialise it (init video_vae) from a model folder"
+                        .into(),
+                ));
+            };
+            Some(encoder_part(init))
+        } else {
+            None
+        };
+        let mut video_w = self.run_stage(
             "video_vae",
             &r.video_vae,
             &vmap,
@@ -814,11 +857,16 @@ impl Trainer {
                 let w = self.object_weights(&picks)?;
                 let seed = rng.next_u64();
                 let noise = |m: &Tensor| noise::randn(seed, 0, m.shape(), m.device());
-                Ok(vae.loss_weighted(&x, w.as_ref(), r.kl_weight, noise)?.total)
+                Ok(vae.loss_with(&x, w.as_ref(), &vae_opts, noise)?.total)
             },
             on_event,
             &mut |_, _, _| Ok(()),
         )?;
+        if let Some(frozen) = &frozen_encoder {
+            // The EMA of an untouched weight can still move by a rounding step: keep the
+            // encoder bit for bit.
+            video_w.extend(frozen.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
 
         // 2. Audio VAE on log-mel.
         let mel = r.vocoder_config.mel.clone();
@@ -869,6 +917,10 @@ impl Trainer {
             return self.export(out, None, &video_w, &audio_w, &vocoder_w);
         }
 
+        if self.run_dir.join("dit").join("reused.txt").exists() {
+            return self.export_reused_dit(out, &video_w, &audio_w, &vocoder_w);
+        }
+
         // 4. Latent cache with the EMA VAEs.
         let vae = VideoVae::new(
             &r.video_vae_config,
@@ -881,7 +933,10 @@ impl Trainer {
         let cache = self.latent_cache(&vae, &avae, &mel, on_event)?;
         let stats = match &self.dit_latents {
             Some((stats, (video, audio), from)) => {
-                if !same_weights(video, &video_w)? || !same_weights(audio, &audio_w)? {
+                // Latents are the encoders' outputs: a retrained decoder keeps their meaning.
+                if !same_weights(&encoder_part(video), &encoder_part(&video_w))?
+                    || !same_weights(&encoder_part(audio), &encoder_part(&audio_w))?
+                {
                     return Err(EngineError::Invalid(format!(
                         "the DiT starts from {}, whose VAEs are not this run's: its latents \
                          would mean something else (reuse its video_vae and audio_vae too)",
@@ -960,6 +1015,46 @@ impl Trainer {
 
         // 6. Export.
         self.export(out, Some((&twin, &dit_w)), &video_w, &audio_w, &vocoder_w)
+    }
+
+    /// Exports a DiT reused from a model folder (no latents to encode: it keeps the folder's
+    /// statistics) with this run's VAEs and vocoder, once the encoders are the folder's.
+    fn export_reused_dit(
+        &self,
+        out: &Path,
+        video_w: &HashMap<String, Tensor>,
+        audio_w: &HashMap<String, Tensor>,
+        vocoder_w: &HashMap<String, Tensor>,
+    ) -> Result<ModelFolder> {
+        let r = &self.recipe;
+        let done = self.run_dir.join("dit").join("done.safetensors");
+        let Some((stats, (video, audio), from)) = &self.dit_latents else {
+            return Err(EngineError::Invalid(format!(
+                "{}: the DiT was reused from a model folder; name it again (reuse dit) so \
+                 its latent statistics come with it",
+                done.display()
+            )));
+        };
+        if !same_weights(&encoder_part(video), &encoder_part(video_w))?
+            || !same_weights(&encoder_part(audio), &encoder_part(audio_w))?
+        {
+            return Err(EngineError::Invalid(format!(
+                "the DiT is reused from {}, whose VAE encoders are not this run's: its \
+                 latents would mean something else (reuse its VAEs, or retrain only the \
+                 video decoder)",
+                from.display()
+            )));
+        }
+        let twin = TwinConfig {
+            dit: r.dit_config.clone(),
+            text_max_tokens: r.text_max_tokens,
+            video_latent_mean: stats.video_mean.clone(),
+            video_latent_std: stats.video_std.clone(),
+            audio_latent_mean: stats.audio_mean.clone(),
+            audio_latent_std: stats.audio_std.clone(),
+        };
+        let dit_w = load_st(&done)?;
+        self.export(out, Some((&twin, &dit_w)), video_w, audio_w, vocoder_w)
     }
 
     /// The steps a stage ran (its recipe's, or fewer when a time budget or
@@ -1176,6 +1271,14 @@ fn weights_note(stage: &str, folder: &ModelFolder, path: &Path) -> String {
         .map(|c| c.sha256.chars().take(16).collect::<String>())
         .unwrap_or_default();
     format!("{} {file} (sha256 {sha}...)", folder.manifest().name)
+}
+
+/// The encoder's weights of an autoencoder's weight set (`encoder.*`).
+fn encoder_part(w: &HashMap<String, Tensor>) -> HashMap<String, Tensor> {
+    w.iter()
+        .filter(|(k, _)| k.starts_with("encoder."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Whether two weight sets hold the same tensors (names, shapes and values).
