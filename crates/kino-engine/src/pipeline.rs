@@ -131,6 +131,12 @@ pub trait Pipeline {
     /// The model's name (from its folder).
     fn name(&self) -> &str;
 
+    /// True when [`GenerateOptions::first_frame`] is taken (image-to-video); pipelines
+    /// without it refuse a first frame.
+    fn supports_first_frame(&self) -> bool {
+        false
+    }
+
     /// True when [`GenerateOptions::last_frame`] is taken (first-and-last-frame video);
     /// pipelines without it refuse a last frame.
     fn supports_last_frame(&self) -> bool {

@@ -634,6 +634,10 @@ impl Pipeline for TwinPipeline {
         &self.model.name
     }
 
+    fn supports_first_frame(&self) -> bool {
+        true
+    }
+
     fn generate(
         &self,
         plan: &ShotPlan,

@@ -1631,6 +1631,10 @@ impl Pipeline for WanModel {
         &self.name
     }
 
+    fn supports_first_frame(&self) -> bool {
+        WanModel::supports_first_frame(self)
+    }
+
     fn supports_last_frame(&self) -> bool {
         WanModel::supports_last_frame(self)
     }

@@ -239,7 +239,8 @@ impl Worker {
             None => None,
         };
         // Characters: permission is checked again now (a revocation beats a queued job),
-        // and the first one's reference frame carries the likeness into the clip.
+        // and the first one's reference frame carries the likeness into the clip (with
+        // models that take a first frame).
         let mut character_frame = None;
         let mentioned = crate::characters::mentions(&row.prompt);
         for cid in &mentioned {
@@ -274,7 +275,9 @@ impl Worker {
                 .db
                 .audit(&row.owner, "use.generated", Some(cid), Some(&row.id), "")
                 .await;
-            if character_frame.is_none() {
+            // A model that cannot animate an image (text-to-video Wan) makes the clip from
+            // the prompt alone rather than failing the job.
+            if character_frame.is_none() && self.pipeline.supports_first_frame() {
                 character_frame = Some(c.reference_frame.clone());
             }
         }

@@ -957,3 +957,200 @@ async fn characters_from_before_the_consent_check_keep_their_data() {
         db.pool.close().await;
     }
 }
+
+/// A pipeline that records the first frame each generation was given, and may say it
+/// cannot take one (as a text-to-video Wan folder does).
+struct FirstFrameSpy {
+    inner: kino_server::worker::SharedPipeline,
+    takes_image: bool,
+    seen: std::sync::Mutex<Vec<Option<image::RgbImage>>>,
+}
+
+impl kino_engine::Pipeline for FirstFrameSpy {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn supports_first_frame(&self) -> bool {
+        self.takes_image
+    }
+    fn generate(
+        &self,
+        plan: &kino_prompt::ShotPlan,
+        opts: &kino_engine::GenerateOptions,
+        progress: &mut dyn kino_engine::Progress,
+    ) -> kino_engine::pipeline::Result<kino_engine::Generated> {
+        self.seen.lock().unwrap().push(opts.first_frame.clone());
+        self.inner.generate(plan, opts, progress)
+    }
+    fn remix(
+        &self,
+        source: &kino_media::Clip,
+        plan: &kino_prompt::ShotPlan,
+        strength: f64,
+        opts: &kino_engine::GenerateOptions,
+        progress: &mut dyn kino_engine::Progress,
+    ) -> kino_engine::pipeline::Result<kino_engine::Generated> {
+        self.inner.remix(source, plan, strength, opts, progress)
+    }
+    fn extend(
+        &self,
+        source: &kino_media::Clip,
+        plan: &kino_prompt::ShotPlan,
+        seconds: f64,
+        opts: &kino_engine::GenerateOptions,
+        progress: &mut dyn kino_engine::Progress,
+    ) -> kino_engine::pipeline::Result<kino_engine::Generated> {
+        self.inner.extend(source, plan, seconds, opts, progress)
+    }
+}
+
+/// A publisher that records whether each clip was published as a cameo.
+#[derive(Default)]
+struct CameoSpy(std::sync::Mutex<Vec<bool>>);
+
+impl kino_server::worker::Publisher for CameoSpy {
+    fn check_output(&self, video: &kino_media::VideoFrames) -> Result<(), String> {
+        PlainMp4.check_output(video)
+    }
+    fn publish(
+        &self,
+        video_id: &str,
+        kind: &str,
+        generated: &mut kino_engine::Generated,
+        source: Option<&[u8]>,
+        cameo: bool,
+    ) -> anyhow::Result<Vec<u8>> {
+        self.0.lock().unwrap().push(cameo);
+        PlainMp4.publish(video_id, kind, generated, source, cameo)
+    }
+}
+
+/// Registers a character for `who` (the shared consent clip), returning its id.
+async fn register(who: &Api, permission: &str, approved: &str) -> String {
+    let (ct, body) = multipart(
+        &[
+            ("name", "Someone"),
+            ("permission", permission),
+            ("approved", approved),
+        ],
+        ("video", &consent_clip()),
+    );
+    let req = who
+        .http
+        .post(format!("{}/v1/videos/characters", who.base))
+        .header("content-type", ct)
+        .body(body);
+    let (s, c) = who.json(req).await;
+    assert_eq!(s, 200, "{c}");
+    c["id"].as_str().unwrap().to_string()
+}
+
+/// `who` asks for a clip of character `cid`: (status, video id).
+async fn uses(who: &Api, cid: &str) -> (u16, Option<String>) {
+    let (s, v) = who
+        .post("/v1/videos", small(&format!("@{cid} waves at the camera.")))
+        .await;
+    if s == 403 {
+        assert_eq!(v["error"]["code"], "character_permission_denied", "{v}");
+    }
+    (s, v["id"].as_str().map(String::from))
+}
+
+/// Every permission level a character can have, and a cameo job run to the end: the
+/// character's reference frame is the generation's first frame, the clip is published as
+/// a cameo, and a model that cannot take an image makes the clip without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn character_permission_levels_and_cameo_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, api, db) = start(dir.path(), 0, 10_000).await;
+    let user = |name: &'static str| {
+        let db = db.clone();
+        let base = api.base.clone();
+        async move {
+            let (key, secret) = db.create_key(name, 10_000, 8).await.unwrap();
+            let who = Api {
+                base,
+                key: secret,
+                http: reqwest::Client::new(),
+            };
+            (key.id, who)
+        }
+    };
+    let (alice_id, alice) = user("alice").await;
+    let (bob_id, bob) = user("bob").await;
+    let (carol_id, carol) = user("carol").await;
+    let only_me = register(&alice, "only_me", "").await;
+    let everyone = register(&alice, "everyone", "").await;
+    let mutuals = register(&alice, "mutuals", &format!("{bob_id},{carol_id}")).await;
+    // Bob approves Alice on his own character, which makes them mutuals; Carol does not.
+    register(&bob, "approved", &alice_id).await;
+
+    // Alice's own job first: the worker below takes the oldest.
+    let (s, alice_job) = uses(&alice, &only_me).await;
+    assert_eq!(s, 200);
+    for (cid, who, name, want) in [
+        (&only_me, &bob, "bob", 403),
+        (&only_me, &carol, "carol", 403),
+        (&everyone, &bob, "bob", 200),
+        (&everyone, &carol, "carol", 200),
+        (&mutuals, &bob, "bob", 200),
+        (&mutuals, &carol, "carol", 403),
+    ] {
+        assert_eq!(uses(who, cid).await.0, want, "{name} using {cid}");
+    }
+
+    // The cameo job runs: its first frame is the character's reference frame.
+    let spy = Arc::new(FirstFrameSpy {
+        inner: model().pipeline.clone(),
+        takes_image: true,
+        seen: Default::default(),
+    });
+    let published = Arc::new(CameoSpy::default());
+    let mut worker = standalone_worker(dir.path(), &db, "w1");
+    worker.pipeline = spy.clone();
+    worker.publisher = published.clone();
+    assert!(worker.run_one().await.unwrap());
+    let (_, v) = alice
+        .get(&format!("/v1/videos/{}", alice_job.unwrap()))
+        .await;
+    assert_eq!(v["status"], "completed", "{v}");
+    let reference = db.get_character(&only_me).await.unwrap().unwrap();
+    let reference = image::load_from_memory(&reference.reference_frame)
+        .unwrap()
+        .to_rgb8();
+    let seen = spy.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert!(
+        seen[0].as_ref() == Some(&reference),
+        "conditioned on the likeness, got {:?}",
+        seen[0].as_ref().map(|f| f.dimensions())
+    );
+    assert_eq!(*published.0.lock().unwrap(), [true], "published as a cameo");
+
+    // A model without image-to-video still makes the next cameo clip, from the prompt.
+    let spy = Arc::new(FirstFrameSpy {
+        inner: model().pipeline.clone(),
+        takes_image: false,
+        seen: Default::default(),
+    });
+    worker.pipeline = spy.clone();
+    assert!(worker.run_one().await.unwrap());
+    let given: Vec<bool> = spy
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(Option::is_some)
+        .collect();
+    assert_eq!(given, [false], "no first frame for a text-only model");
+    assert_eq!(*published.0.lock().unwrap(), [true, true]);
+    let (_, list) = bob.get("/v1/videos").await;
+    let statuses: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses.contains(&"completed"), "{list}");
+    server.stop().await;
+}
