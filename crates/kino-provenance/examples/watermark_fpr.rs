@@ -2,10 +2,11 @@
 //!
 //! cargo run --release -p kino-provenance --example watermark_fpr -- [windows]
 //!
-//! Half the windows are random runs of frames from unmarked procedural world clips
-//! (raw renders and CRF 23 H.264 round trips, some cropped or downscaled); the other half
-//! are synthetic: white and blurred noise, gradients, stripes, checkerboards, value-noise
-//! textures, at random sizes. For each window the detector reports its best score (the
+//! A third of the windows are random runs of frames from unmarked procedural world clips,
+//! a third from camera moves (pans and zooms) over ten photographs (`examples/photos/`,
+//! public domain or CC0), both raw and after a CRF 23 H.264 round trip, some cropped or
+//! downscaled; the last third are synthetic: white and blurred noise, gradients, stripes,
+//! checkerboards, value-noise textures, at random sizes. For each window the detector reports its best score (the
 //! maximum over 64*64*scales hypotheses). The example prints how many windows were "found"
 //! (must be 0), how many reached the threshold, and the empirical tail of the best score next
 //! to the Bonferroni-Gaussian bound the threshold is derived from, so the extrapolation to
@@ -45,6 +46,55 @@ fn world_clip(seed: u64, w: u32, h: u32) -> VideoFrames {
     };
     let spec = SceneSpec::random(seed, &opts).expect("spec");
     render(&spec, &simulate(&spec)).expect("render")
+}
+
+/// A `frames`-long `w` x `h` camera move over `photo`: the view pans in a straight line
+/// between two random places and zooms between two random scales (1 = the photo's own
+/// pixels, up to as much of the photo as fits).
+fn pan_clip(photo: &image::RgbImage, w: u32, h: u32, frames: usize, rng: &mut Rng) -> VideoFrames {
+    let (pw, ph) = photo.dimensions();
+    let max_zoom = (pw as f32 / w as f32).min(ph as f32 / h as f32);
+    assert!(max_zoom >= 1.0, "photo {pw}x{ph} smaller than {w}x{h}");
+    let zoom = [
+        1.0 + rng.unit() * (max_zoom - 1.0),
+        1.0 + rng.unit() * (max_zoom - 1.0),
+    ];
+    let (c0, c1) = (rng.unit(), rng.unit());
+    let (d0, d1) = (rng.unit(), rng.unit());
+    let mut v = VideoFrames::new(w, h, Rational::integer(24).unwrap(), PixelFormat::Rgb8).unwrap();
+    for k in 0..frames {
+        let t = k as f32 / (frames - 1).max(1) as f32;
+        let z = zoom[0] + (zoom[1] - zoom[0]) * t;
+        let (cw, ch) = (
+            ((w as f32 * z) as u32).clamp(w, pw),
+            ((h as f32 * z) as u32).clamp(h, ph),
+        );
+        let x = ((c0 + (c1 - c0) * t) * (pw - cw) as f32) as u32;
+        let y = ((d0 + (d1 - d0) * t) * (ph - ch) as f32) as u32;
+        let view = image::imageops::crop_imm(photo, x, y, cw, ch).to_image();
+        let frame = image::imageops::resize(&view, w, h, image::imageops::FilterType::Triangle);
+        v.push(frame.as_raw()).unwrap();
+    }
+    v
+}
+
+/// A random run of 1-48 frames of one of `clips`; a quarter are cropped by 0-15 px per
+/// side, a quarter downscaled by 0.5-1.0.
+fn window_of(clips: &[VideoFrames], rng: &mut Rng) -> VideoFrames {
+    let clip = &clips[rng.below(clips.len() as u64) as usize];
+    let len = 1 + rng.below(48) as usize;
+    let start = rng.below((clip.len() - len) as u64 + 1) as usize;
+    let mut win = clip.slice(start, start + len);
+    match rng.below(4) {
+        0 => {
+            let (l, t) = (rng.below(16) as u32, rng.below(16) as u32);
+            win =
+                attack::crop(&win, l, t, rng.below(16) as u32, rng.below(16) as u32).expect("crop");
+        }
+        1 => win = attack::resize(&win, 0.5 + rng.unit() * 0.5).expect("resize"),
+        _ => {}
+    }
+    win
 }
 
 /// One synthetic frame of kind `kind`.
@@ -145,7 +195,7 @@ fn main() {
     let windows: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
-        .unwrap_or(10_000);
+        .unwrap_or(15_000);
     let opts = DetectOptions::default();
     let threshold = opts.threshold();
     // The same detector made to decode (nearly) every candidate, to check that a random
@@ -169,9 +219,31 @@ fn main() {
         clips.push(clip);
         clips.push(h264);
     }
+    // Camera moves over the photographs: two per photo at two of the sizes, each raw and
+    // after CRF 23 H.264.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/photos");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("examples/photos")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    names.sort();
+    let mut photo_clips = Vec::new();
+    for (i, path) in names.iter().enumerate() {
+        let photo = image::open(path).expect("photo").to_rgb8();
+        for j in 0..2 {
+            let (w, h) = sizes[(2 * i + j) % sizes.len()];
+            let clip = pan_clip(&photo, w, h, 48, &mut rng);
+            let (h264, _) = attack::reencode(&clip, VideoQuality::Crf(23)).expect("encode");
+            photo_clips.push(clip);
+            photo_clips.push(h264);
+        }
+    }
     eprintln!(
-        "rendered {} clips in {:.1} s",
+        "rendered {} world and {} photo clips ({} photos) in {:.1} s",
         clips.len(),
+        photo_clips.len(),
+        names.len(),
         t0.elapsed().as_secs_f64()
     );
 
@@ -180,23 +252,12 @@ fn main() {
     let mut found = 0usize;
     let (mut decodes, mut decoded_windows) = (0usize, 0usize);
     let (mut forced_decodes, mut forced_passes) = (0usize, 0usize);
-    let (mut natural_max, mut synthetic_max) = (f64::MIN, f64::MIN);
+    let (mut world_max, mut photo_max, mut synthetic_max) = (f64::MIN, f64::MIN, f64::MIN);
     for i in 0..windows {
-        let win = if i % 2 == 0 {
-            let clip = &clips[rng.below(clips.len() as u64) as usize];
-            let len = 1 + rng.below(48) as usize;
-            let start = rng.below((clip.len() - len) as u64 + 1) as usize;
-            let mut win = clip.slice(start, start + len);
-            match rng.below(4) {
-                0 => {
-                    let (l, t) = (rng.below(16) as u32, rng.below(16) as u32);
-                    win = attack::crop(&win, l, t, rng.below(16) as u32, rng.below(16) as u32)
-                        .expect("crop");
-                }
-                1 => win = attack::resize(&win, 0.5 + rng.unit() * 0.5).expect("resize"),
-                _ => {}
-            }
-            win
+        let win = if i % 3 == 0 {
+            window_of(&clips, &mut rng)
+        } else if i % 3 == 1 {
+            window_of(&photo_clips, &mut rng)
         } else {
             let (w, h) = (48 + rng.below(200) as u32, 48 + rng.below(200) as u32);
             let kind = rng.below(6);
@@ -213,20 +274,21 @@ fn main() {
         let f = detect(&win, &key, &all).expect("detect");
         forced_decodes += f.decodes;
         forced_passes += usize::from(f.found);
-        if i % 2 == 0 {
-            natural_max = natural_max.max(d.score);
-        } else {
-            synthetic_max = synthetic_max.max(d.score);
+        match i % 3 {
+            0 => world_max = world_max.max(d.score),
+            1 => photo_max = photo_max.max(d.score),
+            _ => synthetic_max = synthetic_max.max(d.score),
         }
         scores.push(d.score);
     }
     let n = scores.len() as f64;
     let over = scores.iter().filter(|&&s| s >= threshold).count();
     println!(
-        "windows: {} ({} from world clips, {} synthetic), {:.1} s",
+        "windows: {} ({} from world clips, {} from photographs, {} synthetic), {:.1} s",
         scores.len(),
-        windows.div_ceil(2),
-        windows / 2,
+        windows.div_ceil(3),
+        (windows + 1) / 3,
+        windows / 3,
         t0.elapsed().as_secs_f64()
     );
     println!(
@@ -237,7 +299,9 @@ fn main() {
         "found: {found} / {}; score >= threshold: {over}",
         scores.len()
     );
-    println!("max score: world {natural_max:.3}, synthetic {synthetic_max:.3}");
+    println!(
+        "max score: world {world_max:.3}, photographs {photo_max:.3}, synthetic {synthetic_max:.3}"
+    );
     println!("{:>6} {:>12} {:>14}", "score", "empirical", "bound n*Q(z)");
     for z in [3.5, 4.0, 4.5, 5.0, 5.5, 6.0, threshold] {
         let emp = scores.iter().filter(|&&s| s >= z).count() as f64 / n;
