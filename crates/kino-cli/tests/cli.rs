@@ -712,6 +712,39 @@ fn verify_exit_codes_without_provenance() {
         );
     }
     assert!(!data.exists(), "verify must not create a key");
+
+    // A valid manifest whose watermark claim is not the payload in the frames: exit 7.
+    let spec = kino_world::SceneSpec::random(
+        3,
+        &kino_world::RandomOptions {
+            duration_s: 1.0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut frames = kino_world::render(&spec, &kino_world::simulate(&spec)).unwrap();
+    use kino_provenance::{credentials, stamp, watermark::Payload};
+    stamp::watermark(&mut frames, "kino-the-clip").unwrap();
+    let (bytes, _) =
+        kino_media::encode_mp4(&frames, None, &kino_media::EncodeOptions::default()).unwrap();
+    let mut claims = credentials::Credentials::created("forger", "1");
+    claims.watermark = Some(credentials::WatermarkClaim::new(
+        "kino-another-clip",
+        Payload::from_clip_id(stamp::KINO_GENERATOR, "kino-another-clip"),
+        stamp::KINO_WATERMARK_KEY_ID,
+    ));
+    let key = credentials::ProvenanceKey::init(&dir.path().join("forger")).unwrap();
+    let forged = dir.path().join("forged.mp4");
+    std::fs::write(
+        &forged,
+        credentials::sign_mp4_bytes(&key, &claims, &bytes).unwrap(),
+    )
+    .unwrap();
+    let (code, v) = verify_json(&data, &forged);
+    assert_eq!(code, 7, "{v:#}");
+    assert_eq!(v["verdict"], "mismatch");
+    assert_eq!(v["c2pa"]["state"], "valid");
+    assert_eq!(v["watermark"]["found"], true);
 }
 
 /// `kino eval --out`: the model's clips get what `kino generate` gives a clip (watermark,
