@@ -592,6 +592,11 @@ async fn postgres_queue_with_two_workers() {
         )
         .await;
     assert_eq!(s, 200);
+    // The audit log is append-only in PostgreSQL too (TRUNCATE included).
+    db.audit("key_pg", "character.created", Some("char_pg_a"), None, "")
+        .await
+        .unwrap();
+    assert_audit_log_is_append_only(&db, &["UPDATE", "DELETE", "TRUNCATE"]).await;
     server.stop().await;
     db.pool.close().await;
     let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -926,7 +931,26 @@ async fn characters_need_consent_and_revocation_wins() {
             "{expected} missing from {actions:?}"
         );
     }
+    // The database itself keeps the log append-only.
+    assert_audit_log_is_append_only(&db, &["UPDATE", "DELETE"]).await;
+    let (_, again) = alice
+        .get(&format!("/v1/videos/characters/{cid}/audit"))
+        .await;
+    assert_eq!(again, log);
     server.stop().await;
+}
+
+/// Every statement changing or removing audit rows fails with the triggers' message.
+async fn assert_audit_log_is_append_only(db: &Db, ops: &[&str]) {
+    for op in ops {
+        let sql = match *op {
+            "UPDATE" => "UPDATE audit_log SET action = 'rewritten'",
+            "DELETE" => "DELETE FROM audit_log",
+            _ => "TRUNCATE audit_log",
+        };
+        let e = sqlx::query(sql).execute(&db.pool).await.unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{op}: {e}");
+    }
 }
 
 /// A database from before the consent check: the `consent_check` column is added, the

@@ -189,12 +189,68 @@ impl Db {
                 .execute(&self.pool)
                 .await?;
         }
+        self.make_audit_log_append_only().await?;
         // Columns added later: existing rows keep their data, the new column is NULL.
         let mut added = false;
         for (table, column, ty) in [("characters", "consent_check", "TEXT")] {
             added |= self.add_column(table, column, ty).await?;
         }
         Ok(added)
+    }
+
+    /// The audit log only grows: the database itself refuses to change or delete its rows
+    /// (triggers), whatever code or hand-typed SQL tries.
+    async fn make_audit_log_append_only(&self) -> Result<()> {
+        const MESSAGE: &str = "audit_log is append-only";
+        match self.backend {
+            Backend::Sqlite => {
+                for op in ["UPDATE", "DELETE"] {
+                    let sql = format!(
+                        "CREATE TRIGGER IF NOT EXISTS audit_log_no_{} BEFORE {op} ON audit_log \
+                         BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END",
+                        op.to_lowercase()
+                    );
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&self.pool)
+                        .await?;
+                }
+            }
+            Backend::Postgres => {
+                let present = sqlx::query(
+                    "SELECT 1 FROM pg_trigger WHERE tgname = 'audit_log_append_only'",
+                )
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some();
+                if present {
+                    return Ok(());
+                }
+                let function = format!(
+                    "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$ \
+                     BEGIN RAISE EXCEPTION '{MESSAGE}'; END $$ LANGUAGE plpgsql"
+                );
+                let triggers = [
+                    "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log \
+                     FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
+                    "CREATE TRIGGER audit_log_append_only_truncate BEFORE TRUNCATE ON audit_log \
+                     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
+                ];
+                for sql in std::iter::once(function).chain(triggers.map(String::from)) {
+                    match sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&self.pool)
+                        .await
+                    {
+                        // Another process migrating at the same moment made it first.
+                        Err(e) if e.to_string().contains("already exists") => {}
+                        Err(e) if e.to_string().contains("concurrently updated") => {}
+                        r => {
+                            r?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// `ALTER TABLE ... ADD COLUMN` unless the column exists (also when another process
