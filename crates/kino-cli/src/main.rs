@@ -119,7 +119,9 @@ enum Command {
         #[arg(long, value_name = "STAGE=N,...")]
         stage_steps: Option<String>,
         /// Take these stages as they are from the model folder --from instead of training
-        /// them (video_vae, audio_vae, vocoder), e.g. `audio_vae,vocoder`.
+        /// them (video_vae, audio_vae, vocoder, dit), e.g. `audio_vae,vocoder`. A reused dit
+        /// keeps the folder's latent statistics and needs its VAE encoders: reuse
+        /// audio_vae and video_vae, or train only the video decoder (--video-decoder-only).
         #[arg(long, value_name = "STAGE,...")]
         reuse: Option<String>,
         /// Start these stages from the weights in --from and train them (any stage, e.g.

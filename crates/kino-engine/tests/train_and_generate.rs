@@ -265,8 +265,42 @@ fn smoke_recipe_trains_exports_and_generates() -> anyhow::Result<()> {
         }
     }
     assert!(decoder_moved, "the decoder trained");
-    assert_eq!(folder8.manifest().training["recipe"]["motion_weight"], 1.0);
+    let training8 = &folder8.manifest().training;
+    assert_eq!(training8["recipe"]["motion_weight"], 1.0);
+    assert_eq!(training8["steps"]["dit"], 0, "{training8}");
+    assert_eq!(
+        training8["steps_behind"]["dit"], steps as u64,
+        "the reused DiT's history is kept: {training8}"
+    );
+    let video_behind = folder.manifest().training["steps_behind"]["video_vae"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(training8["steps_behind"]["video_vae"], video_behind + 4);
+    assert!(training8["latent_clips"].is_null(), "no latents encoded");
     TwinModel::load(&folder8, &cpu)?;
+    // Asked again (a resumed run): nothing trains, the same model comes out; but the DiT
+    // cannot be swapped for another folder's under the same run.
+    let mut again = Vec::new();
+    decoder_run(&tmp.path().join("run8"), &dec_recipe, false)?
+        .run(&tmp.path().join("model8b"), &mut |e| {
+            again.push(e.stage.clone())
+        })?;
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(
+        std::fs::read(folder8.weights_path("video_vae")?)?,
+        std::fs::read(tmp.path().join("model8b/video_vae.safetensors"))?
+    );
+    let mut t = Trainer::new(
+        &tmp.path().join("run8"),
+        dec_recipe.clone(),
+        &text_dir(),
+        cpu.clone(),
+    )?;
+    let err = t.reuse_stage("dit", &folder2).err().unwrap();
+    assert!(
+        err.to_string().contains("cannot take another folder's"),
+        "{err}"
+    );
     // Refused: a decoder-only stage with no weights to keep the encoder of, and a whole new
     // video VAE under a reused DiT (its latents would mean something else).
     let err = decoder_run(&tmp.path().join("run9"), &dec_recipe, false)?
@@ -281,10 +315,13 @@ fn smoke_recipe_trains_exports_and_generates() -> anyhow::Result<()> {
         .err()
         .unwrap();
     assert!(
-        err.to_string().contains("VAE encoders are not this run's"),
+        err.to_string().contains("train only the video decoder"),
         "{err}"
     );
-    assert!(!tmp.path().join("model10/kino-model.json").exists());
+    assert!(
+        !tmp.path().join("run10/video_vae/loss.csv").exists(),
+        "refused before a step"
+    );
 
     // The stages before the DiT alone, as a partial folder (here all reused from the
     // model): it opens, holds no text encoder and no DiT, its autoencoders round-trip a

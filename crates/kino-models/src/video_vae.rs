@@ -753,7 +753,7 @@ impl VideoVae {
         if let Some(w) = weight {
             if w.dims() != [b, 1, t, h, wd] {
                 bail!(
-                    "VideoVae::loss_weighted: weight shape {:?}, expected {:?}",
+                    "VideoVae::loss_with: weight shape {:?}, expected {:?}",
                     w.dims(),
                     [b, 1, t, h, wd]
                 );

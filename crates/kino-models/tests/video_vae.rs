@@ -442,6 +442,30 @@ fn motion_term_and_a_frozen_encoder() {
         "{got} vs {}",
         2.0 * motion
     );
+    // Uniform weights change nothing; all the weight on one pixel of frame 2 makes the
+    // motion term that pixel's error on the differences into and out of frame 2.
+    let ones = Tensor::ones((1, 1, 5, 16, 16), DType::F32, &Device::Cpu).unwrap();
+    let uniform = m
+        .loss_with(&x, Some(&(&ones * 3.0).unwrap()), &opts(2.0, true), fixed)
+        .unwrap();
+    assert!((scalar(&uniform.total) - scalar(&with.total)).abs() < 1e-5);
+    let mut one = vec![0f32; 5 * 16 * 16];
+    one[(2 * 16 + 7) * 16 + 9] = 1.0;
+    let one = Tensor::from_vec(one, (1, 1, 5, 16, 16), &Device::Cpu).unwrap();
+    let only = m
+        .loss_with(&x, Some(&one), &opts(2.0, true), fixed)
+        .unwrap();
+    let at = m
+        .loss_with(&x, Some(&one), &opts(0.0, true), fixed)
+        .unwrap();
+    let merr = (d(&xr) - d(&x)).unwrap().abs().unwrap();
+    let expected = scalar(&merr.i((0, .., 1..3, 7, 9)).unwrap().mean_all().unwrap());
+    let got = scalar(&only.total) - scalar(&at.total);
+    assert!(
+        (got - 2.0 * expected).abs() < 1e-5,
+        "{got} vs {}",
+        2.0 * expected
+    );
     // With the encoder trained, the KL is in the total and every weight gets a gradient.
     let kl = scalar(&base.kl);
     assert!((scalar(&base.total) - scalar(&base.recon) - 0.5 * kl).abs() < 1e-5);

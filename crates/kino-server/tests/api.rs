@@ -1107,7 +1107,7 @@ async fn character_permission_levels_and_cameo_jobs() {
     let everyone = register(&alice, "everyone", "").await;
     let mutuals = register(&alice, "mutuals", &format!("{bob_id},{carol_id}")).await;
     // Bob approves Alice on his own character, which makes them mutuals; Carol does not.
-    register(&bob, "approved", &alice_id).await;
+    let bobs = register(&bob, "approved", &alice_id).await;
 
     // Alice's own job first: the worker below takes the oldest.
     let (s, alice_job) = uses(&alice, &only_me).await;
@@ -1119,6 +1119,8 @@ async fn character_permission_levels_and_cameo_jobs() {
         (&everyone, &carol, "carol", 200),
         (&mutuals, &bob, "bob", 200),
         (&mutuals, &carol, "carol", 403),
+        (&bobs, &alice, "alice", 200),
+        (&bobs, &carol, "carol", 403),
     ] {
         assert_eq!(uses(who, cid).await.0, want, "{name} using {cid}");
     }

@@ -296,8 +296,8 @@ pub struct Trainer {
     stage_caps: HashMap<String, usize>,
     /// Starting weights of stages (see [`Trainer::init_stage`]) and where they came from.
     stage_init: HashMap<String, (HashMap<String, Tensor>, PathBuf)>,
-    /// With an initialised DiT: its folder's latent statistics and VAE weights, and the
-    /// folder (see [`Trainer::init_stage`]).
+    /// With a DiT initialised or reused from a folder: that folder's latent statistics and
+    /// VAE weights, and the folder (see [`Trainer::init_stage`], [`Trainer::reuse_stage`]).
     #[allow(clippy::type_complexity)]
     dit_latents: Option<(
         LatentStats,
@@ -309,7 +309,8 @@ pub struct Trainer {
 }
 
 /// The stages a run may take from a finished model folder instead of training them
-/// ([`Trainer::reuse_stage`]); the DiT always trains, on the latents of this run's VAEs.
+/// ([`Trainer::reuse_stage`]). A reused DiT keeps its folder's latent statistics and needs
+/// that folder's VAE encoders (reused, or a decoder-only video VAE stage).
 pub const REUSABLE_STAGES: [&str; 4] = ["video_vae", "audio_vae", "vocoder", "dit"];
 
 /// Each stage's share of a time budget; the rest is left for the latent cache and export.
@@ -432,11 +433,7 @@ impl Trainer {
         if name == "dit" {
             self.take_dit_latents(folder)?;
         }
-        let t = &folder.manifest().training;
-        let before = t["steps"][name].as_u64().unwrap_or(0)
-            + t["initialised_from"][name]["steps_before"]
-                .as_u64()
-                .unwrap_or(0);
+        let before = steps_behind(folder, name);
         let note = serde_json::json!({
             "weights": weights_note(name, folder, &path),
             "model": folder.manifest().name,
@@ -555,18 +552,38 @@ impl Trainer {
                 REUSABLE_STAGES.join(", ")
             )));
         }
+        let dir = self.run_dir.join(name);
+        let done = dir.join("done.safetensors");
+        let path = folder
+            .weights_path(name)
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let note = weights_note(name, folder, &path);
+        if name == "dit" && done.exists() {
+            // The latent statistics come from `folder`: they must be the finished DiT's own.
+            let before = fs::read_to_string(dir.join("reused.txt")).ok();
+            if before.as_deref().map(str::trim) != Some(note.as_str()) {
+                return Err(EngineError::Invalid(format!(
+                    "{}: this run's DiT {}, not {note}: it cannot take another folder's \
+                     latent statistics (use a new run folder)",
+                    dir.display(),
+                    before.map_or("was trained here".to_string(), |b| format!(
+                        "was reused from {}",
+                        b.trim()
+                    ))
+                )));
+            }
+        }
         if name == "dit" {
             self.take_dit_latents(folder)?;
         }
-        let dir = self.run_dir.join(name);
-        let done = dir.join("done.safetensors");
         if done.exists() {
             return Ok(());
         }
-        let (weights, path) = self.folder_weights(name, folder)?;
+        let (weights, _) = self.folder_weights(name, folder)?;
         fs::create_dir_all(&dir).map_err(|e| st_err(&dir, e))?;
-        let note = weights_note(name, folder, &path) + "\n";
-        fs::write(dir.join("reused.txt"), note).map_err(|e| st_err(&dir, e))?;
+        fs::write(dir.join("reused.txt"), note + "\n").map_err(|e| st_err(&dir, e))?;
+        let behind = steps_behind(folder, name).to_string();
+        fs::write(dir.join(REUSED_STEPS), behind).map_err(|e| st_err(&dir, e))?;
         write_atomic(&done, &weights)
     }
 
@@ -830,7 +847,20 @@ impl Trainer {
             motion_weight: r.motion_weight,
             train_encoder: !r.video_decoder_only,
         };
-        let frozen_encoder = if r.video_decoder_only {
+        if self.dit_reused() && !self.stop_before_dit {
+            // Refuse before any step: a reused DiT only reads latents of its folder's encoders.
+            let reused = |s: &str| self.run_dir.join(s).join("reused.txt").exists();
+            if !(reused("video_vae") || r.video_decoder_only) || !reused("audio_vae") {
+                return Err(EngineError::Invalid(
+                    "the DiT is reused from a model folder: reuse its audio VAE too, and its \
+                     video VAE or train only the video decoder (video_decoder_only), so the \
+                     latents keep the meaning the DiT learnt"
+                        .into(),
+                ));
+            }
+        }
+        let video_done = self.run_dir.join("video_vae").join("done.safetensors");
+        let frozen_encoder = if r.video_decoder_only && !video_done.exists() {
             let Some((init, _)) = self.stage_init.get("video_vae") else {
                 return Err(EngineError::Invalid(
                     "a decoder-only video VAE stage keeps the encoder of the weights it starts \
@@ -864,8 +894,9 @@ impl Trainer {
         )?;
         if let Some(frozen) = &frozen_encoder {
             // The EMA of an untouched weight can still move by a rounding step: keep the
-            // encoder bit for bit.
+            // encoder bit for bit, also in the stage's result (a resumed run reads it).
             video_w.extend(frozen.iter().map(|(k, v)| (k.clone(), v.clone())));
+            write_atomic(&video_done, &video_w)?;
         }
 
         // 2. Audio VAE on log-mel.
@@ -917,7 +948,7 @@ impl Trainer {
             return self.export(out, None, &video_w, &audio_w, &vocoder_w);
         }
 
-        if self.run_dir.join("dit").join("reused.txt").exists() {
+        if self.dit_reused() {
             return self.export_reused_dit(out, &video_w, &audio_w, &vocoder_w);
         }
 
@@ -1015,6 +1046,11 @@ impl Trainer {
 
         // 6. Export.
         self.export(out, Some((&twin, &dit_w)), &video_w, &audio_w, &vocoder_w)
+    }
+
+    /// Whether this run's DiT is taken from a model folder ([`Trainer::reuse_stage`]).
+    fn dit_reused(&self) -> bool {
+        self.run_dir.join("dit").join("reused.txt").exists()
     }
 
     /// Exports a DiT reused from a model folder (no latents to encode: it keeps the folder's
@@ -1202,6 +1238,29 @@ impl Trainer {
                 Some((s.to_string(), serde_json::from_str(&note).ok()?))
             })
             .collect();
+        let steps_behind_map: serde_json::Map<_, _> = [
+            ("video_vae", &r.video_vae),
+            ("audio_vae", &r.audio_vae),
+            ("vocoder", &r.vocoder),
+            ("dit", &r.dit),
+        ]
+        .into_iter()
+        .filter(|(s, _)| *s != "dit" || dit.is_some())
+        .map(|(s, spec)| {
+            let dir = self.run_dir.join(s);
+            let n = match fs::read_to_string(dir.join(REUSED_STEPS)) {
+                Ok(t) => t.trim().parse().unwrap_or(0),
+                Err(_) => {
+                    self.stage_steps(s, spec) as u64
+                        + initialised
+                            .get(s)
+                            .and_then(|i| i["steps_before"].as_u64())
+                            .unwrap_or(0)
+                }
+            };
+            (s.to_string(), serde_json::Value::from(n))
+        })
+        .collect();
         let training = serde_json::json!({
             "recipe": r,
             "steps": {
@@ -1218,8 +1277,9 @@ impl Trainer {
                     Some((s.to_string(), serde_json::Value::String(note.trim().to_string())))
                 })
                 .collect::<serde_json::Map<_, _>>(),
+            "steps_behind": steps_behind_map,
             "initialised_from": initialised,
-            "latent_clips": r.latent_clips,
+            "latent_clips": if self.dit_reused() { None } else { Some(r.latent_clips) },
         });
         let name = match dit {
             Some(_) => format!("kino-{}", r.name),
@@ -1271,6 +1331,23 @@ fn weights_note(stage: &str, folder: &ModelFolder, path: &Path) -> String {
         .map(|c| c.sha256.chars().take(16).collect::<String>())
         .unwrap_or_default();
     format!("{} {file} (sha256 {sha}...)", folder.manifest().name)
+}
+
+/// File in a reused stage's folder: the training steps behind the weights it took.
+const REUSED_STEPS: &str = "reused-steps.txt";
+
+/// The training steps behind stage `name`'s weights in `folder`, over every run that led to
+/// them: the folder's own steps plus those behind the weights its run started from or
+/// reused (`training.steps_behind`; folders written before it: steps + steps_before).
+fn steps_behind(folder: &ModelFolder, name: &str) -> u64 {
+    let t = &folder.manifest().training;
+    if let Some(n) = t["steps_behind"][name].as_u64() {
+        return n;
+    }
+    t["steps"][name].as_u64().unwrap_or(0)
+        + t["initialised_from"][name]["steps_before"]
+            .as_u64()
+            .unwrap_or(0)
 }
 
 /// The encoder's weights of an autoencoder's weight set (`encoder.*`).

@@ -216,13 +216,13 @@ impl Db {
                 }
             }
             Backend::Postgres => {
-                let present = sqlx::query(
-                    "SELECT 1 FROM pg_trigger WHERE tgname = 'audit_log_append_only'",
+                let present: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM pg_trigger WHERE tgrelid = 'audit_log'::regclass \
+                     AND tgname IN ('audit_log_append_only', 'audit_log_append_only_truncate')",
                 )
-                .fetch_optional(&self.pool)
-                .await?
-                .is_some();
-                if present {
+                .fetch_one(&self.pool)
+                .await?;
+                if present == 2 {
                     return Ok(());
                 }
                 let function = format!(
