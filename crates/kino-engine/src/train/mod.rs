@@ -964,10 +964,7 @@ impl Trainer {
         let cache = self.latent_cache(&vae, &avae, &mel, on_event)?;
         let stats = match &self.dit_latents {
             Some((stats, (video, audio), from)) => {
-                // Latents are the encoders' outputs: a retrained decoder keeps their meaning.
-                if !same_weights(&encoder_part(video), &encoder_part(&video_w))?
-                    || !same_weights(&encoder_part(audio), &encoder_part(&audio_w))?
-                {
+                if !same_encoders((video, audio), (&video_w, &audio_w))? {
                     return Err(EngineError::Invalid(format!(
                         "the DiT starts from {}, whose VAEs are not this run's: its latents \
                          would mean something else (reuse its video_vae and audio_vae too)",
@@ -999,14 +996,7 @@ impl Trainer {
         );
         let nv = stats.normalise_video(&cache.video)?;
         let na = stats.normalise_audio(&cache.audio)?;
-        let twin = TwinConfig {
-            dit: r.dit_config.clone(),
-            text_max_tokens: r.text_max_tokens,
-            video_latent_mean: stats.video_mean.clone(),
-            video_latent_std: stats.video_std.clone(),
-            audio_latent_mean: stats.audio_mean.clone(),
-            audio_latent_std: stats.audio_std.clone(),
-        };
+        let twin = self.twin_config(&stats);
         let mut held = None;
         let mut sample = |step: usize, total: usize, ema: &Ema| -> Result<()> {
             if !r.samples.due(step, total) {
@@ -1048,6 +1038,20 @@ impl Trainer {
         self.export(out, Some((&twin, &dit_w)), &video_w, &audio_w, &vocoder_w)
     }
 
+    /// The DiT's configuration as a model folder records it: the recipe's network and
+    /// text length with the latent statistics `stats`.
+    fn twin_config(&self, stats: &LatentStats) -> TwinConfig {
+        let r = &self.recipe;
+        TwinConfig {
+            dit: r.dit_config.clone(),
+            text_max_tokens: r.text_max_tokens,
+            video_latent_mean: stats.video_mean.clone(),
+            video_latent_std: stats.video_std.clone(),
+            audio_latent_mean: stats.audio_mean.clone(),
+            audio_latent_std: stats.audio_std.clone(),
+        }
+    }
+
     /// Whether this run's DiT is taken from a model folder ([`Trainer::reuse_stage`]).
     fn dit_reused(&self) -> bool {
         self.run_dir.join("dit").join("reused.txt").exists()
@@ -1062,7 +1066,6 @@ impl Trainer {
         audio_w: &HashMap<String, Tensor>,
         vocoder_w: &HashMap<String, Tensor>,
     ) -> Result<ModelFolder> {
-        let r = &self.recipe;
         let done = self.run_dir.join("dit").join("done.safetensors");
         let Some((stats, (video, audio), from)) = &self.dit_latents else {
             return Err(EngineError::Invalid(format!(
@@ -1071,9 +1074,7 @@ impl Trainer {
                 done.display()
             )));
         };
-        if !same_weights(&encoder_part(video), &encoder_part(video_w))?
-            || !same_weights(&encoder_part(audio), &encoder_part(audio_w))?
-        {
+        if !same_encoders((video, audio), (video_w, audio_w))? {
             return Err(EngineError::Invalid(format!(
                 "the DiT is reused from {}, whose VAE encoders are not this run's: its \
                  latents would mean something else (reuse its VAEs, or retrain only the \
@@ -1081,14 +1082,7 @@ impl Trainer {
                 from.display()
             )));
         }
-        let twin = TwinConfig {
-            dit: r.dit_config.clone(),
-            text_max_tokens: r.text_max_tokens,
-            video_latent_mean: stats.video_mean.clone(),
-            video_latent_std: stats.video_std.clone(),
-            audio_latent_mean: stats.audio_mean.clone(),
-            audio_latent_std: stats.audio_std.clone(),
-        };
+        let twin = self.twin_config(stats);
         let dit_w = load_st(&done)?;
         self.export(out, Some((&twin, &dit_w)), video_w, audio_w, vocoder_w)
     }
@@ -1348,6 +1342,16 @@ fn steps_behind(folder: &ModelFolder, name: &str) -> u64 {
         + t["initialised_from"][name]["steps_before"]
             .as_u64()
             .unwrap_or(0)
+}
+
+/// Whether two (video VAE, audio VAE) weight pairs have the same encoders: latents are the
+/// encoders' outputs, so a retrained decoder keeps their meaning.
+fn same_encoders(
+    a: (&HashMap<String, Tensor>, &HashMap<String, Tensor>),
+    b: (&HashMap<String, Tensor>, &HashMap<String, Tensor>),
+) -> Result<bool> {
+    Ok(same_weights(&encoder_part(a.0), &encoder_part(b.0))?
+        && same_weights(&encoder_part(a.1), &encoder_part(b.1))?)
 }
 
 /// The encoder's weights of an autoencoder's weight set (`encoder.*`).
