@@ -745,6 +745,136 @@ fn verify_exit_codes_without_provenance() {
     assert_eq!(v["verdict"], "mismatch");
     assert_eq!(v["c2pa"]["state"], "valid");
     assert_eq!(v["watermark"]["found"], true);
+
+    // A small, flat clip whose payload a re-encode at 1/5 of its bitrate made unreadable: no
+    // credentials, so "nothing" on its own, but `--clip-id` (or `--original`, the signed
+    // clip it was copied from) confirms it as that clip's copy, and another id does not.
+    let spec = kino_world::SceneSpec::random(
+        1007,
+        &kino_world::RandomOptions {
+            duration_s: 3.0,
+            width: 128,
+            height: 128,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut frames = kino_world::render(&spec, &kino_world::simulate(&spec)).unwrap();
+    use kino_provenance::watermark::{attack, embed, EmbedOptions};
+    let id = "kino-flat-clip";
+    let payload = Payload::from_clip_id(stamp::KINO_GENERATOR, id);
+    embed(
+        &mut frames,
+        &payload,
+        &stamp::kino_watermark_key(),
+        &EmbedOptions::default(),
+    )
+    .unwrap();
+    let (delivered, bps) = attack::reencode(&frames, kino_media::VideoQuality::Crf(23)).unwrap();
+    let original = dir.path().join("original.mp4");
+    let mut claims = credentials::Credentials::created("kino", "1");
+    claims.watermark = Some(credentials::WatermarkClaim::new(
+        id,
+        payload,
+        stamp::KINO_WATERMARK_KEY_ID,
+    ));
+    let (bytes, _) =
+        kino_media::encode_mp4(&frames, None, &kino_media::EncodeOptions::default()).unwrap();
+    std::fs::write(
+        &original,
+        credentials::sign_mp4_bytes(&key, &claims, &bytes).unwrap(),
+    )
+    .unwrap();
+    let copy = dir.path().join("copy.mp4");
+    kino_media::write_mp4(
+        &copy,
+        &delivered,
+        None,
+        &kino_media::EncodeOptions {
+            video_quality: kino_media::VideoQuality::Bitrate(bps / 5),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let (code, v) = verify_json(&data, &copy);
+    assert_eq!(code, 6, "{v:#}");
+    assert_eq!(v["watermark"]["read"], false);
+    assert!(v["watermark"]["claim_check"].is_null(), "{v:#}");
+    let copy_s = copy.to_str().unwrap();
+    let with = |extra: &[&str]| {
+        let mut args = vec!["verify", copy_s, "--json"];
+        args.extend_from_slice(extra);
+        let o = run_kino(&data, &args);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+        (o.status.code().unwrap_or(-1), v)
+    };
+    for extra in [
+        vec!["--clip-id", id],
+        vec!["--original", original.to_str().unwrap()],
+    ] {
+        let (code, v) = with(&extra);
+        assert_eq!(code, 4, "{extra:?}: {v:#}");
+        let w = &v["watermark"];
+        assert_eq!(w["found"], true, "{w:#}");
+        assert_eq!(w["read"], false, "{w:#}");
+        assert_eq!(w["matches_clip_id"], true, "{w:#}");
+        assert_eq!(w["claim_check"]["confirmed"], true, "{w:#}");
+        assert_eq!(w["claim_check"]["clip_id"], id, "{w:#}");
+        assert_eq!(w["payload"]["clip_hash"], payload.clip_hash, "{w:#}");
+    }
+    // Signed with that claim, the unreadable copy verifies against its own manifest.
+    let signed_copy = dir.path().join("signed-copy.mp4");
+    std::fs::write(
+        &signed_copy,
+        credentials::sign_mp4_bytes(&key, &claims, &std::fs::read(&copy).unwrap()).unwrap(),
+    )
+    .unwrap();
+    let (code, v) = verify_json(&data, &signed_copy);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["watermark"]["read"], false, "{v:#}");
+    assert_eq!(v["watermark"]["matches_manifest"], true, "{v:#}");
+    assert_eq!(
+        v["watermark"]["claim_check"]["source"], "the manifest",
+        "{v:#}"
+    );
+    let (code, v) = with(&["--clip-id", "kino-some-other-clip"]);
+    assert_eq!(code, 6, "{v:#}");
+    assert_eq!(v["watermark"]["claim_check"]["confirmed"], false, "{v:#}");
+    // The original itself: its payload is read and matches the id named; another id is a
+    // mismatch (exit 7), and the text report says why.
+    let orig_s = original.to_str().unwrap();
+    let o = run_kino(&data, &["verify", orig_s, "--clip-id", id]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = run_kino(
+        &data,
+        &["verify", orig_s, "--clip-id", "kino-some-other-clip"],
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(7), "{text}");
+    assert!(
+        text.contains("does NOT match clip id kino-some-other-clip"),
+        "{text}"
+    );
+    let o = run_kino(&data, &["verify", copy_s, "--clip-id", id]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    eprintln!("{text}");
+    assert!(text.contains("CONFIRMED"), "{text}");
+    // A file named by --original without a kino claim, or a blank id: exit 1, named.
+    let o = run_kino(
+        &data,
+        &["verify", copy_s, "--original", plain.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("plain.mp4"));
+    let o = run_kino(&data, &["verify", copy_s, "--clip-id", " "]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--clip-id"));
 }
 
 /// `kino eval --out`: the model's clips get what `kino generate` gives a clip (watermark,

@@ -11,11 +11,19 @@
 //! (must be 0), how many reached the threshold, and the empirical tail of the best score next
 //! to the Bonferroni-Gaussian bound the threshold is derived from, so the extrapolation to
 //! 1e-6 can be judged.
+//!
+//! The claim check (`check_claim`: "is this the mark of payload P?") is measured twice: on
+//! every window against a random claim (unmarked video; bound `2 exp(-z^2/2)`), and against
+//! *other clips' marks*: marked and delivered world clips checked against random other clip
+//! hashes of the same generator, and the ideal case of a noiseless mark, where the statistic
+//! is `(n - 2d) / sqrt(n)` for the codeword distance `d` over the n tested coded bits,
+//! sampled over random pairs of clip hashes (CLAIM_PAIRS, default 2^24).
 
 use kino_media::{PixelFormat, Rational, VideoFrames, VideoQuality};
 use kino_provenance::watermark::{
-    attack, crc_pass_probability, detect, gaussian_tail, DetectOptions, WatermarkKey,
-    PEAKS_PER_SCALE,
+    attack, check_claim, crc_pass_probability, detect, embed, gaussian_tail, DetectOptions,
+    EmbedOptions, Payload, WatermarkKey, CLAIM_CODED_BITS, CLAIM_HYPOTHESES, CODED_BITS,
+    GENERATOR_CODED_BITS, PEAKS_PER_SCALE,
 };
 use kino_world::{render, simulate, RandomOptions, SceneSpec};
 use std::time::Instant;
@@ -253,14 +261,22 @@ fn main() {
     let (mut decodes, mut decoded_windows) = (0usize, 0usize);
     let (mut forced_decodes, mut forced_passes) = (0usize, 0usize);
     let (mut world_max, mut photo_max, mut synthetic_max) = (f64::MIN, f64::MIN, f64::MIN);
+    let mut claim_scores = Vec::with_capacity(windows);
+    let mut claims_confirmed = 0usize;
+    // Windows whose forced decode passed the CRC: (window, source, size, frames, payload).
+    let mut forced_found = Vec::new();
     for i in 0..windows {
+        let mut source = String::new();
         let win = if i % 3 == 0 {
+            source.push_str("world");
             window_of(&clips, &mut rng)
         } else if i % 3 == 1 {
+            source.push_str("photo");
             window_of(&photo_clips, &mut rng)
         } else {
             let (w, h) = (48 + rng.below(200) as u32, 48 + rng.below(200) as u32);
             let kind = rng.below(6);
+            source = format!("synthetic kind {kind}");
             let mut v = VideoFrames::new(w, h, fps, PixelFormat::Rgb8).unwrap();
             for _ in 0..1 + rng.below(4) {
                 v.push(&synthetic(kind, w, h, &mut rng)).unwrap();
@@ -271,9 +287,25 @@ fn main() {
         found += usize::from(d.found);
         decodes += d.decodes;
         decoded_windows += usize::from(d.decodes > 0);
+        let claim = Payload::new(0x4B49, rng.next() as u32);
+        let c = check_claim(&win, &key, &claim, &opts).expect("check_claim");
+        claims_confirmed += usize::from(c.confirmed);
+        claim_scores.push(c.score);
         let f = detect(&win, &key, &all).expect("detect");
         forced_decodes += f.decodes;
         forced_passes += usize::from(f.found);
+        if f.found {
+            forced_found.push(format!(
+                "window {i}: {source}, {}x{}, {} frames, {} at scale {} (score {:.2}, {} decodes)",
+                win.width(),
+                win.height(),
+                win.len(),
+                f.payload.map(|p| p.to_string()).unwrap_or_default(),
+                f.scale,
+                f.score,
+                f.decodes
+            ));
+        }
         match i % 3 {
             0 => world_max = world_max.max(d.score),
             1 => photo_max = photo_max.max(d.score),
@@ -334,6 +366,9 @@ fn main() {
         all.threshold(),
         forced_decodes as f64 * p_crc
     );
+    for line in &forced_found {
+        println!("  forced CRC pass: {line}");
+    }
     println!(
         "false-positive rate of found: measured {:.2e} decodes per window x 2^-16 = {:.2e}; \
          bound n*Q(threshold)*2^-16 = {:.2e}",
@@ -341,4 +376,98 @@ fn main() {
         decodes as f64 / n * p_crc,
         (hyp * gaussian_tail(threshold) * p_crc).min(1.0)
     );
+
+    // The claim check on the same windows, each against a random claim.
+    let ct = opts.claim_threshold();
+    let claim_max = claim_scores.iter().cloned().fold(f64::MIN, f64::max);
+    println!(
+        "claim check on unmarked windows: confirmed {claims_confirmed} / {}; max score {claim_max:.3} \
+         (threshold {ct:.3})",
+        claim_scores.len()
+    );
+    println!(
+        "{:>6} {:>12} {:>20}",
+        "score", "empirical", "bound 2 exp(-z^2/2)"
+    );
+    for z in [2.0, 2.5, 3.0, 3.5, 4.0, 4.5, ct] {
+        let emp = claim_scores.iter().filter(|&&s| s >= z).count() as f64 / n;
+        println!(
+            "{z:>6.2} {emp:>12.2e} {:>20.2e}",
+            (CLAIM_HYPOTHESES as f64 * (-z * z / 2.0).exp()).min(1.0)
+        );
+    }
+    other_clips(&key, &opts, &mut rng);
+}
+
+/// The claim check against other clips' marks of the same generator.
+fn other_clips(key: &WatermarkKey, opts: &DetectOptions, rng: &mut Rng) {
+    let t0 = Instant::now();
+    let ct = opts.claim_threshold();
+    // Real marks: world clips marked at strength 3 and delivered at CRF 23, each checked
+    // against random other clip hashes.
+    let (clips, per_clip) = (8u64, 500usize);
+    let (mut confirmed, mut checks, mut max) = (0usize, 0usize, f64::MIN);
+    for seed in 0..clips {
+        let mut clip = world_clip(6000 + seed, 128, 128);
+        let own = Payload::new(0x4B49, rng.next() as u32);
+        embed(&mut clip, &own, key, &EmbedOptions::default()).expect("embed");
+        let (delivered, _) = attack::reencode(&clip, VideoQuality::Crf(23)).expect("encode");
+        let own_check = check_claim(&delivered, key, &own, opts).expect("check_claim");
+        assert!(
+            own_check.confirmed,
+            "own claim of clip {seed}: {own_check:?}"
+        );
+        for _ in 0..per_clip {
+            let other = Payload::new(0x4B49, rng.next() as u32);
+            if other == own {
+                continue;
+            }
+            let c = check_claim(&delivered, key, &other, opts).expect("check_claim");
+            confirmed += usize::from(c.confirmed);
+            checks += 1;
+            max = max.max(c.score);
+        }
+    }
+    println!(
+        "other clips' marks (128x128 world clips, strength 3, CRF 23): confirmed {confirmed} / \
+         {checks}; max score {max:.3}; {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    // Noiseless marks: Z = (n - 2d) / sqrt(n) over random pairs of clip hashes.
+    let pairs: u64 = std::env::var("CLAIM_PAIRS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1 << 24);
+    let t0 = Instant::now();
+    let n = CLAIM_CODED_BITS as f64;
+    let mut hist = vec![0u64; CLAIM_CODED_BITS + 1];
+    for _ in 0..pairs {
+        let r = rng.next();
+        let (a, b) = (r as u32, (r >> 32) as u32);
+        if a == b {
+            continue;
+        }
+        let ca = Payload::new(0x4B49, a).coded_bits();
+        let cb = Payload::new(0x4B49, b).coded_bits();
+        let d = ca[GENERATOR_CODED_BITS..CODED_BITS]
+            .iter()
+            .zip(&cb[GENERATOR_CODED_BITS..CODED_BITS])
+            .filter(|(x, y)| x != y)
+            .count();
+        hist[d] += 1;
+    }
+    let d_max = ((n - ct * n.sqrt()) / 2.0).floor() as usize;
+    let within: u64 = hist[..=d_max].iter().sum();
+    let d_min = hist.iter().position(|&c| c > 0).unwrap_or(0);
+    println!(
+        "noiseless other-clip marks: {pairs} random pairs of clip hashes, codeword distance over \
+         {CLAIM_CODED_BITS} bits: min {d_min}, confirmed (d <= {d_max}) {within} ({:.2e}); {:.1} s",
+        within as f64 / pairs as f64,
+        t0.elapsed().as_secs_f64()
+    );
+    let rows: Vec<String> = (d_min..d_min + 12)
+        .filter(|&d| d <= CLAIM_CODED_BITS)
+        .map(|d| format!("d={d}: {}", hist[d]))
+        .collect();
+    println!("  lowest distances: {}", rows.join(", "));
 }

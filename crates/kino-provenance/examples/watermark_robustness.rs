@@ -12,11 +12,15 @@
 //! 1/4-bitrate re-encode as the "re-encode at 1/4 bitrate" row, so that row counts the clips
 //! whose simulation passed (or whose payload survived at the cap); the 1/5 bitrate and
 //! combined rows are attacks it did not simulate.
+//!
+//! The second table checks each attacked clip against its own payload as a *claim*
+//! (`check_claim`: is this the mark of clip X?), and against another clip's payload of the
+//! same generator (which must not be confirmed).
 
 use kino_media::{VideoFrames, VideoQuality};
 use kino_provenance::watermark::{
-    attack, detect, embed, embed_adaptive, AdaptiveOptions, DetectOptions, EmbedOptions, Payload,
-    WatermarkKey, CODED_BITS,
+    attack, check_claim, detect, embed, embed_adaptive, AdaptiveOptions, DetectOptions,
+    EmbedOptions, Payload, WatermarkKey, CODED_BITS,
 };
 use kino_world::{render, simulate, RandomOptions, SceneSpec};
 use std::time::Instant;
@@ -146,6 +150,11 @@ fn main() {
     ];
     let mut rows: Vec<(f64, f64, usize, usize, usize)> =
         vec![(0.0, f64::MAX, 0, 0, 0); attacks.len()];
+    // Claim checks per attack: confirmed, exact or confirmed, min claim score, and the
+    // highest claim score of another clip's payload (same generator).
+    let mut claim_rows: Vec<(usize, usize, f64, f64)> =
+        vec![(0, 0, f64::MAX, f64::MIN); attacks.len()];
+    let mut unmarked_claims = Vec::new();
     let mut psnrs = Vec::new();
     let (mut detect_time, mut detect_calls) = (0.0f64, 0usize);
     let mut unmarked_scores = Vec::new();
@@ -203,6 +212,8 @@ fn main() {
         let (delivered, bps) = attack::reencode(&marked, VideoQuality::Crf(23)).unwrap();
         let (plain, _) = attack::reencode(&original, VideoQuality::Crf(23)).unwrap();
         unmarked_scores.push(detect(&plain, &key, &opts).unwrap().score);
+        unmarked_claims.push(check_claim(&plain, &key, &payload, &opts).unwrap().score);
+        let other = Payload::from_clip_id(7, &format!("other-clip-{seed}"));
         wrong_scores.push(detect(&delivered, &wrong, &opts).unwrap().score);
         for (i, (_, f)) in attacks.iter().enumerate() {
             let attacked = f(&delivered, bps);
@@ -211,10 +222,27 @@ fn main() {
             detect_time += td.elapsed().as_secs_f64();
             detect_calls += 1;
             let ok = d.found && d.payload == Some(payload);
+            let claim = check_claim(&attacked, &key, &payload, &opts).unwrap();
+            let wrong_claim = check_claim(&attacked, &key, &other, &opts).unwrap();
+            let c = &mut claim_rows[i];
+            c.0 += usize::from(claim.confirmed);
+            c.1 += usize::from(ok || claim.confirmed);
+            c.2 = c.2.min(claim.score);
+            c.3 = c.3.max(wrong_claim.score);
             if std::env::var_os("VERBOSE").is_some() {
                 eprintln!(
-                    "  {:<36} score {:6.2} scale {:.3} shift ({:5.2}, {:5.2}) ok {ok} errors {:?}",
-                    attacks[i].0, d.score, d.scale, d.shift.0, d.shift.1, d.coded_bit_errors
+                    "  {:<36} score {:6.2} scale {:.3} shift ({:5.2}, {:5.2}) ok {ok} errors {:?} \
+                     claim {:.2} ({}/{} bits agree) other {:.2}",
+                    attacks[i].0,
+                    d.score,
+                    d.scale,
+                    d.shift.0,
+                    d.shift.1,
+                    d.coded_bit_errors,
+                    claim.score,
+                    claim.agreeing_bits,
+                    claim.tested_bits,
+                    wrong_claim.score
                 );
             }
             let r = &mut rows[i];
@@ -254,6 +282,21 @@ fn main() {
         );
     }
     println!(
+        "claim check (threshold {:.2}): {:<22} {:>9} {:>16} {:>10} {:>18}",
+        opts.claim_threshold(),
+        "attack",
+        "confirmed",
+        "exact or confirmed",
+        "min claim",
+        "max other clip's"
+    );
+    for ((name, _), c) in attacks.iter().zip(&claim_rows) {
+        println!(
+            "{:<36} {:>6}/{:<2} {:>13}/{:<2} {:>10.2} {:>18.2}",
+            name, c.0, clips, c.1, clips, c.2, c.3
+        );
+    }
+    println!(
         "detect: {:.1} ms per attacked clip (mean over {detect_calls})",
         1000.0 * detect_time / detect_calls.max(1) as f64
     );
@@ -280,8 +323,9 @@ fn main() {
     }
     let max = |v: &[f64]| v.iter().cloned().fold(f64::MIN, f64::max);
     println!(
-        "unmarked clips: max score {:.2}; wrong key: max score {:.2}",
+        "unmarked clips: max score {:.2}, max claim score {:.2}; wrong key: max score {:.2}",
         max(&unmarked_scores),
+        max(&unmarked_claims),
         max(&wrong_scores)
     );
 }

@@ -36,8 +36,8 @@
 
 use crate::credentials::{sign_mp4_bytes, Credentials, ProvenanceKey, Result, WatermarkClaim};
 use crate::watermark::{
-    detect, embed_adaptive, AdaptiveOptions, AdaptiveReport, DetectOptions, Detection, EmbedReport,
-    Payload, WatermarkKey,
+    check_claim, detect, embed_adaptive, AdaptiveOptions, AdaptiveReport, ClaimCheck,
+    DetectOptions, Detection, EmbedReport, Payload, WatermarkKey,
 };
 use kino_media::{AudioBuffer, Clip, EncodeOptions, Mp4Summary, VideoFrames, VideoQuality};
 use sha2::{Digest, Sha256};
@@ -144,6 +144,18 @@ pub fn detect_kino(video: &VideoFrames) -> Result<Detection> {
     Ok(detect(
         video,
         &kino_watermark_key(),
+        &DetectOptions::default(),
+    )?)
+}
+
+/// Checks whether `video` carries kino's mark for `claim` (see
+/// [`check_claim`](crate::watermark::check_claim)): for a clip whose payload [`detect_kino`]
+/// cannot read any more, e.g. a small clip re-encoded at a low bitrate.
+pub fn check_kino_claim(video: &VideoFrames, claim: &Payload) -> Result<ClaimCheck> {
+    Ok(check_claim(
+        video,
+        &kino_watermark_key(),
+        claim,
         &DetectOptions::default(),
     )?)
 }

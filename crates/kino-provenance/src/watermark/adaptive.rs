@@ -16,7 +16,7 @@
 
 use super::pattern::Pattern;
 use super::{
-    attack, detect, embed_tile, embed_tile_masked, frame_mask, payload, DetectOptions, Detection,
+    attack, detect, embed_tile, embed_tile_masked, frame_mask, DetectOptions, Detection,
     EmbedOptions, EmbedReport, Payload, Result, WatermarkError, WatermarkKey,
 };
 use kino_media::{VideoFrames, VideoQuality};
@@ -145,7 +145,7 @@ pub fn embed_adaptive(
         adaptive: opts.texture_mask,
     };
     let pattern = Pattern::new(key);
-    let tile = pattern.tile(&payload::conv_encode(&payload.message_bits()));
+    let tile = pattern.tile(&payload.coded_bits());
     if frames.is_empty() {
         let strength = opts.strengths[0];
         let embed = embed_tile(frames, &tile, &embed_opts(strength));

@@ -29,11 +29,16 @@
 
 pub mod adaptive;
 pub mod attack;
+mod claim;
 mod pattern;
 mod payload;
 mod signal;
 
 pub use adaptive::{embed_adaptive, AdaptiveOptions, AdaptiveReport, AdaptiveTry};
+pub use claim::{
+    check_claim, check_claim_luma_sum, ClaimCheck, CLAIM_CODED_BITS, CLAIM_HYPOTHESES,
+    GENERATOR_CODED_BITS,
+};
 pub use pattern::{WatermarkKey, BAND_HI, BAND_LO, SYNC_SHARE, TILE};
 pub use payload::{crc16, Payload, CODED_BITS, CRC_BITS, MESSAGE_BITS, PAYLOAD_BITS};
 pub use signal::{gaussian_tail, psnr};
@@ -182,7 +187,7 @@ pub fn embed(
         });
     }
     let pattern = Pattern::new(key);
-    let coded = payload::conv_encode(&payload.message_bits());
+    let coded = payload.coded_bits();
     let tile = pattern.tile(&coded);
     Ok(embed_tile(frames, &tile, opts))
 }
@@ -299,6 +304,13 @@ pub fn detect(frames: &VideoFrames, key: &WatermarkKey, opts: &DetectOptions) ->
         return Ok(none(frames.len()));
     }
     let (w, h) = (frames.width() as usize, frames.height() as usize);
+    detect_luma_sum(&luma_sum(frames), w, h, frames.len(), key, opts)
+}
+
+/// The per-pixel sum of the luma of every frame (the mark is the same in each frame, the
+/// content is not).
+pub(crate) fn luma_sum(frames: &VideoFrames) -> Vec<f32> {
+    let (w, h) = (frames.width() as usize, frames.height() as usize);
     let mut sum = vec![0.0f32; w * h];
     for frame in frames.iter() {
         let luma = signal::luma_of(frame, w, h, frames.format());
@@ -306,7 +318,7 @@ pub fn detect(frames: &VideoFrames, key: &WatermarkKey, opts: &DetectOptions) ->
             *s += l;
         }
     }
-    detect_luma_sum(&sum, w, h, frames.len(), key, opts)
+    sum
 }
 
 /// [`detect`] on the per-pixel sum of the luma of `n_frames` frames.
@@ -326,60 +338,8 @@ pub fn detect_luma_sum(
     }
     let threshold = opts.threshold();
     let pattern = Pattern::new(key);
-    let residual = signal::high_pass(sum, w, h, 12);
-    let residual = signal::normalize_local_energy(&residual, w, h);
-
-    struct Candidate {
-        score: f64,
-        scale: f32,
-        shift: (usize, usize),
-        spectrum: usize,
-    }
-    let mut spectra = Vec::new();
-    let mut candidates = Vec::new();
-    // Under "no watermark" the whitened phases are uniform, so sum_k a_k cos(phase_k) has
-    // variance sum_k a_k^2 / 2; the inverse FFT below returns twice that sum.
-    let norm = (2.0
-        * pattern
-            .sync
-            .iter()
-            .map(|&(f, _)| f64::from(amplitude(f).powi(2)))
-            .sum::<f64>())
-    .sqrt();
-    for &scale in &opts.scales {
-        if !(scale.is_finite() && scale > 0.0) {
-            continue;
-        }
-        let (wo, ho) = (
-            (w as f32 / scale).round() as usize,
-            (h as f32 / scale).round() as usize,
-        );
-        if wo < 16 || ho < 16 || wo > 8192 || ho > 8192 {
-            continue;
-        }
-        let img = signal::resample(&residual, w, h, wo, ho);
-        let mut spec = signal::fold(&img, wo, ho);
-        fft2(&mut spec, false);
-        signal::whiten(&mut spec);
-        let mut corr = vec![Complex::new(0.0f32, 0.0); TILE * TILE];
-        for &(f, s) in &pattern.sync {
-            let g = spec[f.index()] * s.conj() * amplitude(f);
-            corr[f.index()] = g;
-            corr[f.conj_index()] = g.conj();
-        }
-        fft2(&mut corr, true);
-        let values: Vec<f32> = corr.iter().map(|c| c.re).collect();
-        for (best, value) in top_peaks(&values, PEAKS_PER_SCALE) {
-            candidates.push(Candidate {
-                score: f64::from(value) / norm,
-                scale,
-                shift: (best % TILE, best / TILE),
-                spectrum: spectra.len(),
-            });
-        }
-        spectra.push(spec);
-    }
-    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let spectra = scale_spectra(sum, w, h, opts);
+    let candidates = sync_candidates(&pattern, &spectra, PEAKS_PER_SCALE);
     let hyp = opts.hypotheses();
     let Some(top) = candidates.first() else {
         return Ok(Detection::absent(threshold, n_frames));
@@ -398,7 +358,7 @@ pub fn detect_luma_sum(
     };
     for c in candidates.iter().take_while(|c| c.score >= threshold) {
         result.decodes += 1;
-        let spec = &spectra[c.spectrum];
+        let spec = &spectra[c.spectrum].1;
         let shift = refine_shift(&pattern, spec, c.shift);
         let (bits, errors) = decode_message(&pattern, spec, shift);
         if let Some(p) = Payload::from_message_bits(&bits) {
@@ -418,6 +378,85 @@ pub fn detect_luma_sum(
         }
     }
     Ok(result)
+}
+
+/// The folded, whitened 128x128 spectrum of the luma sum `sum` at each candidate scale of
+/// `opts` (scale, spectrum); scales that give a frame under 16 or over 8192 px are skipped.
+pub(crate) fn scale_spectra(
+    sum: &[f32],
+    w: usize,
+    h: usize,
+    opts: &DetectOptions,
+) -> Vec<(f32, Vec<Complex<f32>>)> {
+    let residual = signal::high_pass(sum, w, h, 12);
+    let residual = signal::normalize_local_energy(&residual, w, h);
+    let mut spectra = Vec::new();
+    for &scale in &opts.scales {
+        if !(scale.is_finite() && scale > 0.0) {
+            continue;
+        }
+        let (wo, ho) = (
+            (w as f32 / scale).round() as usize,
+            (h as f32 / scale).round() as usize,
+        );
+        if wo < 16 || ho < 16 || wo > 8192 || ho > 8192 {
+            continue;
+        }
+        let img = signal::resample(&residual, w, h, wo, ho);
+        let mut spec = signal::fold(&img, wo, ho);
+        fft2(&mut spec, false);
+        signal::whiten(&mut spec);
+        spectra.push((scale, spec));
+    }
+    spectra
+}
+
+/// A (scale, shift) hypothesis and its sync score.
+pub(crate) struct Candidate {
+    /// Sync correlation normalised to N(0, 1) under "no watermark".
+    pub score: f64,
+    pub scale: f32,
+    pub shift: (usize, usize),
+    /// Index into the spectra it was found in.
+    pub spectrum: usize,
+}
+
+/// The `per_scale` best separated sync-correlation peaks of each spectrum, best first.
+pub(crate) fn sync_candidates(
+    pattern: &Pattern,
+    spectra: &[(f32, Vec<Complex<f32>>)],
+    per_scale: usize,
+) -> Vec<Candidate> {
+    // Under "no watermark" the whitened phases are uniform, so sum_k a_k cos(phase_k) has
+    // variance sum_k a_k^2 / 2; the inverse FFT below returns twice that sum.
+    let norm = (2.0
+        * pattern
+            .sync
+            .iter()
+            .map(|&(f, _)| f64::from(amplitude(f).powi(2)))
+            .sum::<f64>())
+    .sqrt();
+    let mut candidates = Vec::new();
+    for (i, (scale, spec)) in spectra.iter().enumerate() {
+        let mut corr = vec![Complex::new(0.0f32, 0.0); TILE * TILE];
+        for &(f, s) in &pattern.sync {
+            let g = spec[f.index()] * s.conj() * amplitude(f);
+            corr[f.index()] = g;
+            corr[f.conj_index()] = g.conj();
+        }
+        fft2(&mut corr, true);
+        let values: Vec<f32> = corr.iter().map(|c| c.re).collect();
+        for (best, value) in top_peaks(&values, per_scale) {
+            candidates.push(Candidate {
+                score: f64::from(value) / norm,
+                scale: *scale,
+                shift: (best % TILE, best / TILE),
+                spectrum: i,
+            });
+        }
+    }
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+    candidates
 }
 
 /// The `k` highest values of the circular TILE x TILE correlation surface that are local
@@ -474,7 +513,11 @@ fn sync_corr(pattern: &Pattern, spec: &[Complex<f32>], shift: (f32, f32)) -> f32
 }
 
 /// The integer peak refined to 1/8 pixel.
-fn refine_shift(pattern: &Pattern, spec: &[Complex<f32>], shift: (usize, usize)) -> (f32, f32) {
+pub(crate) fn refine_shift(
+    pattern: &Pattern,
+    spec: &[Complex<f32>],
+    shift: (usize, usize),
+) -> (f32, f32) {
     let mut best = (shift.0 as f32, shift.1 as f32);
     let mut best_v = sync_corr(pattern, spec, best);
     let base = best;
@@ -491,15 +534,22 @@ fn refine_shift(pattern: &Pattern, spec: &[Complex<f32>], shift: (usize, usize))
     best
 }
 
-/// Soft-decodes the coded payload at `shift`; returns the message bits and the number of
-/// coded bits whose hard decision disagrees with the decoded message.
-fn decode_message(pattern: &Pattern, spec: &[Complex<f32>], shift: (f32, f32)) -> (Vec<u8>, usize) {
+/// The soft value of each coded bit at `shift`: the sum of its chips, each read off the
+/// whitened spectrum with its keyed sign. `> 0` favours the coded bit being 0.
+pub(crate) fn soft_bits(pattern: &Pattern, spec: &[Complex<f32>], shift: (f32, f32)) -> Vec<f32> {
     let mut soft = vec![0.0f32; CODED_BITS];
     for m in &pattern.msg {
         let a = spec[m.f.index()] * phasor(m.f, shift) * amplitude(m.f);
         soft[m.re.0] += m.re.1 * a.re;
         soft[m.im.0] += m.im.1 * a.im;
     }
+    soft
+}
+
+/// Soft-decodes the coded payload at `shift`; returns the message bits and the number of
+/// coded bits whose hard decision disagrees with the decoded message.
+fn decode_message(pattern: &Pattern, spec: &[Complex<f32>], shift: (f32, f32)) -> (Vec<u8>, usize) {
+    let soft = soft_bits(pattern, spec, shift);
     let bits = payload::viterbi_decode(&soft, MESSAGE_BITS);
     let recoded = payload::conv_encode(&bits);
     let errors = recoded

@@ -69,6 +69,12 @@ impl Payload {
         out
     }
 
+    /// The coded bits the watermark carries for this payload: [`Payload::message_bits`]
+    /// convolutionally coded with a zero tail ([`CODED_BITS`] of them).
+    pub fn coded_bits(&self) -> Vec<u8> {
+        conv_encode(&self.message_bits())
+    }
+
     /// The payload in `bits` if its CRC matches.
     pub fn from_message_bits(bits: &[u8]) -> Option<Payload> {
         if bits.len() != MESSAGE_BITS {
