@@ -7,7 +7,7 @@
 //! public domain or CC0), both raw and after a CRF 23 H.264 round trip, some cropped or
 //! downscaled; the last third are synthetic: white and blurred noise, gradients, stripes,
 //! checkerboards, value-noise textures, at random sizes. For each window the detector reports its best score (the
-//! maximum over 64*64*scales hypotheses). The example prints how many windows were "found"
+//! maximum over 128*128*scales hypotheses). The example prints how many windows were "found"
 //! (must be 0), how many reached the threshold, and the empirical tail of the best score next
 //! to the Bonferroni-Gaussian bound the threshold is derived from, so the extrapolation to
 //! 1e-6 can be judged.
