@@ -209,4 +209,51 @@ mod tests {
         }
         assert_eq!(viterbi_decode(&soft, MESSAGE_BITS), bits.to_vec());
     }
+
+    /// The rate at which random decodes pass the CRC, with the content taken out: i.i.d.
+    /// Gaussian soft values through the Viterbi decoder and the CRC (the detector's
+    /// false-positive rate assumes 2^-16). Statistical and slow (10^7 decodes by default,
+    /// `CRC_RATE_DECODES` overrides), so ignored by default:
+    /// `cargo test --release -p kino-provenance --lib crc_pass_rate -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn crc_pass_rate_of_random_decodes() {
+        let n: u64 = std::env::var("CRC_RATE_DECODES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10_000_000);
+        let mut state = 0x5EED_u64;
+        let mut uniform = || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut passes = 0u64;
+        let mut soft = vec![0.0f32; CODED_BITS];
+        for _ in 0..n {
+            for pair in soft.chunks_mut(2) {
+                // Box-Muller: two standard normals.
+                let (u, v) = (uniform().max(1e-300), uniform());
+                let r = (-2.0 * u.ln()).sqrt();
+                let a = std::f64::consts::TAU * v;
+                pair[0] = (r * a.cos()) as f32;
+                pair[1] = (r * a.sin()) as f32;
+            }
+            let bits = viterbi_decode(&soft, MESSAGE_BITS);
+            passes += u64::from(Payload::from_message_bits(&bits).is_some());
+        }
+        let expected = n as f64 / f64::from(1u32 << CRC_BITS);
+        println!(
+            "{n} random decodes: {passes} CRC passes, {expected:.1} expected at 2^-16 \
+             (+- {:.1}); rate {:.3}x 2^-16",
+            expected.sqrt(),
+            passes as f64 / expected
+        );
+        assert!(
+            (passes as f64 - expected).abs() <= 4.0 * expected.sqrt() + 1.0,
+            "{passes} passes, {expected:.1} expected"
+        );
+    }
 }
