@@ -60,6 +60,7 @@ pub struct VerifyArgs {
 }
 
 /// The clip a watermark is checked against, and where its id came from.
+#[derive(Clone)]
 struct Claim {
     clip_id: String,
     payload: Payload,
@@ -223,19 +224,16 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
     };
     // The claim to check when the payload cannot be read: the one named on the command
     // line, else the file's own (valid) manifest's.
-    let claim = named.as_ref().map(|n| Claim {
-        clip_id: n.clip_id.clone(),
-        payload: n.payload,
-        source: n.source.clone(),
-    });
-    let claim = claim.or_else(|| match (&c2pa.state, &c2pa.watermark) {
-        (CredentialsState::Valid, Some(c)) => Some(Claim {
-            clip_id: c.clip_id.clone(),
-            payload: c.payload(),
-            source: "the manifest".into(),
-        }),
-        _ => None,
-    });
+    let claim = named
+        .clone()
+        .or_else(|| match (&c2pa.state, &c2pa.watermark) {
+            (CredentialsState::Valid, Some(c)) => Some(Claim {
+                clip_id: c.clip_id.clone(),
+                payload: c.payload(),
+                source: "the manifest".into(),
+            }),
+            _ => None,
+        });
     let mark = match kino_media::decode_mp4(&bytes, &name) {
         Ok(clip) => match stamp::detect_kino(&clip.video) {
             Ok(detection) if detection.found => Mark::Checked {
