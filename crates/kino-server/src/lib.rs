@@ -22,6 +22,7 @@ use anyhow::Context;
 use api::{ApiConfig, AppState, ModelInfo, PromptPolicy};
 use db::Db;
 use kino_engine::twin::{TwinModel, TwinPipeline};
+use kino_engine::Pipeline as _;
 use kino_models::folder::ModelFolder;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -120,6 +121,7 @@ pub fn load_model(
             max_side: 1280,
             max_seconds: 10,
             steps,
+            takes_image: model.supports_first_frame(),
         };
         return Ok(LoadedModel {
             pipeline: Arc::new(model),
@@ -129,16 +131,19 @@ pub fn load_model(
     let folder = ModelFolder::open(dir)
         .with_context(|| format!("opening model folder {}", dir.display()))?;
     let model = TwinModel::load(&folder, device)?;
+    let (name, size) = (model.name.clone(), model.size);
+    let pipeline = TwinPipeline::new(model);
     let info = ModelInfo {
-        name: model.name.clone(),
-        size: model.size,
+        name,
+        size,
         size_multiple: 16,
         max_side: 1024,
         max_seconds: 20,
         steps,
+        takes_image: pipeline.supports_first_frame(),
     };
     Ok(LoadedModel {
-        pipeline: Arc::new(TwinPipeline::new(model)),
+        pipeline: Arc::new(pipeline),
         info,
     })
 }

@@ -239,10 +239,27 @@ impl Worker {
             None => None,
         };
         // Characters: permission is checked again now (a revocation beats a queued job),
-        // and the first one's reference frame carries the likeness into the clip (with
-        // models that take a first frame).
+        // and the first one's reference frame carries the likeness into the clip as its
+        // first frame (an explicit input image takes its place).
         let mut character_frame = None;
         let mentioned = crate::characters::mentions(&row.prompt);
+        if let Some(cid) = mentioned.first() {
+            // The API refuses this before queueing; a job queued for another model (the
+            // server restarted on a text-to-video folder) fails rather than make a clip
+            // without the likeness that would still be published as a cameo.
+            if row.kind == jobs::CREATE
+                && row.input_image.is_none()
+                && !self.pipeline.supports_first_frame()
+            {
+                return Err(JobError::Failed {
+                    code: "character_unsupported_by_model",
+                    message: format!(
+                        "the character {cid}'s likeness cannot be used: this worker's model ({}) makes video from text only, and a cameo needs one that starts from an image",
+                        self.pipeline.name()
+                    ),
+                });
+            }
+        }
         for cid in &mentioned {
             let allowed = match self.db.get_character(cid).await {
                 Ok(Some(c)) => match self.db.may_use(&c, &row.owner).await {
@@ -275,9 +292,7 @@ impl Worker {
                 .db
                 .audit(&row.owner, "use.generated", Some(cid), Some(&row.id), "")
                 .await;
-            // A model that cannot animate an image (text-to-video Wan) makes the clip from
-            // the prompt alone rather than failing the job.
-            if character_frame.is_none() && self.pipeline.supports_first_frame() {
+            if character_frame.is_none() {
                 character_frame = Some(c.reference_frame.clone());
             }
         }

@@ -1082,7 +1082,7 @@ async fn uses(who: &Api, cid: &str) -> (u16, Option<String>) {
 
 /// Every permission level a character can have, and a cameo job run to the end: the
 /// character's reference frame is the generation's first frame, the clip is published as
-/// a cameo, and a model that cannot take an image makes the clip without it.
+/// a cameo, and a worker whose model cannot take an image fails the job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn character_permission_levels_and_cameo_jobs() {
     let dir = tempfile::tempdir().unwrap();
@@ -1153,7 +1153,8 @@ async fn character_permission_levels_and_cameo_jobs() {
     );
     assert_eq!(*published.0.lock().unwrap(), [true], "published as a cameo");
 
-    // A model without image-to-video still makes the next cameo clip, from the prompt.
+    // A worker whose model cannot take an image (the server restarted on a text-to-video
+    // folder) fails the next cameo job rather than make it without the likeness.
     let spy = Arc::new(FirstFrameSpy {
         inner: model().pipeline.clone(),
         takes_image: false,
@@ -1161,22 +1162,82 @@ async fn character_permission_levels_and_cameo_jobs() {
     });
     worker.pipeline = spy.clone();
     assert!(worker.run_one().await.unwrap());
-    let given: Vec<bool> = spy
-        .seen
-        .lock()
-        .unwrap()
-        .iter()
-        .map(Option::is_some)
-        .collect();
-    assert_eq!(given, [false], "no first frame for a text-only model");
-    assert_eq!(*published.0.lock().unwrap(), [true, true]);
+    assert!(spy.seen.lock().unwrap().is_empty(), "nothing generated");
+    assert_eq!(published.0.lock().unwrap().len(), 1, "nothing published");
     let (_, list) = bob.get("/v1/videos").await;
-    let statuses: Vec<&str> = list["data"]
+    let failed: Vec<&Value> = list["data"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| v["status"].as_str().unwrap())
+        .filter(|v| v["status"] == "failed")
         .collect();
-    assert!(statuses.contains(&"completed"), "{list}");
+    assert_eq!(failed.len(), 1, "{list}");
+    assert_eq!(
+        failed[0]["error"]["code"], "character_unsupported_by_model",
+        "{list}"
+    );
+    server.stop().await;
+}
+
+/// A server whose model makes video from text only refuses, before queueing, what needs an
+/// image: a cameo (its likeness is the first frame) and an `input_reference`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_only_model_refuses_cameos_and_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let text_only = LoadedModel {
+        pipeline: model().pipeline.clone(),
+        info: kino_server::api::ModelInfo {
+            takes_image: false,
+            ..model().info.clone()
+        },
+    };
+    let mut cfg = ServerConfig::new(dir.path());
+    cfg.bind = "127.0.0.1:0".parse().unwrap();
+    cfg.workers = 0;
+    cfg.max_body = 1 << 20;
+    let server = kino_server::start(&cfg, &text_only, Arc::new(PlainMp4), None)
+        .await
+        .unwrap();
+    let db = cfg.open_db().await.unwrap();
+    let (_, key) = db.create_key("alice", 10_000, 8).await.unwrap();
+    let api = Api {
+        base: format!("http://{}", server.addr),
+        key,
+        http: reqwest::Client::new(),
+    };
+    let cid = register(&api, "only_me", "").await;
+
+    let (s, v) = api
+        .post("/v1/videos", small(&format!("@{cid} waves at the camera.")))
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["error"]["code"], "character_unsupported_by_model", "{v}");
+    assert_eq!(v["error"]["param"], "prompt", "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains(&cid) && msg.contains("text only"), "{msg}");
+
+    let mut png = Vec::new();
+    image::RgbImage::from_pixel(8, 8, image::Rgb([200, 40, 40]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    use base64::Engine;
+    let url = format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(&png)
+    );
+    let mut body = small("A red ball rolls across a table.");
+    body["input_reference"] = json!({ "image_url": url });
+    let (s, v) = api.post("/v1/videos", body).await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["error"]["code"], "image_input_unsupported", "{v}");
+    assert_eq!(v["error"]["param"], "input_reference", "{v}");
+
+    // Nothing was queued; text alone is accepted.
+    let (_, list) = api.get("/v1/videos").await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 0, "{list}");
+    let (s, v) = api
+        .post("/v1/videos", small("A red ball rolls across a table."))
+        .await;
+    assert_eq!(s, 200, "{v}");
     server.stop().await;
 }

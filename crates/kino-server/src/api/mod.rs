@@ -28,6 +28,9 @@ pub struct ModelInfo {
     pub max_side: u32,
     pub max_seconds: u32,
     pub steps: usize,
+    /// The model can start a clip from an image (`Pipeline::supports_first_frame`): an
+    /// `input_reference` and a cameo's likeness need it. A text-to-video Wan folder cannot.
+    pub takes_image: bool,
 }
 
 /// Checks prompts before anything is queued: `Err(reason)` refuses.

@@ -177,6 +177,44 @@ fn input_reference(fields: &Fields) -> ApiResult<Option<Vec<u8>>> {
     Ok(Some(bytes))
 }
 
+/// Refuses, before anything is queued, what needs a model that starts a clip from an image
+/// when the served one cannot (a text-to-video Wan folder): an `input_reference`, or a
+/// cameo, whose likeness conditions the clip as its first frame.
+fn image_model_check(state: &AppState, prompt: &str, input_image: bool) -> ApiResult<()> {
+    let m = &state.cfg.model;
+    if m.takes_image {
+        return Ok(());
+    }
+    let mut e = if input_image {
+        ApiError::invalid(
+            "input_reference",
+            format!(
+                "The model '{}' makes video from text only: it cannot start from an input_reference image. Leave the image out, or serve an image-to-video model.",
+                m.name
+            ),
+        )
+    } else if let Some(id) = crate::characters::mentions(prompt).first() {
+        ApiError::invalid(
+            "prompt",
+            format!(
+                "The prompt uses the character '{id}', but the model '{}' makes video from text only and cannot put a cameo's likeness in a clip (that needs an image-to-video model). Remove the mention, or serve an image-to-video model.",
+                m.name
+            ),
+        )
+    } else {
+        return Ok(());
+    };
+    e.code = Some(
+        if input_image {
+            "image_input_unsupported"
+        } else {
+            "character_unsupported_by_model"
+        }
+        .into(),
+    );
+    Err(e)
+}
+
 struct NewJob {
     kind: &'static str,
     model: String,
@@ -325,6 +363,7 @@ pub async fn create(
     let seconds = seconds(&fields, &state)?.unwrap_or(4);
     let (size, output_size) = size(&fields, &state)?;
     let input_image = input_reference(&fields)?;
+    image_model_check(&state, &prompt, input_image.is_some())?;
     let mut params = params(&state, &fields, size, seconds as f64)?;
     params.output_size = output_size;
     enqueue(

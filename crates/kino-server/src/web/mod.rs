@@ -316,6 +316,7 @@ async fn session(State(state): State<AppState>, headers: HeaderMap) -> Response 
             "sizes": sizes,
             "max_seconds": m.max_seconds,
             "steps": m.steps,
+            "takes_image": m.takes_image,
         },
         "policy": state.policy.is_some(),
     }))

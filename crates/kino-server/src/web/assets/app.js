@@ -220,14 +220,20 @@ async function createPage(app) {
     schedule();
   };
 
+  // A text-to-video model cannot start from an image, so neither an image nor a cameo
+  // (whose likeness is the clip's first frame) can be used with it: the API would refuse.
+  const textOnly = s.model.takes_image === false;
+  const textOnlyHint = `${s.model.name} makes video from text only`;
+  if (textOnly) { image.disabled = true; cameo.disabled = true; }
+
   const form = el("form", { id: "create-form", class: "create" },
     field("Prompt", prompt, "Plain prose works. Sections direct: Scene, Camera, Motion, Audio (cues at 0:02), Style, Dialogue, negatives (\"no close-ups\"), Shot 1 / Shot 2 or [cut]."),
     el("div", { class: "row" },
       field("Size", size),
       field("Seconds", seconds, `1–${s.model.max_seconds}`),
       field("Seed", seed),
-      field("Cameo", cameo)),
-    field("Start from an image (optional)", image),
+      field("Cameo", cameo, textOnly ? textOnlyHint : null)),
+    field("Start from an image (optional)", image, textOnly ? textOnlyHint : null),
     el("div", { class: "actions" }, submit, el("span", { class: "muted", text: `Model: ${s.model.name}` })),
     status);
   app.replaceChildren(el("div", { class: "page-head" }, el("h1", { text: "Create" })),
