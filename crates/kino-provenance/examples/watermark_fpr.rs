@@ -18,6 +18,10 @@
 //! hashes of the same generator, and the ideal case of a noiseless mark, where the statistic
 //! is `(n - 2d) / sqrt(n)` for the codeword distance `d` over the n tested coded bits,
 //! sampled over random pairs of clip hashes (CLAIM_PAIRS, default 2^24).
+//!
+//! `FPR_KEY=PASSPHRASE` uses another watermark key on the same windows, and
+//! `FPR_FORCED_ONLY=1` runs only the forced-decode check (the CRC pass rate of decodes of
+//! every candidate, which should be 2^-16 per decode).
 
 use kino_media::{PixelFormat, Rational, VideoFrames, VideoQuality};
 use kino_provenance::watermark::{
@@ -213,7 +217,11 @@ fn main() {
         ..DetectOptions::default()
     };
     let hyp = opts.hypotheses();
-    let key = WatermarkKey::from_passphrase("kino fpr example");
+    // FPR_KEY=PASSPHRASE: another key on the same windows (the forced-decode CRC pass rate
+    // is uniform only on average over keys); FPR_FORCED_ONLY=1: only the forced decodes.
+    let passphrase = std::env::var("FPR_KEY").unwrap_or_else(|_| "kino fpr example".into());
+    let forced_only = std::env::var_os("FPR_FORCED_ONLY").is_some();
+    let key = WatermarkKey::from_passphrase(&passphrase);
     let t0 = Instant::now();
     let mut rng = Rng(0xF00D);
 
@@ -283,14 +291,7 @@ fn main() {
             }
             v
         };
-        let d = detect(&win, &key, &opts).expect("detect");
-        found += usize::from(d.found);
-        decodes += d.decodes;
-        decoded_windows += usize::from(d.decodes > 0);
         let claim = Payload::new(0x4B49, rng.next() as u32);
-        let c = check_claim(&win, &key, &claim, &opts).expect("check_claim");
-        claims_confirmed += usize::from(c.confirmed);
-        claim_scores.push(c.score);
         let f = detect(&win, &key, &all).expect("detect");
         forced_decodes += f.decodes;
         forced_passes += usize::from(f.found);
@@ -306,12 +307,36 @@ fn main() {
                 f.decodes
             ));
         }
+        if forced_only {
+            continue;
+        }
+        let d = detect(&win, &key, &opts).expect("detect");
+        found += usize::from(d.found);
+        decodes += d.decodes;
+        decoded_windows += usize::from(d.decodes > 0);
+        let c = check_claim(&win, &key, &claim, &opts).expect("check_claim");
+        claims_confirmed += usize::from(c.confirmed);
+        claim_scores.push(c.score);
         match i % 3 {
             0 => world_max = world_max.max(d.score),
             1 => photo_max = photo_max.max(d.score),
             _ => synthetic_max = synthetic_max.max(d.score),
         }
         scores.push(d.score);
+    }
+    let p_crc = crc_pass_probability();
+    if forced_only {
+        println!(
+            "key '{passphrase}', {windows} windows, {:.1} s; forced decodes (threshold {:.2}): \
+             {forced_decodes}, CRC passes {forced_passes} (expected {:.2} at 2^-16)",
+            t0.elapsed().as_secs_f64(),
+            all.threshold(),
+            forced_decodes as f64 * p_crc
+        );
+        for line in &forced_found {
+            println!("  forced CRC pass: {line}");
+        }
+        return;
     }
     let n = scores.len() as f64;
     let over = scores.iter().filter(|&&s| s >= threshold).count();
@@ -354,7 +379,6 @@ fn main() {
             over as f64 / n
         );
     }
-    let p_crc = crc_pass_probability();
     println!(
         "payload decodes at the threshold: {decodes} in {decoded_windows} windows ({:.2e} per window, \
          at most {PEAKS_PER_SCALE} per scale); each passes the CRC with probability {p_crc:.2e}",

@@ -243,22 +243,17 @@ impl Worker {
         // first frame (an explicit input image takes its place).
         let mut character_frame = None;
         let mentioned = crate::characters::mentions(&row.prompt);
-        if let Some(cid) = mentioned.first() {
-            // The API refuses this before queueing; a job queued for another model (the
-            // server restarted on a text-to-video folder) fails rather than make a clip
-            // without the likeness that would still be published as a cameo.
-            if row.kind == jobs::CREATE
-                && row.input_image.is_none()
-                && !self.pipeline.supports_first_frame()
-            {
-                return Err(JobError::Failed {
-                    code: "character_unsupported_by_model",
-                    message: format!(
-                        "the character {cid}'s likeness cannot be used: this worker's model ({}) makes video from text only, and a cameo needs one that starts from an image",
-                        self.pipeline.name()
-                    ),
-                });
-            }
+        // The API refuses these before queueing; a job queued for another model (the server
+        // restarted on a text-to-video folder) fails with the same codes.
+        let image_wanted = row.kind == jobs::CREATE && !self.pipeline.supports_first_frame();
+        if image_wanted && row.input_image.is_some() {
+            return Err(JobError::Failed {
+                code: "image_input_unsupported",
+                message: format!(
+                    "this worker's model ({}) makes video from text only: it cannot start from the input_reference image",
+                    self.pipeline.name()
+                ),
+            });
         }
         for cid in &mentioned {
             let allowed = match self.db.get_character(cid).await {
@@ -288,6 +283,17 @@ impl Worker {
                     ),
                 });
             };
+            // Rather than make a clip without the likeness that would still be published as
+            // a cameo.
+            if image_wanted {
+                return Err(JobError::Failed {
+                    code: "character_unsupported_by_model",
+                    message: format!(
+                        "the character {cid}'s likeness cannot be used: this worker's model ({}) makes video from text only, and a cameo needs one that starts from an image",
+                        self.pipeline.name()
+                    ),
+                });
+            }
             let _ = self
                 .db
                 .audit(&row.owner, "use.generated", Some(cid), Some(&row.id), "")

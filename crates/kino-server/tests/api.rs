@@ -1215,6 +1215,21 @@ async fn text_only_model_refuses_cameos_and_images() {
     assert_eq!(v["error"]["param"], "prompt", "{v}");
     let msg = v["error"]["message"].as_str().unwrap();
     assert!(msg.contains(&cid) && msg.contains("text only"), "{msg}");
+    // The existence and permission checks come first.
+    let (s, v) = api
+        .post(
+            "/v1/videos",
+            small("@char_0000000000000000000000000000 waves at the camera."),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{v}"
+    );
 
     let mut png = Vec::new();
     image::RgbImage::from_pixel(8, 8, image::Rgb([200, 40, 40]))

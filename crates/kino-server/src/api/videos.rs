@@ -261,6 +261,9 @@ async fn characters_allowed(
 
 async fn enqueue(state: &AppState, caller: &Caller, job: NewJob) -> ApiResult<Response> {
     let characters = characters_allowed(state, caller, &job.prompt).await?;
+    if job.kind == jobs::CREATE {
+        image_model_check(state, &job.prompt, job.input_image.is_some())?;
+    }
     let key = &caller.0;
     if state.db.active_jobs(&key.id).await? >= key.max_concurrent_jobs {
         return Err(ApiError::rate_limited(
@@ -363,7 +366,6 @@ pub async fn create(
     let seconds = seconds(&fields, &state)?.unwrap_or(4);
     let (size, output_size) = size(&fields, &state)?;
     let input_image = input_reference(&fields)?;
-    image_model_check(&state, &prompt, input_image.is_some())?;
     let mut params = params(&state, &fields, size, seconds as f64)?;
     params.output_size = output_size;
     enqueue(
