@@ -21,7 +21,7 @@
 //!
 //! `FPR_KEY=PASSPHRASE` uses another watermark key on the same windows, and
 //! `FPR_FORCED_ONLY=1` runs only the forced-decode check (the CRC pass rate of decodes of
-//! every candidate, which should be 2^-16 per decode).
+//! every candidate, which should be 2^-16 per decode); `FPR_SEED=N` draws other windows.
 
 use kino_media::{PixelFormat, Rational, VideoFrames, VideoQuality};
 use kino_provenance::watermark::{
@@ -223,7 +223,12 @@ fn main() {
     let forced_only = std::env::var_os("FPR_FORCED_ONLY").is_some();
     let key = WatermarkKey::from_passphrase(&passphrase);
     let t0 = Instant::now();
-    let mut rng = Rng(0xF00D);
+    // FPR_SEED=N: another stream of windows (and of photo camera moves).
+    let seed = std::env::var("FPR_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0xF00D);
+    let mut rng = Rng(seed);
 
     // Unmarked world clips: 16 scenes at a few sizes, each raw and after CRF 23 H.264.
     let sizes = [(128, 128), (192, 108), (256, 144), (160, 160)];
@@ -327,7 +332,7 @@ fn main() {
     let p_crc = crc_pass_probability();
     if forced_only {
         println!(
-            "key '{passphrase}', {windows} windows, {:.1} s; forced decodes (threshold {:.2}): \
+            "key '{passphrase}', seed {seed}, {windows} windows, {:.1} s; forced decodes (threshold {:.2}): \
              {forced_decodes}, CRC passes {forced_passes} (expected {:.2} at 2^-16)",
             t0.elapsed().as_secs_f64(),
             all.threshold(),
