@@ -15,11 +15,14 @@
 //!
 //! The second table checks each attacked clip against its own payload as a *claim*
 //! (`check_claim`: is this the mark of clip X?), and against another clip's payload of the
-//! same generator (which must not be confirmed).
+//! same generator (which must not be confirmed). The third asks the question a server asks
+//! of a copy (`identify`): which of its 10^3 (or 10^5) clips is this? Each attacked clip is
+//! tested against its own payload among 999 (99,999) other clips' payloads, at the threshold
+//! for that many; it counts when `detect` reads the payload or `identify` picks the own one.
 
 use kino_media::{VideoFrames, VideoQuality};
 use kino_provenance::watermark::{
-    attack, check_claim, detect, embed, embed_adaptive, AdaptiveOptions, DetectOptions,
+    attack, check_claim, detect, embed, embed_adaptive, identify, AdaptiveOptions, DetectOptions,
     EmbedOptions, Payload, WatermarkKey, CODED_BITS,
 };
 use kino_world::{render, simulate, RandomOptions, SceneSpec};
@@ -155,6 +158,13 @@ fn main() {
     let mut claim_rows: Vec<(usize, usize, f64, f64)> =
         vec![(0, 0, f64::MAX, f64::MIN); attacks.len()];
     let mut unmarked_claims = Vec::new();
+    // Identification among a server's clips: the other clips' payloads, and per attack the
+    // clips read or identified among 10^3 and among 10^5, and the best wrong pick's score.
+    let server_clips: Vec<Payload> = (0..99_999)
+        .map(|i| Payload::from_clip_id(7, &format!("server-clip-{i}")))
+        .collect();
+    let mut identified: Vec<(usize, usize)> = vec![(0, 0); attacks.len()];
+    let mut identify_runner_up = f64::MIN;
     let mut psnrs = Vec::new();
     let (mut detect_time, mut detect_calls) = (0.0f64, 0usize);
     let mut unmarked_scores = Vec::new();
@@ -224,6 +234,23 @@ fn main() {
             let ok = d.found && d.payload == Some(payload);
             let claim = check_claim(&attacked, &key, &payload, &opts).unwrap();
             let wrong_claim = check_claim(&attacked, &key, &other, &opts).unwrap();
+            for (n, count) in [(1_000usize, 0usize), (100_000, 1)] {
+                let mut candidates = server_clips[..n - 1].to_vec();
+                candidates.push(payload);
+                let id = identify(&attacked, &key, &candidates, &opts).unwrap();
+                let own = id.confirmed && id.best == Some(n - 1);
+                let slot = if count == 0 {
+                    &mut identified[i].0
+                } else {
+                    &mut identified[i].1
+                };
+                *slot += usize::from(ok || own);
+                identify_runner_up = identify_runner_up.max(if id.best == Some(n - 1) {
+                    id.runner_up
+                } else {
+                    id.score
+                });
+            }
             let c = &mut claim_rows[i];
             c.0 += usize::from(claim.confirmed);
             c.1 += usize::from(ok || claim.confirmed);
@@ -295,6 +322,17 @@ fn main() {
             "{:<36} {:>6}/{:<2} {:>13}/{:<2} {:>10.2} {:>18.2}",
             name, c.0, clips, c.1, clips, c.2, c.3
         );
+    }
+    println!(
+        "read or identified among a server's clips (thresholds {:.2} for 10^3, {:.2} for 10^5; \
+         highest score of a wrong clip {:.2}):",
+        opts.identify_threshold(1_000),
+        opts.identify_threshold(100_000),
+        identify_runner_up
+    );
+    println!("{:<36} {:>9} {:>9}", "attack", "10^3", "10^5");
+    for ((name, _), (a, b)) in attacks.iter().zip(&identified) {
+        println!("{:<36} {:>6}/{:<2} {:>6}/{:<2}", name, a, clips, b, clips);
     }
     println!(
         "detect: {:.1} ms per attacked clip (mean over {detect_calls})",

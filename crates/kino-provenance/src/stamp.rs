@@ -36,8 +36,8 @@
 
 use crate::credentials::{sign_mp4_bytes, Credentials, ProvenanceKey, Result, WatermarkClaim};
 use crate::watermark::{
-    check_claim, detect, embed_adaptive, AdaptiveOptions, AdaptiveReport, ClaimCheck,
-    DetectOptions, Detection, EmbedReport, Payload, WatermarkKey,
+    check_claim, detect, embed_adaptive, identify, AdaptiveOptions, AdaptiveReport, ClaimCheck,
+    DetectOptions, Detection, EmbedReport, Identification, Payload, WatermarkKey,
 };
 use kino_media::{AudioBuffer, Clip, EncodeOptions, Mp4Summary, VideoFrames, VideoQuality};
 use sha2::{Digest, Sha256};
@@ -158,6 +158,50 @@ pub fn check_kino_claim(video: &VideoFrames, claim: &Payload) -> Result<ClaimChe
         claim,
         &DetectOptions::default(),
     )?)
+}
+
+/// Which of `clip_ids` (clips kino marked, e.g. every clip a server made) `video` is, when
+/// its payload cannot be read any more (see
+/// [`identify`](crate::watermark::identify)): the ids' payloads are tested together, with a
+/// threshold that grows with their number. Ids that share a payload (a 32-bit clip hash, so
+/// rare but possible among many clips) are tested once, and `Identification::best` indexes
+/// the returned payload list's first id with it.
+pub fn identify_kino(video: &VideoFrames, clip_ids: &[&str]) -> Result<IdentifiedClip> {
+    let mut payloads: Vec<Payload> = Vec::new();
+    let mut ids: Vec<Vec<String>> = Vec::new();
+    let mut index = std::collections::HashMap::new();
+    for id in clip_ids {
+        let p = Payload::from_clip_id(KINO_GENERATOR, id);
+        let i = *index.entry(p).or_insert_with(|| {
+            payloads.push(p);
+            ids.push(Vec::new());
+            payloads.len() - 1
+        });
+        ids[i].push((*id).to_string());
+    }
+    let identification = identify(
+        video,
+        &kino_watermark_key(),
+        &payloads,
+        &DetectOptions::default(),
+    )?;
+    let clip_ids = match identification.best {
+        Some(i) if identification.confirmed => ids.swap_remove(i),
+        _ => Vec::new(),
+    };
+    Ok(IdentifiedClip {
+        clip_ids,
+        identification,
+    })
+}
+
+/// What [`identify_kino`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentifiedClip {
+    /// The ids whose payload was confirmed (empty when none was; more than one only when
+    /// several ids share a payload).
+    pub clip_ids: Vec<String>,
+    pub identification: Identification,
 }
 
 /// A stamped, encoded, signed clip.

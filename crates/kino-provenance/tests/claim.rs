@@ -2,9 +2,10 @@
 //! recognised as a given clip's, and nothing else is.
 
 use kino_media::{VideoFrames, VideoQuality};
+use kino_provenance::stamp;
 use kino_provenance::watermark::{
-    attack, check_claim, detect, embed, DetectOptions, EmbedOptions, Payload, WatermarkKey,
-    CLAIM_CODED_BITS,
+    attack, check_claim, detect, embed, identify, DetectOptions, EmbedOptions, Payload,
+    WatermarkKey, CLAIM_CODED_BITS,
 };
 use kino_world::{render, simulate, RandomOptions, SceneSpec};
 
@@ -76,6 +77,80 @@ fn a_claim_is_confirmed_where_the_payload_cannot_be_read() {
 }
 
 #[test]
+fn identify_picks_the_clip_out_of_many() {
+    let original = world_clip(FLAT_SEED);
+    let own = Payload::from_clip_id(0x0042, "clip-flat");
+    let mut marked = original.clone();
+    embed(&mut marked, &own, &key(), &EmbedOptions::default()).unwrap();
+    let (delivered, bps) = attack::reencode(&marked, VideoQuality::Crf(23)).unwrap();
+    let (attacked, _) = attack::reencode(&delivered, VideoQuality::Bitrate(bps / 4)).unwrap();
+    let opts = DetectOptions::default();
+    assert!(!detect(&attacked, &key(), &opts).unwrap().found);
+
+    // 1,000 candidates, the clip's own at 617.
+    let mut candidates: Vec<Payload> = (0..999)
+        .map(|i| Payload::from_clip_id(0x0042, &format!("another-clip-{i}")))
+        .collect();
+    candidates.insert(617, own);
+    let id = identify(&attacked, &key(), &candidates, &opts).unwrap();
+    eprintln!("identify over 1,000 after 1/4 bitrate: {id:?}");
+    assert_eq!(id.candidates, 1000);
+    assert!((id.threshold - opts.identify_threshold(1000)).abs() < 1e-12);
+    assert!(id.threshold > opts.claim_threshold() + 1.0, "{id:?}");
+    assert!(id.confirmed && id.best == Some(617), "{id:?}");
+    assert!(id.p_value <= opts.false_positive_rate, "{id:?}");
+    // The best stands well out of the other 999.
+    assert!(
+        id.runner_up < 4.5 && id.score > id.runner_up + 2.5,
+        "{id:?}"
+    );
+    // The same score as the single claim check of that payload.
+    let c = check_claim(&attacked, &key(), &own, &opts).unwrap();
+    assert!((c.score - id.score).abs() < 1e-9, "{c:?} {id:?}");
+
+    // Without the clip's own payload, or on the unmarked clip, or under another key: none.
+    candidates.remove(617);
+    let id = identify(&attacked, &key(), &candidates, &opts).unwrap();
+    assert!(!id.confirmed && id.score < 4.5, "{id:?}");
+    let (plain, _) = attack::reencode(&original, VideoQuality::Crf(23)).unwrap();
+    candidates.push(own);
+    let id = identify(&plain, &key(), &candidates, &opts).unwrap();
+    assert!(!id.confirmed && id.score < 4.5, "{id:?}");
+    let wrong_key = WatermarkKey::from_passphrase("another key");
+    let id = identify(&delivered, &wrong_key, &candidates, &opts).unwrap();
+    assert!(!id.confirmed, "{id:?}");
+    // No candidates: nothing to confirm.
+    let id = identify(&attacked, &key(), &[], &opts).unwrap();
+    assert!(
+        !id.confirmed && id.best.is_none() && id.p_value == 1.0,
+        "{id:?}"
+    );
+}
+
+#[test]
+fn identify_kino_names_the_clip_ids() {
+    let mut clip = world_clip(FLAT_SEED);
+    stamp::watermark(&mut clip, "video_flat").unwrap();
+    let (delivered, bps) = attack::reencode(&clip, VideoQuality::Crf(23)).unwrap();
+    let (attacked, _) = attack::reencode(&delivered, VideoQuality::Bitrate(bps / 4)).unwrap();
+    let mut ids: Vec<String> = (0..300).map(|i| format!("video_{i}")).collect();
+    ids.push("video_flat".into());
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let found = stamp::identify_kino(&attacked, &refs).unwrap();
+    assert_eq!(found.clip_ids, vec!["video_flat".to_string()], "{found:?}");
+    assert_eq!(found.identification.candidates, 301);
+    // An id listed twice is one candidate, and both names come back.
+    let mut twice = refs.clone();
+    twice.push("video_flat");
+    let found = stamp::identify_kino(&attacked, &twice).unwrap();
+    assert_eq!(found.identification.candidates, 301);
+    assert_eq!(found.clip_ids, vec!["video_flat", "video_flat"]);
+    // Not among the ids: nothing named.
+    let found = stamp::identify_kino(&attacked, &refs[..300]).unwrap();
+    assert!(found.clip_ids.is_empty(), "{found:?}");
+}
+
+#[test]
 fn bad_inputs_are_refused_or_empty() {
     let own = Payload::new(1, 2);
     let opts = DetectOptions::default();
@@ -94,6 +169,9 @@ fn bad_inputs_are_refused_or_empty() {
     };
     let clip = world_clip(1);
     assert!(check_claim(&clip, &key(), &own, &bad).is_err());
+    assert!(identify(&clip, &key(), &[own], &bad).is_err());
+    let id = identify(&empty, &key(), &[own], &opts).unwrap();
+    assert!(!id.confirmed && id.frames == 0 && id.best.is_none());
     assert!(kino_provenance::watermark::check_claim_luma_sum(
         &[0.0; 10],
         4,

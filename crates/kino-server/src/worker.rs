@@ -245,8 +245,8 @@ impl Worker {
         let mentioned = crate::characters::mentions(&row.prompt);
         // The API refuses these before queueing; a job queued for another model (the server
         // restarted on a text-to-video folder) fails with the same codes.
-        let image_wanted = row.kind == jobs::CREATE && !self.pipeline.supports_first_frame();
-        if image_wanted && row.input_image.is_some() {
+        let text_only_create = row.kind == jobs::CREATE && !self.pipeline.supports_first_frame();
+        if text_only_create && row.input_image.is_some() {
             return Err(JobError::Failed {
                 code: "image_input_unsupported",
                 message: format!(
@@ -285,7 +285,7 @@ impl Worker {
             };
             // Rather than make a clip without the likeness that would still be published as
             // a cameo.
-            if image_wanted {
+            if text_only_create {
                 return Err(JobError::Failed {
                     code: "character_unsupported_by_model",
                     message: format!(

@@ -372,6 +372,7 @@ async fn videos_api_end_to_end() {
     let (s, doc) = api.get("/v1/openapi.json").await;
     assert_eq!(s, 200);
     assert!(doc["paths"]["/videos"]["post"].is_object());
+    assert!(doc["paths"]["/provenance/identify"]["post"].is_object());
 
     // Delete removes the row and the files.
     let (s, v) = api
@@ -1254,5 +1255,167 @@ async fn text_only_model_refuses_cameos_and_images() {
         .post("/v1/videos", small("A red ball rolls across a table."))
         .await;
     assert_eq!(s, 200, "{v}");
+    server.stop().await;
+}
+
+/// A 128x128 world clip (scene `seed`) marked with kino's key for `video_id`, delivered at
+/// CRF 23 and re-encoded at 1/4 of that bitrate: the MP4 a copy found elsewhere might be.
+/// `strength`: `None` marks the way a published clip is (`stamp::watermark`), else at that
+/// fixed strength. Deterministic (OpenH264 is), so the scores are the same every run.
+fn marked_copy(seed: u64, video_id: Option<&str>, strength: Option<f32>) -> Vec<u8> {
+    use kino_media::{EncodeOptions, VideoQuality};
+    use kino_provenance::watermark::attack;
+    let opts = kino_world::RandomOptions {
+        duration_s: 3.0,
+        width: 128,
+        height: 128,
+        ..kino_world::RandomOptions::default()
+    };
+    let spec = kino_world::SceneSpec::random(seed, &opts).unwrap();
+    let mut clip = kino_world::render(&spec, &kino_world::simulate(&spec)).unwrap();
+    use kino_provenance::{stamp, watermark};
+    match (video_id, strength) {
+        (Some(id), None) => {
+            stamp::watermark(&mut clip, id).unwrap();
+        }
+        (Some(id), Some(strength)) => {
+            let payload = watermark::Payload::from_clip_id(stamp::KINO_GENERATOR, id);
+            let opts = watermark::EmbedOptions {
+                strength,
+                ..watermark::EmbedOptions::default()
+            };
+            watermark::embed(&mut clip, &payload, &stamp::kino_watermark_key(), &opts).unwrap();
+        }
+        (None, _) => {}
+    }
+    let (delivered, bps) = attack::reencode(&clip, VideoQuality::Crf(23)).unwrap();
+    let (mp4, _) = kino_media::encode_mp4(
+        &delivered,
+        None,
+        &EncodeOptions {
+            video_quality: VideoQuality::Bitrate(bps / 4),
+            ..EncodeOptions::default()
+        },
+    )
+    .unwrap();
+    mp4
+}
+
+async fn identify(who: &Api, file: &[u8]) -> (u16, Value) {
+    let (ctype, body) = multipart(&[], ("file", file));
+    who.json(
+        who.http
+            .post(format!("{}/v1/provenance/identify", who.base))
+            .header("content-type", ctype)
+            .body(body),
+    )
+    .await
+}
+
+/// A copy of one of the server's clips, stripped of everything but its (weakened) watermark,
+/// is identified among all the server's clips; its id is told only to its owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provenance_identify_finds_the_servers_clip_in_a_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, someone, db) = start_with(dir.path(), 0, 10_000, |c| c.max_body = 4 << 20).await;
+    let (bob_key, bob_secret) = db.create_key("bob", 10_000, 4).await.unwrap();
+    let (alice_key, alice_secret) = db.create_key("alice", 10_000, 4).await.unwrap();
+    let as_key = |key: String| Api {
+        base: someone.base.clone(),
+        key,
+        http: reqwest::Client::new(),
+    };
+    let (alice, bob) = (as_key(alice_secret), as_key(bob_secret));
+    // 200 completed videos, 100 each; a 201st is still queued.
+    let mut ids = Vec::new();
+    for i in 0..201 {
+        let owner = if i % 2 == 0 { &alice_key } else { &bob_key };
+        // Fixed ids (the payloads, so the scores, depend on them).
+        let id = format!("video_{i:04}copytest");
+        ids.push(id.clone());
+        let row = kino_server::db::videos::VideoRow {
+            id: id.clone(),
+            owner: owner.id.clone(),
+            kind: "create".into(),
+            model: "kino-tiny".into(),
+            status: if i == 200 { "queued" } else { "completed" }.into(),
+            progress: 100,
+            created_at: kino_server::ids::now(),
+            completed_at: None,
+            expires_at: None,
+            prompt: "a ball".into(),
+            size: "128x128".into(),
+            seconds: "3".into(),
+            source_video_id: None,
+            remixed_from_video_id: None,
+            error_code: None,
+            error_message: None,
+            params: "{}".into(),
+            input_image: None,
+            attempts: 0,
+            content_deleted: 0,
+        };
+        db.insert_video(&row).await.unwrap();
+    }
+    // A copy of alice's video #74 whose payload is still readable: named by it.
+    let copy = marked_copy(1007, Some(&ids[74]), None);
+    let (s, v) = identify(&bob, &copy).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["object"], "provenance.identification");
+    assert_eq!(v["identified"], true, "{v}");
+    assert_eq!(v["method"], "payload", "{v}");
+    assert_eq!(v["watermark"]["found"], true, "{v}");
+    assert_eq!(v["candidates"], 200, "{v}");
+    // Not bob's: no id for him; alice gets it.
+    assert_eq!(v["matches"], json!([{ "id": null, "yours": false }]), "{v}");
+    let (s, v) = identify(&alice, &copy).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["matches"],
+        json!([{ "id": ids[74], "yours": true }]),
+        "{v}"
+    );
+
+    // A copy of bob's #75 (a flat scene delivered at ~68 kbit/s) whose payload is lost:
+    // found by testing all 200 ids.
+    let copy = marked_copy(1002, Some(&ids[75]), Some(4.5));
+    let (s, v) = identify(&bob, &copy).await;
+    eprintln!("identify, claim: {v}");
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["identified"], true, "{v}");
+    assert_eq!(v["method"], "claim", "{v}");
+    assert_eq!(v["watermark"]["found"], false, "{v}");
+    assert_eq!(
+        v["matches"],
+        json!([{ "id": ids[75], "yours": true }]),
+        "{v}"
+    );
+    let c = &v["claim"];
+    assert_eq!(c["candidates"], 200, "{v}");
+    assert!(
+        c["score"].as_f64().unwrap() >= c["threshold"].as_f64().unwrap(),
+        "{v}"
+    );
+    assert!(c["runner_up"].as_f64().unwrap() < 4.5, "{v}");
+    // The still-queued video was not a candidate: a copy marked for it is not identified.
+    let (s, v) = identify(&bob, &marked_copy(1002, Some(&ids[200]), Some(4.5))).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["identified"], false, "{v}");
+    let owner = alice;
+
+    // An unmarked copy of the same scene: not identified.
+    let (s, v) = identify(&owner, &marked_copy(1002, None, None)).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["identified"], false, "{v}");
+    assert_eq!(v["matches"], json!([]), "{v}");
+    assert_eq!(v["watermark"]["found"], false, "{v}");
+
+    // Not an MP4, or no file: 400 naming the field.
+    let (s, v) = identify(&owner, b"not an mp4 at all").await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["error"]["param"], "file", "{v}");
+    let (s, v) = owner.post("/v1/provenance/identify", json!({})).await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["error"]["param"], "file", "{v}");
     server.stop().await;
 }

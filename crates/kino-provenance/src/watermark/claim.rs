@@ -85,7 +85,7 @@ impl DetectOptions {
     /// The claim statistic's threshold: [`CLAIM_HYPOTHESES`] `* exp(-t^2 / 2) =
     /// false_positive_rate`.
     pub fn claim_threshold(&self) -> f64 {
-        (2.0 * (CLAIM_HYPOTHESES as f64 / self.false_positive_rate).ln()).sqrt()
+        self.identify_threshold(1)
     }
 }
 
@@ -110,18 +110,7 @@ pub fn check_claim_luma_sum(
     claim: &Payload,
     opts: &DetectOptions,
 ) -> Result<ClaimCheck> {
-    if sum.len() != w * h {
-        return Err(WatermarkError::Invalid {
-            what: "luma",
-            why: format!("{} samples for {w}x{h}", sum.len()),
-        });
-    }
-    if !(opts.false_positive_rate > 0.0 && opts.false_positive_rate < 1.0) {
-        return Err(WatermarkError::Invalid {
-            what: "false_positive_rate",
-            why: format!("{} is outside (0, 1)", opts.false_positive_rate),
-        });
-    }
+    check_inputs(sum, w, h, opts)?;
     let threshold = opts.claim_threshold();
     let mut result = ClaimCheck {
         confirmed: false,
@@ -138,6 +127,47 @@ pub fn check_claim_luma_sum(
     if n_frames == 0 {
         return Ok(result);
     }
+    let coded = claim.coded_bits();
+    let mut best: Option<(f64, usize, &Hypothesis)> = None;
+    let hypotheses = claim_hypotheses(sum, w, h, key, opts);
+    for hyp in &hypotheses {
+        let (z, agreeing) = claim_statistic(&hyp.soft, &coded);
+        if best.is_none_or(|b| z > b.0) {
+            best = Some((z, agreeing, hyp));
+        }
+    }
+    if let Some((z, agreeing, hyp)) = best {
+        result.score = z;
+        result.confirmed = z >= threshold;
+        result.p_value = hoeffding_p_value(CLAIM_HYPOTHESES, z);
+        result.agreeing_bits = agreeing;
+        result.scale = hyp.scale;
+        result.shift = hyp.shift;
+    }
+    Ok(result)
+}
+
+/// `hypotheses * exp(-z^2 / 2)`, at most 1.
+fn hoeffding_p_value(hypotheses: usize, z: f64) -> f64 {
+    (hypotheses as f64 * (-0.5 * z.max(0.0) * z.max(0.0)).exp()).min(1.0)
+}
+
+/// One place the claim statistic reads the mark at, and the soft coded bits read there.
+struct Hypothesis {
+    scale: f32,
+    shift: (f32, f32),
+    soft: Vec<f32>,
+}
+
+/// The (at most [`CLAIM_HYPOTHESES`]) hypotheses of the module docs, chosen from the sync
+/// coefficients alone, with their soft bits.
+fn claim_hypotheses(
+    sum: &[f32],
+    w: usize,
+    h: usize,
+    key: &WatermarkKey,
+    opts: &DetectOptions,
+) -> Vec<Hypothesis> {
     let pattern = Pattern::new(key);
     // The clip's own geometry first, so that it is spectrum 0 when scale 1 is tried.
     let mut scales = vec![1.0f32];
@@ -151,8 +181,7 @@ pub fn check_claim_luma_sum(
             ..opts.clone()
         },
     );
-    let coded = claim.coded_bits();
-    let mut hypotheses: Vec<(f32, usize, (f32, f32))> = Vec::with_capacity(CLAIM_HYPOTHESES);
+    let mut places: Vec<(f32, usize, (f32, f32))> = Vec::with_capacity(CLAIM_HYPOTHESES);
     if let Some((_, spec)) = spectra.first().filter(|(s, _)| *s == 1.0) {
         // Refined within half a pixel of no shift.
         let mut best = ((0.0f32, 0.0f32), f32::MIN);
@@ -165,30 +194,158 @@ pub fn check_claim_luma_sum(
                 }
             }
         }
-        hypotheses.push((1.0, 0, best.0));
+        places.push((1.0, 0, best.0));
     }
     if let Some(top) = sync_candidates(&pattern, &spectra, 1).first() {
         let shift = refine_shift(&pattern, &spectra[top.spectrum].1, top.shift);
-        hypotheses.push((top.scale, top.spectrum, shift));
+        places.push((top.scale, top.spectrum, shift));
     }
-    let mut best: Option<(f64, usize, f32, (f32, f32))> = None;
-    for (scale, spectrum, shift) in hypotheses {
-        let soft = soft_bits(&pattern, &spectra[spectrum].1, shift);
-        let (z, agreeing) = claim_statistic(&soft, &coded);
-        if best.is_none_or(|b| z > b.0) {
-            best = Some((z, agreeing, scale, shift));
+    places
+        .into_iter()
+        .map(|(scale, spectrum, shift)| Hypothesis {
+            scale,
+            shift,
+            soft: soft_bits(&pattern, &spectra[spectrum].1, shift),
+        })
+        .collect()
+}
+
+/// The outcome of [`identify`]: which of many candidate payloads, if any, the clip carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Identification {
+    /// The best candidate's statistic reached [`Identification::threshold`].
+    pub confirmed: bool,
+    /// Index (into the candidates) of the candidate with the highest statistic; `None` when
+    /// there were no candidates or no frames.
+    pub best: Option<usize>,
+    /// That candidate's statistic `Z` (see the module docs).
+    pub score: f64,
+    /// The second highest statistic: how far the best stands out of the rest.
+    pub runner_up: f64,
+    /// [`DetectOptions::identify_threshold`] for this many candidates.
+    pub threshold: f64,
+    /// `2 * candidates * exp(-score^2 / 2)` (at most 1): the bound on the chance that an
+    /// unmarked clip scores this high against any of the candidates.
+    pub p_value: f64,
+    /// Tested coded bits of the best candidate whose sign agrees with it.
+    pub agreeing_bits: usize,
+    /// Candidates tested.
+    pub candidates: usize,
+    /// Scale and shift of the best candidate's hypothesis.
+    pub scale: f32,
+    pub shift: (f32, f32),
+    /// Frames looked at.
+    pub frames: usize,
+}
+
+impl DetectOptions {
+    /// The threshold [`identify`] sets for `candidates` claims: the union bound over
+    /// `CLAIM_HYPOTHESES * candidates` tests, `sqrt(2 ln(2 candidates /
+    /// false_positive_rate))`: 5.39 for one, 6.55 for 10^3, 7.21 for 10^5 (at 1e-6).
+    pub fn identify_threshold(&self, candidates: usize) -> f64 {
+        let tests = (CLAIM_HYPOTHESES * candidates.max(1)) as f64;
+        (2.0 * (tests / self.false_positive_rate).ln()).sqrt()
+    }
+}
+
+/// Which of `candidates` (distinct payloads, e.g. one per clip a server made) `frames`
+/// carry, if any: [`check_claim`]'s statistic for each, at the same two hypotheses, with a
+/// threshold that grows with the number of candidates so that an unmarked clip matches any
+/// of them with probability at most [`DetectOptions::false_positive_rate`].
+///
+/// For a clip whose payload [`detect`](super::detect) cannot read any more; a readable
+/// payload identifies the clip directly.
+pub fn identify(
+    frames: &VideoFrames,
+    key: &WatermarkKey,
+    candidates: &[Payload],
+    opts: &DetectOptions,
+) -> Result<Identification> {
+    let (w, h) = (frames.width() as usize, frames.height() as usize);
+    identify_luma_sum(&luma_sum(frames), w, h, frames.len(), key, candidates, opts)
+}
+
+/// [`identify`] on the per-pixel sum of the luma of `n_frames` frames.
+pub fn identify_luma_sum(
+    sum: &[f32],
+    w: usize,
+    h: usize,
+    n_frames: usize,
+    key: &WatermarkKey,
+    candidates: &[Payload],
+    opts: &DetectOptions,
+) -> Result<Identification> {
+    check_inputs(sum, w, h, opts)?;
+    let threshold = opts.identify_threshold(candidates.len());
+    let mut result = Identification {
+        confirmed: false,
+        best: None,
+        score: 0.0,
+        runner_up: 0.0,
+        threshold,
+        p_value: 1.0,
+        agreeing_bits: 0,
+        candidates: candidates.len(),
+        scale: 1.0,
+        shift: (0.0, 0.0),
+        frames: n_frames,
+    };
+    if n_frames == 0 || candidates.is_empty() {
+        return Ok(result);
+    }
+    let hypotheses = claim_hypotheses(sum, w, h, key, opts);
+    if hypotheses.is_empty() {
+        return Ok(result);
+    }
+    // Per candidate, the better of the hypotheses.
+    let (mut best, mut second) = (None::<(f64, usize, usize, usize)>, f64::MIN);
+    for (i, claim) in candidates.iter().enumerate() {
+        let coded = claim.coded_bits();
+        let (z, agreeing, hyp) = hypotheses
+            .iter()
+            .enumerate()
+            .map(|(k, hyp)| {
+                let (z, a) = claim_statistic(&hyp.soft, &coded);
+                (z, a, k)
+            })
+            .fold((f64::MIN, 0, 0), |b, x| if x.0 > b.0 { x } else { b });
+        match best {
+            Some((bz, ..)) if z <= bz => second = second.max(z),
+            _ => {
+                if let Some((bz, ..)) = best {
+                    second = second.max(bz);
+                }
+                best = Some((z, agreeing, hyp, i));
+            }
         }
     }
-    if let Some((z, agreeing, scale, shift)) = best {
+    if let Some((z, agreeing, hyp, i)) = best {
+        result.best = Some(i);
         result.score = z;
+        result.runner_up = if second == f64::MIN { 0.0 } else { second };
         result.confirmed = z >= threshold;
-        result.p_value =
-            (CLAIM_HYPOTHESES as f64 * (-0.5 * z.max(0.0) * z.max(0.0)).exp()).min(1.0);
+        result.p_value = hoeffding_p_value(CLAIM_HYPOTHESES * candidates.len(), z);
         result.agreeing_bits = agreeing;
-        result.scale = scale;
-        result.shift = shift;
+        result.scale = hypotheses[hyp].scale;
+        result.shift = hypotheses[hyp].shift;
     }
     Ok(result)
+}
+
+fn check_inputs(sum: &[f32], w: usize, h: usize, opts: &DetectOptions) -> Result<()> {
+    if sum.len() != w * h {
+        return Err(WatermarkError::Invalid {
+            what: "luma",
+            why: format!("{} samples for {w}x{h}", sum.len()),
+        });
+    }
+    if !(opts.false_positive_rate > 0.0 && opts.false_positive_rate < 1.0) {
+        return Err(WatermarkError::Invalid {
+            what: "false_positive_rate",
+            why: format!("{} is outside (0, 1)", opts.false_positive_rate),
+        });
+    }
+    Ok(())
 }
 
 /// `Z = sum c_i x_i / sqrt(sum x_i^2)` over the tested coded bits, and how many agree in sign.

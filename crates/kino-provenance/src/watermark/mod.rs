@@ -17,9 +17,11 @@
 //! (one 128x128 FFT) finds the shift; its peak, normalised to N(0,1) under "no watermark",
 //! is the detection score. Candidates over [`DetectOptions::threshold`] have their payload
 //! decoded; "found" needs the decoded CRC-16 to match. The threshold is set so that
-//! `128 * 128 * scales * P(N(0,1) > threshold) * 2^-16` (Bonferroni over the hypotheses,
-//! times the chance a random decode passes the CRC) equals
-//! [`DetectOptions::false_positive_rate`] (1e-6 by default).
+//! `128 * 128 * scales * P(N(0,1) > threshold) * 2 * 2^-16` (Bonferroni over the
+//! hypotheses, times the chance a random decode passes the CRC, with a factor of 2 for what
+//! a fixed key's content-dependent pass rate was measured to exceed 2^-16 by; see
+//! [`decode_pass_allowance`]) equals [`DetectOptions::false_positive_rate`] (1e-6 by
+//! default).
 //!
 //! **Strength.** [`embed`] marks at a fixed [`EmbedOptions::strength`]; [`embed_adaptive`]
 //! (closed loop) tries 3.0, 3.5, 4.0, 4.5 on the original frames and keeps the weakest whose
@@ -36,8 +38,8 @@ mod signal;
 
 pub use adaptive::{embed_adaptive, AdaptiveOptions, AdaptiveReport, AdaptiveTry};
 pub use claim::{
-    check_claim, check_claim_luma_sum, ClaimCheck, CLAIM_CODED_BITS, CLAIM_HYPOTHESES,
-    GENERATOR_CODED_BITS,
+    check_claim, check_claim_luma_sum, identify, identify_luma_sum, ClaimCheck, Identification,
+    CLAIM_CODED_BITS, CLAIM_HYPOTHESES, GENERATOR_CODED_BITS,
 };
 pub use pattern::{WatermarkKey, BAND_HI, BAND_LO, SYNC_SHARE, TILE};
 pub use payload::{crc16, Payload, CODED_BITS, CRC_BITS, MESSAGE_BITS, PAYLOAD_BITS};
@@ -111,16 +113,17 @@ impl DetectOptions {
     }
 
     /// The sync score a candidate must reach to have its payload decoded:
-    /// `hypotheses * P(N(0,1) > threshold) * 2^-CRC_BITS = false_positive_rate`.
+    /// `hypotheses * P(N(0,1) > threshold) * decode_pass_allowance() = false_positive_rate`.
     ///
     /// A clip is only reported found when, in addition, the decoded payload's CRC matches.
-    /// Without a watermark the decoded message is uniform over all messages (the chips'
-    /// keyed signs make it so), so each decode passes the CRC with probability
-    /// `2^-CRC_BITS`, independently of the sync score (disjoint coefficients); at most one
-    /// decode is made per hypothesis over the threshold, so the per-clip false-positive
-    /// rate is at most `hypotheses * P(score > threshold) * 2^-CRC_BITS`.
+    /// At most one decode is made per hypothesis over the threshold, and a decode of an
+    /// unmarked clip passes the CRC with probability `2^-CRC_BITS` on average over keys,
+    /// independently of the sync score (disjoint coefficients); for a fixed key the rate
+    /// depends on the content, and [`decode_pass_allowance`] allows twice that. So the
+    /// per-clip false-positive rate is about `hypotheses * P(score > threshold) *
+    /// decode_pass_allowance()`.
     pub fn threshold(&self) -> f64 {
-        let target = self.false_positive_rate / (self.hypotheses() * crc_pass_probability());
+        let target = self.false_positive_rate / (self.hypotheses() * decode_pass_allowance());
         let (mut lo, mut hi) = (0.0f64, 40.0f64);
         for _ in 0..100 {
             let mid = 0.5 * (lo + hi);
@@ -139,6 +142,20 @@ pub fn crc_pass_probability() -> f64 {
     0.5f64.powi(CRC_BITS as i32)
 }
 
+/// What [`DetectOptions::threshold`] allows for the chance that a decode of an unmarked
+/// clip passes the CRC: twice [`crc_pass_probability`].
+///
+/// Without a watermark the chips' keyed signs make the decoded message uniform on average
+/// over keys, and so the pass rate `2^-CRC_BITS`: ten test keys on the same 15,000 unmarked
+/// windows passed 1.10x as often as that. But a fixed key's rate can be moved by the
+/// content, and the production key (`stamp::kino_watermark_key`, the same for every
+/// clip) passed 1.64x as often over four independent streams of 15,000 windows (45
+/// against 27.4; `examples/watermark_fpr` with `FPR_KEY`, docs/provenance.md), so the
+/// threshold is set for twice the nominal rate.
+pub fn decode_pass_allowance() -> f64 {
+    2.0 * crc_pass_probability()
+}
+
 /// Distinct sync-correlation peaks per scale whose payload is decoded (best first) when
 /// they pass the threshold: at low bitrates the true shift is not always the highest peak.
 pub const PEAKS_PER_SCALE: usize = 3;
@@ -155,7 +172,8 @@ pub struct Detection {
     /// The score `found` needs (see [`DetectOptions::threshold`]).
     pub threshold: f64,
     /// Upper bound on the chance that an unmarked clip gives this result: when `found`,
-    /// `hypotheses * P(N(0,1) > score) * 2^-CRC_BITS` (the score and a matching CRC);
+    /// `hypotheses * P(N(0,1) > score) * decode_pass_allowance()` (the score and a matching
+    /// CRC);
     /// otherwise the Bonferroni bound `hypotheses * P(N(0,1) > score)` for the score alone.
     pub p_value: f64,
     /// Scale of the best hypothesis.
@@ -367,7 +385,7 @@ pub fn detect_luma_sum(
                 payload: Some(p),
                 score: c.score,
                 threshold,
-                p_value: (hyp * gaussian_tail(c.score) * crc_pass_probability()).min(1.0),
+                p_value: (hyp * gaussian_tail(c.score) * decode_pass_allowance()).min(1.0),
                 scale: c.scale,
                 shift,
                 coded_bit_errors: Some(errors),
@@ -568,11 +586,14 @@ mod tests {
     fn threshold_accounts_for_the_crc() {
         let opts = DetectOptions::default();
         let t = opts.threshold();
-        let rate = opts.hypotheses() * gaussian_tail(t) * crc_pass_probability();
+        let rate = opts.hypotheses() * gaussian_tail(t) * decode_pass_allowance();
         assert!(
             (rate / opts.false_positive_rate - 1.0).abs() < 1e-3,
             "{t} {rate}"
         );
+        // The allowance covers the production key's measured 1.64x the nominal CRC rate.
+        let nominal = opts.hypotheses() * gaussian_tail(t) * crc_pass_probability();
+        assert!(nominal * 1.64 < opts.false_positive_rate, "{nominal}");
         // Without the CRC factor the same rate would need a much higher score.
         assert!(opts.hypotheses() * gaussian_tail(t) > 1e4 * opts.false_positive_rate);
         assert!(t > 4.5 && t < 5.5, "{t}");

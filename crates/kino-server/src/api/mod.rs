@@ -4,6 +4,7 @@ pub mod auth;
 pub mod characters;
 pub mod error;
 pub mod prompts;
+pub mod provenance;
 pub mod request;
 pub mod videos;
 
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/videos", post(videos::create).get(videos::list))
         .route("/v1/videos/edits", post(videos::edit))
         .route("/v1/prompts/plan", post(prompts::plan))
+        .route("/v1/provenance/identify", post(provenance::identify))
         .route(
             "/v1/videos/characters",
             post(characters::create).get(characters::list),

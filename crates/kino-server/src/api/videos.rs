@@ -185,33 +185,28 @@ fn image_model_check(state: &AppState, prompt: &str, input_image: bool) -> ApiRe
     if m.takes_image {
         return Ok(());
     }
-    let mut e = if input_image {
-        ApiError::invalid(
+    let (mut e, code) = if input_image {
+        let e = ApiError::invalid(
             "input_reference",
             format!(
                 "The model '{}' makes video from text only: it cannot start from an input_reference image. Leave the image out, or serve an image-to-video model.",
                 m.name
             ),
-        )
+        );
+        (e, "image_input_unsupported")
     } else if let Some(id) = crate::characters::mentions(prompt).first() {
-        ApiError::invalid(
+        let e = ApiError::invalid(
             "prompt",
             format!(
                 "The prompt uses the character '{id}', but the model '{}' makes video from text only and cannot put a cameo's likeness in a clip (that needs an image-to-video model). Remove the mention, or serve an image-to-video model.",
                 m.name
             ),
-        )
+        );
+        (e, "character_unsupported_by_model")
     } else {
         return Ok(());
     };
-    e.code = Some(
-        if input_image {
-            "image_input_unsupported"
-        } else {
-            "character_unsupported_by_model"
-        }
-        .into(),
-    );
+    e.code = Some(code.into());
     Err(e)
 }
 

@@ -312,6 +312,18 @@ impl Db {
         Ok(())
     }
 
+    /// Every completed video's id and owner (the clips this server marked), oldest first:
+    /// the candidates `POST /v1/provenance/identify` tests a copy against.
+    pub async fn completed_video_owners(&self) -> Result<Vec<(String, String)>> {
+        let rows =
+            sqlx::query("SELECT id, owner FROM videos WHERE status = 'completed' ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("owner")?)))
+            .collect()
+    }
+
     /// Whether a row with this id exists (for the orphan-file sweep).
     pub async fn video_exists(&self, id: &str) -> Result<bool> {
         let row = sqlx::query("SELECT id FROM videos WHERE id = $1")
