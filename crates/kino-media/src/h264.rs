@@ -104,20 +104,62 @@ pub fn encode(
 }
 
 /// Decodes a sequence of Annex B access units (decode order) into I420 frames in display order.
+///
+/// The frames it keeps are bounded by a byte budget counted on the pictures actually decoded
+/// (their size comes from the bitstream's SPS, which a container's stated size need not
+/// match): pictures past the budget are dropped and [`H264Decoder::truncated`] says so.
 pub struct H264Decoder {
     decoder: Decoder,
+    out: KeptFrames,
+}
+
+/// The pictures an [`H264Decoder`] keeps, within its budget.
+struct KeptFrames {
     frames: Vec<(u32, u32, Vec<u8>)>,
+    budget: usize,
+    bytes: usize,
+    truncated: bool,
+}
+
+impl KeptFrames {
+    /// Keeps `image` if it fits the budget (checked before copying it).
+    fn keep(&mut self, image: &impl YUVSource) {
+        let (w, h) = image.dimensions();
+        let len = PixelFormat::Yuv420p.frame_len(w as u32, h as u32);
+        if self.truncated || self.bytes.saturating_add(len) > self.budget {
+            self.truncated = true;
+            return;
+        }
+        self.bytes += len;
+        self.frames.push(copy_i420(image));
+    }
 }
 
 impl H264Decoder {
+    /// A decoder that keeps every picture.
     pub fn new() -> Result<Self> {
+        Self::with_budget(usize::MAX)
+    }
+
+    /// A decoder that keeps pictures while their I420 bytes stay within `budget`.
+    pub fn with_budget(budget: usize) -> Result<Self> {
         let config = DecoderConfig::new().flush_after_decode(Flush::NoFlush);
         let decoder = Decoder::with_api_config(OpenH264API::from_source(), config)
             .map_err(|e| MediaError::codec("H.264", "decoder setup", e))?;
         Ok(H264Decoder {
             decoder,
-            frames: Vec::new(),
+            out: KeptFrames {
+                frames: Vec::new(),
+                budget,
+                bytes: 0,
+                truncated: false,
+            },
         })
+    }
+
+    /// Whether a picture was dropped for the budget (every later one is too).
+    pub fn truncated(&self) -> bool {
+        self.out.truncated
     }
 
     /// Feeds one access unit; `what` names it in errors.
@@ -130,7 +172,7 @@ impl H264Decoder {
             )
             .map_err(|e| MediaError::codec("H.264", "decoding", format!("{what}: {e}")))?;
         if let Some(image) = decoded {
-            self.frames.push(copy_i420(&image));
+            self.out.keep(&image);
         }
         Ok(())
     }
@@ -142,9 +184,9 @@ impl H264Decoder {
             .flush_remaining()
             .map_err(|e| MediaError::codec("H.264", "flushing", e))?;
         for image in rest {
-            self.frames.push(copy_i420(&image));
+            self.out.keep(&image);
         }
-        Ok(self.frames)
+        Ok(self.out.frames)
     }
 }
 

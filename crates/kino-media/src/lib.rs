@@ -19,7 +19,9 @@ pub use boxes::{top_level_boxes, Mp4Box};
 pub use error::{MediaError, Result};
 pub use frames::{PixelFormat, Rational, VideoFrames};
 pub use h264::VideoQuality;
-pub use mp4_read::{decode_mp4, probe, probe_bytes, read_mp4, Clip, MediaInfo, StreamInfo};
+pub use mp4_read::{
+    decode_mp4, decode_mp4_video_prefix, probe, probe_bytes, read_mp4, Clip, MediaInfo, StreamInfo,
+};
 pub use mp4_write::{
     encode_mp4, encode_mp4_with_progress, write_atomically, write_mp4, EncodeOptions, Mp4Summary,
 };

@@ -309,7 +309,13 @@ pub fn decode_mp4(bytes: &[u8], name: &str) -> Result<Clip> {
         .values()
         .find(|t| t.kind == Some(TrackKind::Video))
         .ok_or_else(|| MediaError::malformed(name, "no video track"))?;
-    let video = decode_video(&mp4, video_track, bytes, name)?;
+    let video = decode_video(
+        &mp4,
+        video_track,
+        bytes,
+        name,
+        Budget::Refuse(MAX_DECODED_BYTES),
+    )?;
     let audio = match mp4
         .tracks()
         .values()
@@ -321,7 +327,36 @@ pub fn decode_mp4(bytes: &[u8], name: &str) -> Result<Clip> {
     Ok(Clip { video, audio })
 }
 
-fn decode_video(mp4: &Mp4, track: &Track, bytes: &[u8], name: &str) -> Result<VideoFrames> {
+/// The first pictures of `bytes`' video track whose I420 frames fit in `max_bytes` (at
+/// least one must), without the audio: for checks that need a few seconds of a file of any
+/// length (the watermark). The budget counts the pictures as decoded, whatever size the
+/// container states.
+pub fn decode_mp4_video_prefix(bytes: &[u8], name: &str, max_bytes: usize) -> Result<VideoFrames> {
+    let mp4 = parse(bytes, name)?;
+    let video_track = mp4
+        .tracks()
+        .values()
+        .find(|t| t.kind == Some(TrackKind::Video))
+        .ok_or_else(|| MediaError::malformed(name, "no video track"))?;
+    decode_video(&mp4, video_track, bytes, name, Budget::Truncate(max_bytes))
+}
+
+/// What [`decode_video`] does with pictures past a byte budget.
+#[derive(Clone, Copy)]
+enum Budget {
+    /// The clip is refused.
+    Refuse(usize),
+    /// Decoding stops; the pictures so far are the clip.
+    Truncate(usize),
+}
+
+fn decode_video(
+    mp4: &Mp4,
+    track: &Track,
+    bytes: &[u8],
+    name: &str,
+    budget: Budget,
+) -> Result<VideoFrames> {
     let avcc = match &track.trak(mp4).mdia.minf.stbl.stsd.contents {
         StsdBoxContent::Avc1(avc1) => &avc1.avcc.contents,
         _ => {
@@ -352,18 +387,30 @@ fn decode_video(mp4: &Mp4, track: &Track, bytes: &[u8], name: &str) -> Result<Vi
     }
     let (w, h) = (u32::from(track.width), u32::from(track.height));
     let frame_len = PixelFormat::Yuv420p.frame_len(w.max(2), h.max(2));
-    if frame_len.saturating_mul(track.samples.len()) > MAX_DECODED_BYTES {
-        return Err(MediaError::invalid(
+    let too_long = |frames: usize, w: u32, h: u32| {
+        MediaError::invalid(
             "input clip",
             format!(
-                "{name}: {} frames of {w}x{h} is too long to decode in memory; trim it first",
-                track.samples.len()
+                "{name}: {frames} frames of {w}x{h} is too long to decode in memory; trim it first"
             ),
-        ));
-    }
-    let mut decoder = H264Decoder::new()?;
+        )
+    };
+    let max_bytes = match budget {
+        Budget::Refuse(max) => {
+            // The container's stated size first (cheap); the decoder counts the real one.
+            if frame_len.saturating_mul(track.samples.len()) > max {
+                return Err(too_long(track.samples.len(), w, h));
+            }
+            max
+        }
+        Budget::Truncate(max) => max,
+    };
+    let mut decoder = H264Decoder::with_budget(max_bytes)?;
     let header = config.annex_b_header();
     for (i, s) in track.samples.iter().enumerate() {
+        if decoder.truncated() {
+            break;
+        }
         let raw = sample_bytes(bytes, s, name)?;
         let mut au = h264::length_prefixed_to_annex_b(raw, config.nal_length_size)
             .map_err(|e| MediaError::malformed(name, format!("video sample {i}: {e}")))?;
@@ -372,11 +419,21 @@ fn decode_video(mp4: &Mp4, track: &Track, bytes: &[u8], name: &str) -> Result<Vi
         }
         decoder.push(&au, &format!("{name} video sample {i}"))?;
     }
+    let truncated = decoder.truncated();
     let frames = decoder.finish()?;
     let Some((fw, fh, _)) = frames.first() else {
+        if truncated {
+            return Err(MediaError::invalid(
+                "input clip",
+                format!("{name}: one picture is larger than the {max_bytes}-byte decoding budget"),
+            ));
+        }
         return Err(MediaError::malformed(name, "no picture could be decoded"));
     };
     let (fw, fh) = (*fw, *fh);
+    if truncated && matches!(budget, Budget::Refuse(_)) {
+        return Err(too_long(track.samples.len(), fw, fh));
+    }
     let fps = track_fps(track)
         .map(Rational::approximate)
         .transpose()?

@@ -3,7 +3,10 @@
 mod common;
 
 use common::*;
-use kino_media::{decode_mp4, encode_mp4, probe_bytes, read_mp4, EncodeOptions};
+use kino_media::{
+    decode_mp4, decode_mp4_video_prefix, encode_mp4, probe_bytes, read_mp4, EncodeOptions,
+    PixelFormat,
+};
 
 fn valid_file() -> Vec<u8> {
     let syn = synthetic(64, 48, 24, 24, 48_000, 2);
@@ -247,4 +250,35 @@ fn fuzz_found_stsz_sample_count_is_refused_quickly() {
             "{msg}"
         );
     }
+}
+
+/// A container may state any picture size (`tkhd`); the decoding budget counts the pictures
+/// as the bitstream decodes them, so a file that claims tiny frames cannot make a budgeted
+/// decode keep more than its budget.
+#[test]
+fn the_decoding_budget_counts_the_real_picture_size() {
+    let mut bytes = valid_file();
+    let (_, trak, trak_size) = moov_and_trak(&bytes);
+    let inner = boxes_in(&bytes, trak + 8..trak + trak_size);
+    let &(tkhd, tkhd_size, _) = inner.iter().find(|b| &b.2 == b"tkhd").unwrap();
+    // The last 8 bytes of tkhd: width and height, 16.16 fixed point. Claim 8x8.
+    let end = tkhd + tkhd_size;
+    bytes[end - 8..end - 4].copy_from_slice(&(8u32 << 16).to_be_bytes());
+    bytes[end - 4..end].copy_from_slice(&(8u32 << 16).to_be_bytes());
+    let info = probe_bytes(&bytes, "lying.mp4").unwrap();
+    let video = info.streams.iter().find(|s| s.kind == "video").unwrap();
+    assert_eq!((video.width, video.height), (Some(8), Some(8)), "{info:?}");
+
+    let frame = PixelFormat::Yuv420p.frame_len(64, 48);
+    let v = decode_mp4_video_prefix(&bytes, "lying.mp4", 3 * frame + frame / 2).unwrap();
+    assert_eq!((v.width(), v.height(), v.len()), (64, 48, 3));
+    let err = decode_mp4_video_prefix(&bytes, "lying.mp4", frame - 1)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("lying.mp4") && err.contains("budget"), "{err}");
+    // Without a budget of its own the whole clip decodes, at its real size.
+    let all = decode_mp4_video_prefix(&bytes, "lying.mp4", usize::MAX).unwrap();
+    assert_eq!((all.width(), all.height(), all.len()), (64, 48, 24));
+    let clip = decode_mp4(&bytes, "lying.mp4").unwrap();
+    assert_eq!(clip.video.len(), 24);
 }

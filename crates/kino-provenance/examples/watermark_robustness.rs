@@ -246,7 +246,7 @@ fn main() {
                 };
                 *slot += usize::from(ok || own);
                 identify_runner_up = identify_runner_up.max(if id.best == Some(n - 1) {
-                    id.runner_up
+                    id.runner_up.unwrap_or(f64::MIN)
                 } else {
                     id.score
                 });

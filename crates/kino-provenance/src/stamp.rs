@@ -164,8 +164,9 @@ pub fn check_kino_claim(video: &VideoFrames, claim: &Payload) -> Result<ClaimChe
 /// its payload cannot be read any more (see
 /// [`identify`](crate::watermark::identify)): the ids' payloads are tested together, with a
 /// threshold that grows with their number. Ids that share a payload (a 32-bit clip hash, so
-/// rare but possible among many clips) are tested once, and `Identification::best` indexes
-/// the returned payload list's first id with it.
+/// rare but possible among many clips) are tested once and all named in
+/// [`IdentifiedClip::clip_ids`]; `Identification::best` and `candidates` count the distinct
+/// payloads tested, not `clip_ids`' positions.
 pub fn identify_kino(video: &VideoFrames, clip_ids: &[&str]) -> Result<IdentifiedClip> {
     let mut payloads: Vec<Payload> = Vec::new();
     let mut ids: Vec<Vec<String>> = Vec::new();

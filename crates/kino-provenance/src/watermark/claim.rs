@@ -220,8 +220,9 @@ pub struct Identification {
     pub best: Option<usize>,
     /// That candidate's statistic `Z` (see the module docs).
     pub score: f64,
-    /// The second highest statistic: how far the best stands out of the rest.
-    pub runner_up: f64,
+    /// The second highest statistic (how far the best stands out of the rest); `None` with
+    /// fewer than two candidates.
+    pub runner_up: Option<f64>,
     /// [`DetectOptions::identify_threshold`] for this many candidates.
     pub threshold: f64,
     /// `2 * candidates * exp(-score^2 / 2)` (at most 1): the bound on the chance that an
@@ -241,7 +242,7 @@ pub struct Identification {
 impl DetectOptions {
     /// The threshold [`identify`] sets for `candidates` claims: the union bound over
     /// `CLAIM_HYPOTHESES * candidates` tests, `sqrt(2 ln(2 candidates /
-    /// false_positive_rate))`: 5.39 for one, 6.55 for 10^3, 7.21 for 10^5 (at 1e-6).
+    /// false_positive_rate))`: 5.39 for one, 6.54 for 10^3, 7.21 for 10^5 (at 1e-6).
     pub fn identify_threshold(&self, candidates: usize) -> f64 {
         let tests = (CLAIM_HYPOTHESES * candidates.max(1)) as f64;
         (2.0 * (tests / self.false_positive_rate).ln()).sqrt()
@@ -281,7 +282,7 @@ pub fn identify_luma_sum(
         confirmed: false,
         best: None,
         score: 0.0,
-        runner_up: 0.0,
+        runner_up: None,
         threshold,
         p_value: 1.0,
         agreeing_bits: 0,
@@ -322,7 +323,7 @@ pub fn identify_luma_sum(
     if let Some((z, agreeing, hyp, i)) = best {
         result.best = Some(i);
         result.score = z;
-        result.runner_up = if second == f64::MIN { 0.0 } else { second };
+        result.runner_up = (candidates.len() > 1).then_some(second);
         result.confirmed = z >= threshold;
         result.p_value = hoeffding_p_value(CLAIM_HYPOTHESES * candidates.len(), z);
         result.agreeing_bits = agreeing;

@@ -13,8 +13,11 @@
 //!    (`method: "claim"`), with a threshold that grows with their number so that an unmarked
 //!    clip matches any of them with probability at most 1e-6.
 //!
-//! A match the caller does not own is reported without its id (`"id": null, "yours":
-//! false`): the copy is this server's, the clip is someone else's.
+//! What a caller learns depends on what is theirs. Anyone learns whether the copy is this
+//! server's and the watermark's own reading (which anyone can compute with the public key).
+//! Only the owner of the matched video gets its id and the claim test's scores: the scores
+//! of a test against ids the caller cannot see would let them measure how close an edit has
+//! come to erasing a mark, and the threshold would tell how many videos the server holds.
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
@@ -25,13 +28,19 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use kino_media::VideoFrames;
 use kino_provenance::stamp;
-use kino_provenance::watermark::Payload;
+use kino_provenance::watermark::{Detection, Payload};
 use serde_json::{json, Value};
+use tokio::sync::Semaphore;
 
-/// Largest decoded copy examined, in pixels over all frames (about 1.2 GB of RGB): 30 s of
-/// 1280x720 at 24 fps is 663 million.
-pub const MAX_DECODED_PIXELS: u64 = 400_000_000;
+/// The most decoded picture data examined, in bytes of I420 (about 200 million pixels, e.g.
+/// 9 s of 1280x720 at 24 fps): the first frames of a longer copy are examined, which is
+/// enough, since every frame carries the mark. Counted on the pictures as decoded.
+pub const MAX_DECODED_BYTES: usize = 300_000_000;
+
+/// Copies examined at once (each holds up to about twice [`MAX_DECODED_BYTES`]).
+static EXAMINING: Semaphore = Semaphore::const_new(2);
 
 pub async fn identify(
     State(state): State<AppState>,
@@ -44,98 +53,63 @@ pub async fn identify(
         .file("file")
         .ok_or_else(|| ApiError::missing("file"))?
         .to_vec();
-    let videos = state.db.completed_video_owners().await?;
-    let ids: Vec<String> = videos.iter().map(|(id, _)| id.clone()).collect();
-    let outcome = tokio::task::spawn_blocking(move || examine(&mp4, &ids))
+    let _permit = EXAMINING
+        .acquire()
         .await
-        .map_err(|e| ApiError::internal("identifying a copy", &e))??;
-    let matches: Vec<Value> = outcome
-        .matched
+        .map_err(|e| ApiError::internal("identifying a copy", &e))?;
+    let blocking = |e: tokio::task::JoinError| ApiError::internal("identifying a copy", &e);
+    // 1. Decode and read the payload.
+    let (video, detection) = tokio::task::spawn_blocking(move || read_copy(&mp4))
+        .await
+        .map_err(blocking)??;
+    let frames = video.len();
+    let watermark = json!({
+        "found": detection.found,
+        "payload": detection.payload.filter(|_| detection.found).map(|p| hex(&p.to_bytes())),
+        "score": detection.score,
+        "threshold": detection.threshold,
+    });
+    // 2. The candidates: every completed video (the clips this server marked).
+    let videos = state.db.completed_video_owners().await?;
+    let mine = |id: &str| {
+        videos
+            .iter()
+            .any(|(v, owner)| v == id && *owner == caller.0.id)
+    };
+    let (method, matched, claim) = match detection.payload.filter(|_| detection.found) {
+        Some(p) => {
+            let matched: Vec<String> = videos
+                .iter()
+                .filter(|(id, _)| Payload::from_clip_id(stamp::KINO_GENERATOR, id) == p)
+                .map(|(id, _)| id.clone())
+                .collect();
+            (Some("payload"), matched, None)
+        }
+        None => {
+            // 3. Test every id's payload.
+            let ids: Vec<String> = videos.iter().map(|(id, _)| id.clone()).collect();
+            let found = tokio::task::spawn_blocking(move || {
+                let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+                stamp::identify_kino(&video, &refs)
+            })
+            .await
+            .map_err(blocking)?
+            .map_err(|e| ApiError::internal("watermark", &e))?;
+            let method = (!found.clip_ids.is_empty()).then_some("claim");
+            (method, found.clip_ids, Some(found.identification))
+        }
+    };
+    let matches: Vec<Value> = matched
         .iter()
         .map(|id| {
-            let yours = videos
-                .iter()
-                .any(|(v, owner)| v == id && *owner == caller.0.id);
+            let yours = mine(id);
             json!({ "id": if yours { Some(id) } else { None }, "yours": yours })
         })
         .collect();
-    Ok(Json(json!({
-        "object": "provenance.identification",
-        "identified": !matches.is_empty(),
-        "method": outcome.method,
-        "matches": matches,
-        "watermark": outcome.watermark,
-        "claim": outcome.claim,
-        "candidates": videos.len(),
-        "frames": outcome.frames,
-    }))
-    .into_response())
-}
-
-struct Examined {
-    method: Option<&'static str>,
-    matched: Vec<String>,
-    watermark: Value,
-    claim: Value,
-    frames: usize,
-}
-
-fn examine(mp4: &[u8], ids: &[String]) -> ApiResult<Examined> {
-    let unreadable = |e: &dyn std::fmt::Display| {
-        ApiError::invalid("file", format!("The file is not an MP4 kino can read: {e}"))
-    };
-    let info = kino_media::probe_bytes(mp4, "file").map_err(|e| unreadable(&e))?;
-    let pixels: u64 = info
-        .streams
-        .iter()
-        .filter(|s| s.kind == "video")
-        .map(|s| {
-            u64::from(s.width.unwrap_or(0)) * u64::from(s.height.unwrap_or(0)) * s.samples as u64
-        })
-        .sum();
-    if pixels > MAX_DECODED_PIXELS {
-        return Err(ApiError::invalid(
-            "file",
-            format!(
-                "The video is too large to examine: {pixels} pixels over all frames, at most {MAX_DECODED_PIXELS}. Send a shorter or smaller copy (a few seconds are enough)."
-            ),
-        ));
-    }
-    let clip = kino_media::decode_mp4(mp4, "file").map_err(|e| unreadable(&e))?;
-    let video = &clip.video;
-    if video.is_empty() {
-        return Err(ApiError::invalid("file", "The MP4 has no video frames."));
-    }
-    let internal = |e: &dyn std::fmt::Display| ApiError::internal("watermark", e);
-    let d = stamp::detect_kino(video).map_err(|e| internal(&e))?;
-    let watermark = json!({
-        "found": d.found,
-        "payload": d.payload.map(|p| hex(&p.to_bytes())),
-        "score": d.score,
-        "threshold": d.threshold,
-    });
-    if let Some(p) = d.payload.filter(|_| d.found) {
-        let matched = ids
-            .iter()
-            .filter(|id| Payload::from_clip_id(stamp::KINO_GENERATOR, id) == p)
-            .cloned()
-            .collect();
-        return Ok(Examined {
-            method: Some("payload"),
-            matched,
-            watermark,
-            claim: Value::Null,
-            frames: video.len(),
-        });
-    }
-    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let found = stamp::identify_kino(video, &refs).map_err(|e| internal(&e))?;
-    let i = &found.identification;
-    Ok(Examined {
-        method: (!found.clip_ids.is_empty()).then_some("claim"),
-        matched: found.clip_ids.clone(),
-        watermark,
-        claim: json!({
+    let owner = matched.iter().any(|id| mine(id));
+    let claim = match claim {
+        None => Value::Null,
+        Some(i) if owner => json!({
             "confirmed": i.confirmed,
             "score": i.score,
             "runner_up": i.runner_up,
@@ -143,8 +117,31 @@ fn examine(mp4: &[u8], ids: &[String]) -> ApiResult<Examined> {
             "p_value": i.p_value,
             "candidates": i.candidates,
         }),
-        frames: video.len(),
-    })
+        Some(i) => json!({ "confirmed": i.confirmed }),
+    };
+    Ok(Json(json!({
+        "object": "provenance.identification",
+        "identified": !matches.is_empty(),
+        "method": method,
+        "matches": matches,
+        "watermark": watermark,
+        "claim": claim,
+        "frames": frames,
+    }))
+    .into_response())
+}
+
+/// Decodes the copy's first frames (within [`MAX_DECODED_BYTES`]) and runs `detect`.
+fn read_copy(mp4: &[u8]) -> ApiResult<(VideoFrames, Detection)> {
+    let video =
+        kino_media::decode_mp4_video_prefix(mp4, "file", MAX_DECODED_BYTES).map_err(|e| {
+            ApiError::invalid("file", format!("The file is not an MP4 kino can read: {e}"))
+        })?;
+    if video.is_empty() {
+        return Err(ApiError::invalid("file", "The MP4 has no video frames."));
+    }
+    let detection = stamp::detect_kino(&video).map_err(|e| ApiError::internal("watermark", &e))?;
+    Ok((video, detection))
 }
 
 fn hex(bytes: &[u8]) -> String {
