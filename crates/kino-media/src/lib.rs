@@ -20,7 +20,8 @@ pub use error::{MediaError, Result};
 pub use frames::{PixelFormat, Rational, VideoFrames};
 pub use h264::VideoQuality;
 pub use mp4_read::{
-    decode_mp4, decode_mp4_video_prefix, probe, probe_bytes, read_mp4, Clip, MediaInfo, StreamInfo,
+    decode_mp4, decode_mp4_video_prefix, decode_mp4_within, probe, probe_bytes, read_mp4, Clip,
+    MediaInfo, StreamInfo,
 };
 pub use mp4_write::{
     encode_mp4, encode_mp4_with_progress, write_atomically, write_mp4, EncodeOptions, Mp4Summary,

@@ -303,25 +303,41 @@ pub fn read_mp4(path: &Path) -> Result<Clip> {
 
 /// [`read_mp4`] over bytes in memory; `name` labels errors.
 pub fn decode_mp4(bytes: &[u8], name: &str) -> Result<Clip> {
+    decode_mp4_within(bytes, name, MAX_DECODED_BYTES)
+}
+
+/// Most bytes one AAC frame decodes to: 2,048 samples (HE-AAC) x 6 channels x f32.
+const AAC_FRAME_BYTES_MAX: usize = 2048 * 6 * 4;
+
+/// [`decode_mp4`] that refuses a clip whose decoded pictures (I420), or whose sound (at most
+/// `AAC_FRAME_BYTES_MAX` per AAC frame), would take more than `max_bytes` each: for uploads
+/// to a server. The pictures are counted as decoded, whatever size the container states.
+pub fn decode_mp4_within(bytes: &[u8], name: &str, max_bytes: usize) -> Result<Clip> {
     let mp4 = parse(bytes, name)?;
     let video_track = mp4
         .tracks()
         .values()
         .find(|t| t.kind == Some(TrackKind::Video))
         .ok_or_else(|| MediaError::malformed(name, "no video track"))?;
-    let video = decode_video(
-        &mp4,
-        video_track,
-        bytes,
-        name,
-        Budget::Refuse(MAX_DECODED_BYTES),
-    )?;
+    let video = decode_video(&mp4, video_track, bytes, name, Budget::Refuse(max_bytes))?;
     let audio = match mp4
         .tracks()
         .values()
         .find(|t| t.kind == Some(TrackKind::Audio))
     {
-        Some(t) => Some(decode_audio(&mp4, t, bytes, name)?),
+        Some(t) => {
+            // The container's channel count may be wrong; 6 (5.1) bounds what AAC decodes.
+            if t.samples.len().saturating_mul(AAC_FRAME_BYTES_MAX) > max_bytes {
+                return Err(MediaError::invalid(
+                    "input clip",
+                    format!(
+                        "{name}: {} AAC frames is too long to decode in memory; trim it first",
+                        t.samples.len()
+                    ),
+                ));
+            }
+            Some(decode_audio(&mp4, t, bytes, name)?)
+        }
         None => None,
     };
     Ok(Clip { video, audio })

@@ -4,8 +4,8 @@ mod common;
 
 use common::*;
 use kino_media::{
-    decode_mp4, decode_mp4_video_prefix, encode_mp4, probe_bytes, read_mp4, EncodeOptions,
-    PixelFormat,
+    decode_mp4, decode_mp4_video_prefix, decode_mp4_within, encode_mp4, probe_bytes, read_mp4,
+    EncodeOptions, PixelFormat,
 };
 
 fn valid_file() -> Vec<u8> {
@@ -281,4 +281,26 @@ fn the_decoding_budget_counts_the_real_picture_size() {
     assert_eq!((all.width(), all.height(), all.len()), (64, 48, 24));
     let clip = decode_mp4(&bytes, "lying.mp4").unwrap();
     assert_eq!(clip.video.len(), 24);
+    // A server's bounded decode refuses it by its real size, naming the file.
+    let err = decode_mp4_within(&bytes, "lying.mp4", 3 * frame)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("lying.mp4") && err.contains("64x48"), "{err}");
+}
+
+/// The sound counts too: 1 s of stereo AAC is refused under a budget its pictures fit.
+#[test]
+fn a_bounded_decode_refuses_long_sound() {
+    let bytes = valid_file();
+    let pictures = PixelFormat::Yuv420p.frame_len(64, 48) * 24;
+    let err = decode_mp4_within(&bytes, "clip.mp4", pictures + 1000)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("clip.mp4") && err.contains("AAC frames"),
+        "{err}"
+    );
+    let clip = decode_mp4_within(&bytes, "clip.mp4", 8 << 20).unwrap();
+    assert_eq!(clip.video.len(), 24);
+    assert!(clip.audio.is_some());
 }
