@@ -107,17 +107,32 @@ pub fn audio_specific_config(object_type: u8, freq_index: u8, channel_config: u8
     v.to_be_bytes()
 }
 
+/// Most samples (all channels) one decoded AAC frame can give: 2,048 per channel (HE-AAC)
+/// for up to 8 channels, twice for headroom; [`decode`] reads at most this many per frame.
+const MAX_FRAME_SAMPLES: usize = 8 * 2048 * 2;
+
 /// Decodes raw AAC access units (as stored in MP4) configured by `asc`.
 pub fn decode<'a>(
     asc: &[u8],
     samples: impl Iterator<Item = &'a [u8]>,
     what: &str,
 ) -> Result<AudioBuffer> {
+    decode_within(asc, samples, what, usize::MAX)
+}
+
+/// [`decode`] that refuses the stream once its decoded samples (f32) exceed `max_bytes`,
+/// counted as decoded.
+pub fn decode_within<'a>(
+    asc: &[u8],
+    samples: impl Iterator<Item = &'a [u8]>,
+    what: &str,
+    max_bytes: usize,
+) -> Result<AudioBuffer> {
     let mut decoder = fdk_aac::dec::Decoder::new(fdk_aac::dec::Transport::Raw);
     decoder.config_raw(asc).map_err(|e| {
         MediaError::codec("AAC", "decoder setup", format!("{what}: {}", e.message()))
     })?;
-    let mut pcm = vec![0i16; 8 * 2048 * 2];
+    let mut pcm = vec![0i16; MAX_FRAME_SAMPLES];
     let mut out: Vec<f32> = Vec::new();
     let mut layout: Option<(u32, u16)> = None;
     let mut decoder_delay = 0usize;
@@ -163,6 +178,14 @@ pub fn decode<'a>(
             _ => {}
         }
         let n = decoder.decoded_frame_size().min(pcm.len());
+        if (out.len() + n).saturating_mul(4) > max_bytes {
+            return Err(MediaError::invalid(
+                "input clip",
+                format!(
+                    "{what}: the sound is too long to decode in memory (over {max_bytes} bytes decoded at sample {i}); trim it first"
+                ),
+            ));
+        }
         out.extend(pcm[..n].iter().map(|&s| f32::from(s) / 32768.0));
     }
     let (rate, channels) = layout.unwrap_or((48_000, 1));

@@ -103,6 +103,9 @@ pub fn encode(
     Ok(out)
 }
 
+/// A decoded picture: `(width, height, i420)`.
+pub type DecodedPicture = (u32, u32, Vec<u8>);
+
 /// Decodes a sequence of Annex B access units (decode order) into I420 frames in display order.
 ///
 /// The frames it keeps are bounded by a byte budget counted on the pictures actually decoded
@@ -115,7 +118,7 @@ pub struct H264Decoder {
 
 /// The pictures an [`H264Decoder`] keeps, within its budget.
 struct KeptFrames {
-    frames: Vec<(u32, u32, Vec<u8>)>,
+    frames: Vec<DecodedPicture>,
     budget: usize,
     bytes: usize,
     truncated: bool,
@@ -177,8 +180,9 @@ impl H264Decoder {
         Ok(())
     }
 
-    /// Flushes the decoder and returns every frame as `(width, height, i420)`.
-    pub fn finish(mut self) -> Result<Vec<(u32, u32, Vec<u8>)>> {
+    /// Flushes the decoder and returns every kept frame as `(width, height, i420)`, and
+    /// whether any picture (also one held back until the flush) was dropped for the budget.
+    pub fn finish(mut self) -> Result<(Vec<DecodedPicture>, bool)> {
         let rest = self
             .decoder
             .flush_remaining()
@@ -186,7 +190,7 @@ impl H264Decoder {
         for image in rest {
             self.out.keep(&image);
         }
-        Ok(self.out.frames)
+        Ok((self.out.frames, self.out.truncated))
     }
 }
 

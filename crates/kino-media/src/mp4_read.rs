@@ -306,12 +306,9 @@ pub fn decode_mp4(bytes: &[u8], name: &str) -> Result<Clip> {
     decode_mp4_within(bytes, name, MAX_DECODED_BYTES)
 }
 
-/// Most bytes one AAC frame decodes to: 2,048 samples (HE-AAC) x 6 channels x f32.
-const AAC_FRAME_BYTES_MAX: usize = 2048 * 6 * 4;
-
-/// [`decode_mp4`] that refuses a clip whose decoded pictures (I420), or whose sound (at most
-/// `AAC_FRAME_BYTES_MAX` per AAC frame), would take more than `max_bytes` each: for uploads
-/// to a server. The pictures are counted as decoded, whatever size the container states.
+/// [`decode_mp4`] that refuses a clip whose decoded pictures (I420), or whose sound (f32),
+/// would take more than `max_bytes` each; both are counted as decoded, whatever the
+/// container states.
 pub fn decode_mp4_within(bytes: &[u8], name: &str, max_bytes: usize) -> Result<Clip> {
     let mp4 = parse(bytes, name)?;
     let video_track = mp4
@@ -325,19 +322,7 @@ pub fn decode_mp4_within(bytes: &[u8], name: &str, max_bytes: usize) -> Result<C
         .values()
         .find(|t| t.kind == Some(TrackKind::Audio))
     {
-        Some(t) => {
-            // The container's channel count may be wrong; 6 (5.1) bounds what AAC decodes.
-            if t.samples.len().saturating_mul(AAC_FRAME_BYTES_MAX) > max_bytes {
-                return Err(MediaError::invalid(
-                    "input clip",
-                    format!(
-                        "{name}: {} AAC frames is too long to decode in memory; trim it first",
-                        t.samples.len()
-                    ),
-                ));
-            }
-            Some(decode_audio(&mp4, t, bytes, name)?)
-        }
+        Some(t) => Some(decode_audio(&mp4, t, bytes, name, max_bytes)?),
         None => None,
     };
     Ok(Clip { video, audio })
@@ -435,8 +420,7 @@ fn decode_video(
         }
         decoder.push(&au, &format!("{name} video sample {i}"))?;
     }
-    let truncated = decoder.truncated();
-    let frames = decoder.finish()?;
+    let (frames, truncated) = decoder.finish()?;
     let Some((fw, fh, _)) = frames.first() else {
         if truncated {
             return Err(MediaError::invalid(
@@ -454,20 +438,27 @@ fn decode_video(
         .map(Rational::approximate)
         .transpose()?
         .unwrap_or(Rational { num: 24, den: 1 });
-    let mut video = VideoFrames::new(fw, fh, fps, PixelFormat::Yuv420p)?;
-    for (i, (w, h, data)) in frames.iter().enumerate() {
-        if (*w, *h) != (fw, fh) {
+    // One buffer, each decoded picture freed once copied: about the budget at the peak.
+    let mut data = Vec::with_capacity(frames.iter().map(|f| f.2.len()).sum());
+    for (i, (w, h, picture)) in frames.into_iter().enumerate() {
+        if (w, h) != (fw, fh) {
             return Err(MediaError::Unsupported {
                 path: name.to_string(),
                 what: format!("size change mid-stream ({fw}x{fh} to {w}x{h} at frame {i})"),
             });
         }
-        video.push(data)?;
+        data.extend_from_slice(&picture);
     }
-    Ok(video)
+    VideoFrames::from_data(fw, fh, fps, PixelFormat::Yuv420p, data)
 }
 
-fn decode_audio(mp4: &Mp4, track: &Track, bytes: &[u8], name: &str) -> Result<AudioBuffer> {
+fn decode_audio(
+    mp4: &Mp4,
+    track: &Track,
+    bytes: &[u8],
+    name: &str,
+    max_bytes: usize,
+) -> Result<AudioBuffer> {
     let mp4a = match &track.trak(mp4).mdia.minf.stbl.stsd.contents {
         StsdBoxContent::Mp4a(a) => a,
         _ => {
@@ -490,7 +481,8 @@ fn decode_audio(mp4: &Mp4, track: &Track, bytes: &[u8], name: &str) -> Result<Au
     for s in &track.samples {
         raws.push(sample_bytes(bytes, s, name)?);
     }
-    let mut audio = aac::decode(&asc, raws.into_iter(), &format!("{name} audio"))?;
+    let mut audio =
+        aac::decode_within(&asc, raws.into_iter(), &format!("{name} audio"), max_bytes)?;
     if let Some((start_s, length_s)) = edit_window(mp4, track) {
         let rate = f64::from(audio.sample_rate());
         let start = (start_s * rate).round() as usize;

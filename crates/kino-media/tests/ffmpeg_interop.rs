@@ -162,6 +162,20 @@ fn reads_ffmpeg_x264_high_profile_with_b_frames() {
         audio.duration_s()
     );
 
+    // Budgets with pictures held back for reordering (released at the flush): a prefix
+    // keeps exactly what fits, and a bounded decode that cannot hold all 50 refuses.
+    let bytes = std::fs::read(&path).unwrap();
+    let frame = kino_media::PixelFormat::Yuv420p.frame_len(320, 240);
+    for n in [1, 7, 49] {
+        let v = kino_media::decode_mp4_video_prefix(&bytes, "x264.mp4", n * frame).unwrap();
+        assert_eq!(v.len(), n);
+        assert_eq!(v.frame(n - 1), clip.video.frame(n - 1));
+    }
+    let err = kino_media::decode_mp4_within(&bytes, "x264.mp4", 49 * frame + frame / 2)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("frames of 320x240"), "{err}");
+
     // Display order: compare our decode with ffmpeg's frame by frame.
     let raw = dir.path().join("frames.rgb");
     let st = Command::new("ffmpeg")

@@ -19,13 +19,6 @@ pub mod webhooks;
 pub mod worker;
 
 use anyhow::Context;
-
-/// Most decoded bytes (I420 pictures, or PCM sound) a clip the server decodes may take (a
-/// consent clip, the source of an edit or extension, uploaded or its own): 2 GiB, room for
-/// the largest clip it makes (20 s of 1792x1024 at 24 fps, 1.23 GiB) and 20 s of 1920x1080
-/// (1.39 GiB); counted on the pictures as decoded, so a file that states a small size in its
-/// header cannot get past it (`kino_media::decode_mp4_within`).
-pub const MAX_UPLOAD_DECODED_BYTES: usize = 2 << 30;
 use api::{ApiConfig, AppState, ModelInfo, PromptPolicy};
 use db::Db;
 use kino_engine::twin::{TwinModel, TwinPipeline};

@@ -230,17 +230,13 @@ impl Worker {
                 None => None,
             };
         let source = match &source_bytes {
-            Some(bytes) => Some(
-                kino_media::decode_mp4_within(
-                    bytes,
-                    "source video",
-                    crate::MAX_UPLOAD_DECODED_BYTES,
-                )
-                .map_err(|e| JobError::Failed {
+            // Bounded by kino_media::MAX_DECODED_BYTES, counted on the decoded pictures.
+            Some(bytes) => Some(kino_media::decode_mp4(bytes, "source video").map_err(|e| {
+                JobError::Failed {
                     code: "invalid_source",
                     message: e.to_string(),
-                })?,
-            ),
+                }
+            })?),
             None => None,
         };
         // Characters: permission is checked again now (a revocation beats a queued job),

@@ -1424,3 +1424,37 @@ async fn provenance_identify_finds_the_servers_clip_in_a_copy() {
     assert_eq!(v["error"]["param"], "file", "{v}");
     server.stop().await;
 }
+
+/// An upload to edit whose stated size would decode past the 6 GiB budget is refused before
+/// anything is queued, naming the field (the worker also counts the decoded pictures, so a
+/// header that understates the size cannot get past it there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_too_large_to_decode_is_refused_at_enqueue() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, api, _db) = start_with(dir.path(), 0, 10_000, |c| c.max_body = 4 << 20).await;
+    let mut mp4 = marked_copy(1001, None, None);
+    // The first trak's tkhd (the video's): claim 16384x16384 (16.16 fixed point).
+    let at = mp4.windows(4).position(|w| w == b"tkhd").unwrap() - 4;
+    let end = at + u32::from_be_bytes(mp4[at..at + 4].try_into().unwrap()) as usize;
+    mp4[end - 8..end - 4].copy_from_slice(&(16384u32 << 16).to_be_bytes());
+    mp4[end - 4..end].copy_from_slice(&(16384u32 << 16).to_be_bytes());
+    let (ctype, body) = multipart(&[("prompt", "Make it night.")], ("video", &mp4));
+    let (s, v) = api
+        .json(
+            api.http
+                .post(format!("{}/v1/videos/edits", api.base))
+                .header("content-type", ctype)
+                .body(body),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["error"]["param"], "video", "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("too large to decode") && msg.contains("16384x16384"),
+        "{msg}"
+    );
+    let (_, list) = api.get("/v1/videos").await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 0, "{list}");
+    server.stop().await;
+}

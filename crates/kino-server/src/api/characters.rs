@@ -42,13 +42,12 @@ fn examine_clip(
     mp4: &[u8],
     check: Option<&kino_safety::ConsentCheck>,
 ) -> ApiResult<(Vec<u8>, Option<String>)> {
-    let clip = kino_media::decode_mp4_within(mp4, "video", crate::MAX_UPLOAD_DECODED_BYTES)
-        .map_err(|e| {
-            ApiError::invalid(
-                "video",
-                format!("The consent clip is not an MP4 kino can read: {e}"),
-            )
-        })?;
+    let clip = kino_media::decode_mp4(mp4, "video").map_err(|e| {
+        ApiError::invalid(
+            "video",
+            format!("The consent clip is not an MP4 kino can read: {e}"),
+        )
+    })?;
     let v = &clip.video;
     let report = match check {
         Some(check) => {

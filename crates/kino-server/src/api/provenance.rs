@@ -15,9 +15,10 @@
 //!
 //! What a caller learns depends on what is theirs. Anyone learns whether the copy is this
 //! server's and the watermark's own reading (which anyone can compute with the public key).
-//! Only the owner of the matched video gets its id and the claim test's scores: the scores
-//! of a test against ids the caller cannot see would let them measure how close an edit has
-//! come to erasing a mark, and the threshold would tell how many videos the server holds.
+//! Only the owner of the matched video gets its id and the claim test's numbers: scores
+//! against ids the caller cannot see would let anyone measure how close an edit has come to
+//! erasing a mark. (The owner's numbers include how many videos were tested, so a user whose
+//! own copy was identified this way learns the server's number of completed videos.)
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
@@ -53,15 +54,20 @@ pub async fn identify(
         .file("file")
         .ok_or_else(|| ApiError::missing("file"))?
         .to_vec();
-    let _permit = EXAMINING
+    drop(fields);
+    // The permit travels with the blocking work, so a client that hangs up cannot free it
+    // while its decode still runs.
+    let permit = EXAMINING
         .acquire()
         .await
         .map_err(|e| ApiError::internal("identifying a copy", &e))?;
     let blocking = |e: tokio::task::JoinError| ApiError::internal("identifying a copy", &e);
     // 1. Decode and read the payload.
-    let (video, detection) = tokio::task::spawn_blocking(move || read_copy(&mp4))
-        .await
-        .map_err(blocking)??;
+    let (video, detection, permit) = tokio::task::spawn_blocking(move || {
+        read_copy(&mp4).map(|(video, detection)| (video, detection, permit))
+    })
+    .await
+    .map_err(blocking)??;
     let frames = video.len();
     let watermark = json!({
         "found": detection.found,
@@ -89,6 +95,7 @@ pub async fn identify(
             // 3. Test every id's payload.
             let ids: Vec<String> = videos.iter().map(|(id, _)| id.clone()).collect();
             let found = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
                 let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
                 stamp::identify_kino(&video, &refs)
             })

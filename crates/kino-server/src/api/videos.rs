@@ -512,6 +512,20 @@ async fn video_source(state: &AppState, caller: &Caller, fields: &Fields) -> Api
                 "The uploaded video is longer than 60 seconds.",
             ));
         }
+        // What the worker will decode (it also counts the pictures as decoded, so a header
+        // that understates the size fails the job there).
+        let decoded = (w as usize * h as usize * 3 / 2).saturating_mul(v.samples);
+        if decoded > kino_media::mp4_read::MAX_DECODED_BYTES {
+            return Err(ApiError::invalid(
+                "video",
+                format!(
+                    "The uploaded video is too large to decode: {} frames of {w}x{h} ({} MB decoded, at most {} MB). Send a shorter or smaller clip.",
+                    v.samples,
+                    decoded >> 20,
+                    kino_media::mp4_read::MAX_DECODED_BYTES >> 20
+                ),
+            ));
+        }
         return Ok(Source {
             id: None,
             model: None,
