@@ -311,17 +311,9 @@ pub fn decode_mp4(bytes: &[u8], name: &str) -> Result<Clip> {
 /// container states.
 pub fn decode_mp4_within(bytes: &[u8], name: &str, max_bytes: usize) -> Result<Clip> {
     let mp4 = parse(bytes, name)?;
-    let video_track = mp4
-        .tracks()
-        .values()
-        .find(|t| t.kind == Some(TrackKind::Video))
-        .ok_or_else(|| MediaError::malformed(name, "no video track"))?;
+    let video_track = video_track(&mp4, name)?;
     let video = decode_video(&mp4, video_track, bytes, name, Budget::Refuse(max_bytes))?;
-    let audio = match mp4
-        .tracks()
-        .values()
-        .find(|t| t.kind == Some(TrackKind::Audio))
-    {
+    let audio = match track_of_kind(&mp4, TrackKind::Audio) {
         Some(t) => Some(decode_audio(&mp4, t, bytes, name, max_bytes)?),
         None => None,
     };
@@ -334,12 +326,19 @@ pub fn decode_mp4_within(bytes: &[u8], name: &str, max_bytes: usize) -> Result<C
 /// container states.
 pub fn decode_mp4_video_prefix(bytes: &[u8], name: &str, max_bytes: usize) -> Result<VideoFrames> {
     let mp4 = parse(bytes, name)?;
-    let video_track = mp4
-        .tracks()
-        .values()
-        .find(|t| t.kind == Some(TrackKind::Video))
-        .ok_or_else(|| MediaError::malformed(name, "no video track"))?;
+    let video_track = video_track(&mp4, name)?;
     decode_video(&mp4, video_track, bytes, name, Budget::Truncate(max_bytes))
+}
+
+/// The file's first track of `kind`.
+fn track_of_kind(mp4: &Mp4, kind: TrackKind) -> Option<&Track> {
+    mp4.tracks().values().find(|t| t.kind == Some(kind))
+}
+
+/// The file's video track, or an error naming the file.
+fn video_track<'a>(mp4: &'a Mp4, name: &str) -> Result<&'a Track> {
+    track_of_kind(mp4, TrackKind::Video)
+        .ok_or_else(|| MediaError::malformed(name, "no video track"))
 }
 
 /// What [`decode_video`] does with pictures past a byte budget.

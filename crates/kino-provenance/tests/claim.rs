@@ -28,14 +28,21 @@ fn key() -> WatermarkKey {
     WatermarkKey::from_passphrase("kino claim tests")
 }
 
-#[test]
-fn a_claim_is_confirmed_where_the_payload_cannot_be_read() {
+/// The flat scene, its own payload, and the marked clip delivered at CRF 23 and then
+/// re-encoded at 1/4 of that bitrate: `(original, own, delivered, delivered bps, attacked)`.
+fn flat_copy() -> (VideoFrames, Payload, VideoFrames, u32, VideoFrames) {
     let original = world_clip(FLAT_SEED);
     let own = Payload::from_clip_id(0x0042, "clip-flat");
     let mut marked = original.clone();
     embed(&mut marked, &own, &key(), &EmbedOptions::default()).unwrap();
     let (delivered, bps) = attack::reencode(&marked, VideoQuality::Crf(23)).unwrap();
     let (attacked, _) = attack::reencode(&delivered, VideoQuality::Bitrate(bps / 4)).unwrap();
+    (original, own, delivered, bps, attacked)
+}
+
+#[test]
+fn a_claim_is_confirmed_where_the_payload_cannot_be_read() {
+    let (original, own, delivered, bps, attacked) = flat_copy();
     let opts = DetectOptions::default();
 
     // The payload is not readable any more...
@@ -78,12 +85,7 @@ fn a_claim_is_confirmed_where_the_payload_cannot_be_read() {
 
 #[test]
 fn identify_picks_the_clip_out_of_many() {
-    let original = world_clip(FLAT_SEED);
-    let own = Payload::from_clip_id(0x0042, "clip-flat");
-    let mut marked = original.clone();
-    embed(&mut marked, &own, &key(), &EmbedOptions::default()).unwrap();
-    let (delivered, bps) = attack::reencode(&marked, VideoQuality::Crf(23)).unwrap();
-    let (attacked, _) = attack::reencode(&delivered, VideoQuality::Bitrate(bps / 4)).unwrap();
+    let (original, own, delivered, _, attacked) = flat_copy();
     let opts = DetectOptions::default();
     assert!(!detect(&attacked, &key(), &opts).unwrap().found);
 
