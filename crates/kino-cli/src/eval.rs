@@ -44,7 +44,8 @@ pub struct EvalArgs {
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Which bar: single (one-shot adherence, sync, physics), multi-shot (object identity
-    /// across cuts) or remix (motion kept, colour changed, strength 0.5).
+    /// across cuts), remix (motion kept, colour changed, strength 0.5), autoencoder (the
+    /// world's clips through the VAEs) or loss (the DiT's held-out flow-matching loss).
     #[arg(long, value_enum, default_value_t = crate::eval_bars::Bar::Single)]
     pub bar: crate::eval_bars::Bar,
     /// Write every clip (the model's as NNNN.mp4, the world's reference as NNNN-world.mp4),
@@ -255,6 +256,9 @@ impl Maker {
 
 pub fn run(args: &EvalArgs) -> Result<()> {
     use crate::eval_bars::Bar;
+    if args.bar == Bar::Loss {
+        return crate::eval_loss::run(args);
+    }
     if !matches!(args.bar, Bar::Single | Bar::Autoencoder) {
         return crate::eval_bars::run(args);
     }

@@ -44,6 +44,9 @@ pub enum Bar {
     /// autoencoders only (video VAE; audio VAE + vocoder): the ceiling any DiT in these
     /// latent spaces can reach. Also reads partial folders (`kino train --stop-before-dit`).
     Autoencoder,
+    /// No generation: the DiT's flow-matching loss on the held-out scenes (see
+    /// `kino_engine::flow_loss`), for choosing between training runs.
+    Loss,
 }
 
 /// The remix strength the bar names.

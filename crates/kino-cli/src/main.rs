@@ -6,6 +6,7 @@ mod dev;
 mod device;
 mod eval;
 mod eval_bars;
+mod eval_loss;
 mod generate;
 mod keys;
 mod media;
@@ -142,6 +143,15 @@ enum Command {
         /// motion_weight): charges a decoder that smears moving objects along their path.
         #[arg(long, value_name = "W")]
         motion_weight: Option<f64>,
+        /// Extra weight of the DiT's loss on the latent cells that hold an object (the
+        /// recipe's dit_object_weight; such a cell counts 1 + W times).
+        #[arg(long, value_name = "W")]
+        dit_object_weight: Option<f64>,
+        /// Train on the scenes of world seeds 0..N only (an overfit check: the DiT's sample
+        /// clips are then those scenes, to see whether the model gives back what it saw;
+        /// samples are taken at the DiT stage's last step unless the recipe says more often).
+        #[arg(long, value_name = "N")]
+        data_pool: Option<u64>,
         /// Train only the video VAE's decoder (with --init video_vae): the encoder, and so
         /// the latent space, stays the --from folder's, and with --reuse dit its DiT
         /// ships unchanged over the new decoder.
@@ -254,12 +264,16 @@ fn main() -> ExitCode {
             from,
             stop_before_dit,
             motion_weight,
+            dit_object_weight,
+            data_pool,
             video_decoder_only,
             nsfw_threshold,
             data,
         } => train::run(train::TrainArgs {
             stop_before_dit,
             motion_weight,
+            dit_object_weight,
+            data_pool,
             video_decoder_only,
             stage_steps: stage_steps.as_deref(),
             reuse: reuse.as_deref(),

@@ -38,6 +38,10 @@ pub struct TrainArgs<'a> {
     pub stop_before_dit: bool,
     /// Replaces the recipe's `motion_weight`.
     pub motion_weight: Option<f64>,
+    /// Replaces the recipe's `dit_object_weight`.
+    pub dit_object_weight: Option<f64>,
+    /// Replaces the recipe's `data_pool`.
+    pub data_pool: Option<u64>,
     /// Sets the recipe's `video_decoder_only`.
     pub video_decoder_only: bool,
     /// The output check's threshold for sample clips.
@@ -79,6 +83,22 @@ pub fn run(args: TrainArgs) -> Result<()> {
             bail!("--motion-weight {w}: must be in 0..=100");
         }
         recipe.motion_weight = w;
+    }
+    if let Some(w) = args.dit_object_weight {
+        if !(0.0..=1000.0).contains(&w) {
+            bail!("--dit-object-weight {w}: must be in 0..=1000");
+        }
+        recipe.dit_object_weight = w;
+    }
+    if let Some(n) = args.data_pool {
+        if n == 0 || n >= kino_engine::train::data::HELD_OUT_SEEDS {
+            bail!(
+                "--data-pool {n}: must be 1..{} (seeds from there are held out)",
+                kino_engine::train::data::HELD_OUT_SEEDS
+            );
+        }
+        recipe.data_pool = n;
+        recipe.samples.from_pool = true;
     }
     recipe.video_decoder_only = args.video_decoder_only;
     let text_dir = args

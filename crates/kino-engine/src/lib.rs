@@ -6,9 +6,11 @@
 //! - [`twin`]: kino's own family (text encoder + video/audio VAEs + vocoder + twin DiT).
 //! - [`wan`]: Wan 2.1 / 2.2 from their diffusers folders.
 //! - [`train`]: the training recipes and loop behind `kino train`.
+//! - [`flow_loss`]: a trained model's flow-matching loss on held-out clips (choosing runs).
 //! - [`noise`]: seeded Gaussian noise, identical on every machine.
 
 pub mod autoencode;
+pub mod flow_loss;
 pub mod noise;
 pub mod pipeline;
 pub mod sampler;

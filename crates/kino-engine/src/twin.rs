@@ -117,11 +117,11 @@ impl TwinModel {
             * self.cfg.dit.patch_size.0.max(self.cfg.dit.patch_size.1)) as u32
     }
 
-    fn temporal_factor(&self) -> usize {
+    pub(crate) fn temporal_factor(&self) -> usize {
         self.video_vae.config().temporal_factor()
     }
 
-    fn audio_frames_per_latent(&self) -> usize {
+    pub(crate) fn audio_frames_per_latent(&self) -> usize {
         self.audio_vae.config().time_downsample()
     }
 

@@ -43,7 +43,7 @@ pub struct TrainClip {
 }
 
 /// The world's options for single-shot clips of `shape`.
-fn random_options(shape: &ClipShape) -> RandomOptions {
+pub(super) fn random_options(shape: &ClipShape) -> RandomOptions {
     RandomOptions {
         duration_s: shape.seconds() as f32,
         fps: shape.fps,

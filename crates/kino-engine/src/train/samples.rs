@@ -23,7 +23,7 @@ use kino_world::spec::{RandomOptions, SceneSpec};
 use kino_world::JudgeReport;
 use serde::{Deserialize, Serialize};
 
-use super::data::HELD_OUT_SEEDS;
+use super::data::{random_options, HELD_OUT_SEEDS};
 use super::{st_err, Trainer};
 use crate::pipeline::{EngineError, GenerateOptions, Generated, NoProgress, Pipeline, Result};
 use crate::twin::{TwinConfig, TwinModel, TwinPipeline};
@@ -40,6 +40,10 @@ pub struct SampleSpec {
     pub seconds: f64,
     /// Sampler steps per clip.
     pub steps: usize,
+    /// With a data pool (`Recipe::data_pool`), sample the pool's own scenes instead of
+    /// held-out ones (an overfit check: does the model give back what it saw?).
+    #[serde(default)]
+    pub from_pool: bool,
 }
 
 impl Default for SampleSpec {
@@ -50,6 +54,7 @@ impl Default for SampleSpec {
             prompts: 4,
             seconds: 2.0,
             steps: 8,
+            from_pool: false,
         }
     }
 }
@@ -107,20 +112,31 @@ pub(super) struct Weights<'a> {
 
 impl Trainer {
     /// The recipe's held-out prompts at its clip size and frame rate (as `kino eval` makes
-    /// them).
+    /// them). With [`SampleSpec::from_pool`] and a data pool (an overfit check), the pool's
+    /// own scenes instead (seeds `0..data_pool`, made as training makes them): the question
+    /// there is whether the model gives back what it was shown.
     fn held_out(&self) -> Result<Vec<HeldOut>> {
         let (c, s) = (&self.recipe.clip, &self.recipe.samples);
-        let opts = RandomOptions {
-            duration_s: s.seconds as f32,
-            fps: c.fps,
-            width: c.width,
-            height: c.height,
-            max_shots: 1,
-            ..Default::default()
+        let (opts, first, end) = if s.from_pool && self.recipe.data_pool > 0 {
+            (random_options(c), 0, self.recipe.data_pool)
+        } else {
+            let opts = RandomOptions {
+                duration_s: s.seconds as f32,
+                fps: c.fps,
+                width: c.width,
+                height: c.height,
+                max_shots: 1,
+                ..Default::default()
+            };
+            (
+                opts,
+                HELD_OUT_SEEDS,
+                HELD_OUT_SEEDS + 4 * s.prompts as u64 + 16,
+            )
         };
         let mut out = Vec::with_capacity(s.prompts);
-        let mut seed = HELD_OUT_SEEDS;
-        while out.len() < s.prompts && seed < HELD_OUT_SEEDS + 4 * s.prompts as u64 + 16 {
+        let mut seed = first;
+        while out.len() < s.prompts && seed < end {
             let this = seed;
             seed += 1;
             let Ok(spec) = SceneSpec::random(this, &opts) else {

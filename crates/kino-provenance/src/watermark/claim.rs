@@ -127,16 +127,8 @@ pub fn check_claim_luma_sum(
     if n_frames == 0 {
         return Ok(result);
     }
-    let coded = claim.coded_bits();
-    let mut best: Option<(f64, usize, &Hypothesis)> = None;
     let hypotheses = claim_hypotheses(sum, w, h, key, opts);
-    for hyp in &hypotheses {
-        let (z, agreeing) = claim_statistic(&hyp.soft, &coded);
-        if best.is_none_or(|b| z > b.0) {
-            best = Some((z, agreeing, hyp));
-        }
-    }
-    if let Some((z, agreeing, hyp)) = best {
+    if let Some((z, agreeing, hyp)) = best_hypothesis(&hypotheses, &claim.coded_bits()) {
         result.score = z;
         result.confirmed = z >= threshold;
         result.p_value = hoeffding_p_value(CLAIM_HYPOTHESES, z);
@@ -145,6 +137,22 @@ pub fn check_claim_luma_sum(
         result.shift = hyp.shift;
     }
     Ok(result)
+}
+
+/// The hypothesis at which `coded` (a claim's coded bits) scores highest, with its
+/// statistic and agreeing bits (the first of equals); `None` without hypotheses.
+fn best_hypothesis<'a>(
+    hypotheses: &'a [Hypothesis],
+    coded: &[u8],
+) -> Option<(f64, usize, &'a Hypothesis)> {
+    let mut best: Option<(f64, usize, &Hypothesis)> = None;
+    for hyp in hypotheses {
+        let (z, agreeing) = claim_statistic(&hyp.soft, coded);
+        if best.is_none_or(|b| z > b.0) {
+            best = Some((z, agreeing, hyp));
+        }
+    }
+    best
 }
 
 /// `hypotheses * exp(-z^2 / 2)`, at most 1.
@@ -299,17 +307,11 @@ pub fn identify_luma_sum(
         return Ok(result);
     }
     // Per candidate, the better of the hypotheses.
-    let (mut best, mut second) = (None::<(f64, usize, usize, usize)>, f64::MIN);
+    let (mut best, mut second) = (None::<(f64, usize, &Hypothesis, usize)>, f64::MIN);
     for (i, claim) in candidates.iter().enumerate() {
-        let coded = claim.coded_bits();
-        let (z, agreeing, hyp) = hypotheses
-            .iter()
-            .enumerate()
-            .map(|(k, hyp)| {
-                let (z, a) = claim_statistic(&hyp.soft, &coded);
-                (z, a, k)
-            })
-            .fold((f64::MIN, 0, 0), |b, x| if x.0 > b.0 { x } else { b });
+        let Some((z, agreeing, hyp)) = best_hypothesis(&hypotheses, &claim.coded_bits()) else {
+            continue;
+        };
         match best {
             Some((bz, ..)) if z <= bz => second = second.max(z),
             _ => {
@@ -327,8 +329,8 @@ pub fn identify_luma_sum(
         result.confirmed = z >= threshold;
         result.p_value = hoeffding_p_value(CLAIM_HYPOTHESES * candidates.len(), z);
         result.agreeing_bits = agreeing;
-        result.scale = hypotheses[hyp].scale;
-        result.shift = hypotheses[hyp].shift;
+        result.scale = hyp.scale;
+        result.shift = hyp.shift;
     }
     Ok(result)
 }
