@@ -37,6 +37,10 @@ pub enum BenchCommand {
         repeats: usize,
         #[arg(long)]
         train: bool,
+        /// With --train: leave the C allocator's defaults instead of the settings `kino
+        /// train` uses (to measure what they gain; see alloc.rs).
+        #[arg(long)]
+        allocator_defaults: bool,
         /// cpu, cuda or cuda:N.
         #[arg(long, default_value = "cpu")]
         device: String,
@@ -152,8 +156,14 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             batch,
             repeats,
             train,
+            allocator_defaults,
             device,
-        } => dit(seconds, size, batch, repeats, train, &device),
+        } => {
+            if train && !allocator_defaults {
+                crate::alloc::keep_freed_memory();
+            }
+            dit(seconds, size, batch, repeats, train, &device)
+        }
         BenchCommand::World {
             count,
             out,

@@ -36,8 +36,9 @@ pub struct EvalArgs {
     /// First held-out prompt (prompt i uses world seed 2^40 + i).
     #[arg(long, default_value_t = 0)]
     pub start: u64,
-    #[arg(long, default_value_t = 4.0)]
-    pub seconds: f64,
+    /// Clip length (default 4; with --bar loss, the length the model trained on).
+    #[arg(long)]
+    pub seconds: Option<f64>,
     #[arg(long, default_value_t = 12)]
     pub steps: usize,
     /// cpu, cuda or cuda:N.
@@ -70,6 +71,13 @@ pub struct EvalArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+impl EvalArgs {
+    /// The clip length of the generating bars: `--seconds`, else 4 s.
+    pub fn seconds(&self) -> f64 {
+        self.seconds.unwrap_or(4.0)
+    }
 }
 
 /// Scores of one side (model or world) over the prompts.
@@ -325,7 +333,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     for i in 0..args.count {
         let seed = HELD_OUT_SEEDS + args.start + i as u64;
         let opts = kino_world::RandomOptions {
-            duration_s: args.seconds as f32,
+            duration_s: args.seconds() as f32,
             fps,
             width,
             height,
@@ -349,7 +357,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 &GenerateOptions {
                     seed: i as u64,
                     steps: args.steps,
-                    seconds: Some(args.seconds),
+                    seconds: Some(args.seconds()),
                     ..Default::default()
                 },
                 &mut NoProgress,
@@ -413,7 +421,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let n = model.overall.len();
     if args.json {
         let out = serde_json::json!({
-            "model": maker.name(), "bar": format!("{:?}", args.bar), "clips": n, "seconds": args.seconds, "steps": args.steps,
+            "model": maker.name(), "bar": format!("{:?}", args.bar), "clips": n, "seconds": args.seconds(), "steps": args.steps,
             "size": [width, height], "fps": fps, "generate_seconds_mean": gen_seconds / n.max(1) as f64,
             "model_scores": model, "world_scores": world,
         });
@@ -426,7 +434,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         args.start,
         width,
         height,
-        args.seconds,
+        args.seconds(),
         args.steps,
         gen_seconds / n.max(1) as f64,
         started.elapsed().as_secs_f64()

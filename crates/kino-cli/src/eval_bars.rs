@@ -254,7 +254,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     };
     let multi = args.bar == Bar::MultiShot;
     let opts = RandomOptions {
-        duration_s: args.seconds as f32,
+        duration_s: args.seconds() as f32,
         fps,
         width,
         height,
@@ -264,7 +264,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let gen_opts = |i: usize| GenerateOptions {
         seed: i as u64,
         steps: args.steps,
-        seconds: Some(args.seconds),
+        seconds: Some(args.seconds()),
         ..Default::default()
     };
     let (mut model_id, mut world_id) = (IdentitySide::default(), IdentitySide::default());
@@ -385,7 +385,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         };
         let out = serde_json::json!({
             "bar": name, "model": pipeline.name(), "clips": done, "seeds_tried": tried,
-            "seconds": args.seconds, "steps": args.steps, "size": [width, height], "fps": fps,
+            "seconds": args.seconds(), "steps": args.steps, "size": [width, height], "fps": fps,
             "remix_strength": (!multi).then_some(REMIX_STRENGTH),
             "generate_seconds_mean": per_clip, "total_seconds": started.elapsed().as_secs_f64(),
             "model_scores": m, "world_scores": w,
@@ -401,7 +401,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     println!(
         "{} ({name}): {done} {what} (world seeds {seeds}), {width}x{height} {fps} fps {} s, {} steps; {per_clip:.1} s per clip, {:.0} s total",
         pipeline.name(),
-        args.seconds,
+        args.seconds(),
         args.steps,
         started.elapsed().as_secs_f64()
     );

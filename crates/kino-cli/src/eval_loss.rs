@@ -3,11 +3,14 @@
 //! Until a model draws objects the judge is a poor yardstick between training runs (it finds
 //! more in saturated blotches than in a correct but flat layout; docs/models/kino-tiny.md,
 //! session 15), while the training loss is measured on clips the run saw. This measures the
-//! training objective itself on `--count` scenes from the held-out seeds (`2^40 + --start +
-//! i`, caption styles in turn), each at the eight logit-normal octile noise levels with
-//! seeded noise (`kino_engine::flow_loss`): per noise level and overall, the video loss, the
-//! video loss on the latent cells that hold objects, and the audio loss. Deterministic: the
-//! same model and arguments give the same numbers on every machine with the same backend.
+//! training objective (unweighted) on `--count` scenes from the held-out seeds (`2^40 +
+//! --start + i`, the caption style chosen by the seed), as long as the model's training
+//! clips (its folder's training notes; `--seconds` to choose), each at the eight
+//! logit-normal octile noise levels with seeded noise (`kino_engine::flow_loss`): per noise
+//! level and overall, the video MSE, the video MSE on the latent cells that hold objects,
+//! and the audio MSE, next to what a network predicting zero would score. Deterministic:
+//! the same model and arguments give the same numbers on every machine with the same
+//! backend.
 
 use anyhow::{Context, Result};
 use kino_engine::flow_loss::{clip_flow_loss, LOGIT_NORMAL_OCTILES};
@@ -28,6 +31,13 @@ fn cell(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.3}"))
 }
 
+/// The clip frames the model in `dir` trained on (its training notes' recipe), if recorded.
+fn trained_frames(dir: &std::path::Path) -> Option<usize> {
+    let folder = kino_models::folder::ModelFolder::open(dir).ok()?;
+    let frames = folder.manifest().training["recipe"]["clip"]["frames"].as_u64()?;
+    usize::try_from(frames).ok().filter(|f| *f > 0)
+}
+
 pub fn run(args: &EvalArgs) -> Result<()> {
     anyhow::ensure!(
         (1..=10_000).contains(&args.count),
@@ -39,21 +49,46 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         "--out is not supported with --bar loss (it writes no clips)"
     );
     anyhow::ensure!(
-        args.seconds > 0.0 && args.seconds <= 20.0,
-        "--seconds {}: must be in (0, 20]",
-        args.seconds
+        !args.output_check,
+        "--output-check is not supported with --bar loss (it generates no clips)"
     );
+    if let Some(s) = args.seconds {
+        anyhow::ensure!(s > 0.0 && s <= 20.0, "--seconds {s}: must be in (0, 20]");
+    }
+    let first_seed = HELD_OUT_SEEDS
+        .checked_add(args.start)
+        .filter(|s| {
+            s.checked_add(args.count as u64 * MAX_TRIES_PER_CLIP)
+                .is_some()
+        })
+        .with_context(|| format!("--start {}: too large", args.start))?;
     let pipeline = crate::generate::load_twin(args.model.as_deref(), &args.device)?;
     let model = &pipeline.model;
     let (width, height) = model.size;
     let fps = model.fps;
     let tf = model.video_vae.config().temporal_factor();
-    let steps_of_tf = ((args.seconds * fps as f64) / tf as f64).round().max(1.0) as usize;
+    let dir = args
+        .model
+        .clone()
+        .unwrap_or_else(crate::generate::default_model_dir);
+    // The training clips' length unless --seconds says otherwise (2 s if not recorded).
+    let frames = match (args.seconds, trained_frames(&dir)) {
+        (None, Some(f)) => f,
+        (s, _) => {
+            let s = s.unwrap_or(2.0);
+            1 + tf * ((s * fps as f64) / tf as f64).round().max(1.0) as usize
+        }
+    };
+    anyhow::ensure!(
+        (frames - 1).is_multiple_of(tf),
+        "{}: trained on {frames}-frame clips, which its video VAE (1 + {tf}k frames) cannot take",
+        dir.display()
+    );
     let shape = ClipShape {
         width,
         height,
         fps,
-        frames: 1 + tf * steps_of_tf,
+        frames,
         sample_rate: model.mel.sample_rate,
     };
     let sigmas = LOGIT_NORMAL_OCTILES;
@@ -63,12 +98,13 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let mut objects_zero = vec![vec![]; k];
     let started = Instant::now();
     let bar = progress::bar("loss", args.count as u64);
-    let (mut kept, mut seed) = (0usize, HELD_OUT_SEEDS + args.start);
-    let last_seed = seed + args.count as u64 * MAX_TRIES_PER_CLIP;
+    let (mut kept, mut seed) = (0usize, first_seed);
+    let last_seed = first_seed + args.count as u64 * MAX_TRIES_PER_CLIP;
     while kept < args.count && seed < last_seed {
         let this = seed;
         seed += 1;
-        let Ok(clip) = world_clip(&shape, this, kept % 4) else {
+        // The caption style follows the seed, so a scene reads the same in any window.
+        let Ok(clip) = world_clip(&shape, this, (this % 4) as usize) else {
             continue;
         };
         let l = clip_flow_loss(model, &clip, &sigmas, this)
@@ -102,11 +138,12 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if args.json {
         let out = serde_json::json!({
             "model": name, "bar": "Loss", "clips": kept, "clips_with_objects": with_objects,
-            "frames": shape.frames, "size": [width, height], "fps": fps,
+            "start": args.start, "frames": shape.frames,
+            "clip_seconds": shape.frames as f64 / fps as f64, "size": [width, height], "fps": fps,
             "sigmas": sigmas, "video": pv, "video_objects": po, "audio": pa,
             "video_mean": ov, "video_objects_mean": oo, "audio_mean": oa,
             "zero_prediction": {"video": zv, "video_objects": zo, "audio": za},
-            "seconds": started.elapsed().as_secs_f64(),
+            "wall_seconds": started.elapsed().as_secs_f64(),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
@@ -138,7 +175,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         cell(oa)
     );
     println!(
-        "video + audio (the training loss, unweighted): {}; a network predicting zero: video {}, object cells {}, audio {}",
+        "video + audio MSE: {}; a network predicting zero: video {}, object cells {}, audio {}",
         cell(ov.zip(oa).map(|(v, a)| v + a)),
         cell(zv),
         cell(zo),

@@ -1,5 +1,6 @@
 //! `kino`: the command-line face of kino.
 
+mod alloc;
 mod bench;
 mod data_dir;
 mod dev;

@@ -51,6 +51,7 @@ pub struct TrainArgs<'a> {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    crate::alloc::keep_freed_memory();
     let Some(mut recipe) = Recipe::named(args.recipe) else {
         bail!("unknown recipe '{}' (known: tiny, smoke)", args.recipe);
     };

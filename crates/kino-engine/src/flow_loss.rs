@@ -21,7 +21,7 @@ use kino_models::dit::{audio_latent_times, video_latent_times, DitInput};
 use crate::noise;
 use crate::pipeline::{EngineError, Result};
 use crate::train::data::TrainClip;
-use crate::train::latent_object_mask;
+use crate::train::{latent_object_mask, noised_and_target};
 use crate::twin::TwinModel;
 
 /// `sigmoid(z)` at the standard normal's octile midpoints `z = Phi^-1((k + 0.5) / 8)`:
@@ -102,12 +102,8 @@ pub fn clip_flow_loss(
     let sigma = Tensor::from_vec(sigmas.to_vec(), k, dev)?;
     let ev = noise::randn(seed, 1, (k, cv, f, hl, wl), dev)?;
     let ea = noise::randn(seed, 2, (k, ca, ta), dev)?;
-    let sv = sigma.reshape((k, 1, 1, 1, 1))?;
-    let sa = sigma.reshape((k, 1, 1))?;
-    let xv = (x0v.broadcast_mul(&(1.0 - &sv)?)? + ev.broadcast_mul(&sv)?)?;
-    let xa = (x0a.broadcast_mul(&(1.0 - &sa)?)? + ea.broadcast_mul(&sa)?)?;
-    let target_v = ev.broadcast_sub(&x0v)?;
-    let target_a = ea.broadcast_sub(&x0a)?;
+    let (xv, target_v) = noised_and_target(&x0v, &ev, &sigma)?;
+    let (xa, target_a) = noised_and_target(&x0a, &ea, &sigma)?;
     let video_zero = target_v.sqr()?.mean((1, 2, 3, 4))?.to_vec1::<f32>()?;
     let objects_zero = target_v
         .sqr()?

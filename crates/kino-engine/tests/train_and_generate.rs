@@ -128,6 +128,10 @@ fn smoke_recipe_trains_exports_and_generates() -> anyhow::Result<()> {
     let seen = kino_engine::train::data::world_clip(&recipe.clip, 0, 0)?;
     let l = clip_flow_loss(&model, &seen, &LOGIT_NORMAL_OCTILES, 7)?;
     assert_eq!(l.video.len(), 8);
+    assert!(
+        l.video_objects.iter().all(Option::is_some),
+        "the scene has objects, so their cells are scored: {l:?}"
+    );
     let avg = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     assert!(
         l.video

@@ -801,12 +801,7 @@ impl Trainer {
                 };
                 let frame = &mut data[(b * t + k) * plane..][..plane];
                 for bb in boxes {
-                    let span = |lo: f32, hi: f32, size: usize| {
-                        let lo = (lo - 2.0).floor().clamp(0.0, size as f32) as usize;
-                        let hi = (hi + 2.0).ceil().clamp(0.0, size as f32) as usize;
-                        lo..hi
-                    };
-                    let (xs, ys) = (span(bb[0], bb[2], w), span(bb[1], bb[3], h));
+                    let (xs, ys) = (grown_span(bb[0], bb[2], w), grown_span(bb[1], bb[3], h));
                     for y in ys {
                         for x in xs.clone() {
                             frame[y * w + x] = 1.0 + extra;
@@ -824,7 +819,7 @@ impl Trainer {
 
     /// The latent object mask of a whole training clip at the video VAE's latent grid
     /// `(f, h, w)` (see [`latent_object_mask`]).
-    fn latent_object_mask(&self, clip: &TrainClip, grid: (usize, usize, usize)) -> Vec<f32> {
+    fn clip_object_mask(&self, clip: &TrainClip, grid: (usize, usize, usize)) -> Vec<f32> {
         latent_object_mask(
             &clip.object_boxes,
             (
@@ -1170,19 +1165,40 @@ impl Trainer {
             };
             if cache.objects.is_none() && self.recipe.dit_object_weight > 0.0 {
                 // A cache written before object masks were kept: the clips are drawn
-                // again (the same streams) for their boxes only, and the masks added.
+                // again (the same streams) for their boxes only, and the masks added. Each
+                // redrawn clip's text must encode to the cached tokens, or the cache was
+                // drawn by another recipe (seed, pool, clip shape) or world, and its masks
+                // would mark the wrong cells.
                 let (_, _, f, h, w) = cache.video.dims5()?;
                 let n = cache.video.dim(0)?;
                 let (shape, pool, seed) =
                     (&self.recipe.clip, self.recipe.data_pool, self.recipe.seed);
-                let masks = (0..n)
+                let clips = (0..n)
                     .into_par_iter()
-                    .map(|i| {
-                        let clip =
-                            draw_clip(shape, pool, &mut Rng::stream(seed ^ 0xCAC4E, i as u64))?;
-                        Ok(self.latent_object_mask(&clip, (f, h, w)))
-                    })
+                    .map(|i| draw_clip(shape, pool, &mut Rng::stream(seed ^ 0xCAC4E, i as u64)))
                     .collect::<Result<Vec<_>>>()?;
+                let mut masks = Vec::with_capacity(n);
+                for (i, clip) in clips.iter().enumerate() {
+                    let (tokens, _) = self.text_tokens(&[clip.text.as_str()])?;
+                    let cached = cache.text.get(i)?.unsqueeze(0)?;
+                    let off = (tokens - cached)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                    if off > 1e-3 {
+                        return Err(EngineError::Invalid(format!(
+                            "{}: clip {i} was not drawn by this recipe (its caption's tokens                              differ by {off}): object masks cannot be added; use a cache made                              by this recipe or a new run folder",
+                            path.display()
+                        )));
+                    }
+                    masks.push(self.clip_object_mask(clip, (f, h, w)));
+                    on_event(&TrainEvent {
+                        stage: "object masks".into(),
+                        step: i + 1,
+                        total: n,
+                        loss: 0.0,
+                        lr: 0.0,
+                        grad_norm: 0.0,
+                        seconds: 0.0,
+                    });
+                }
                 let objects = Tensor::from_vec(masks.concat(), (n, 1, f, h, w), &self.device)?;
                 let mut all = t;
                 all.insert("objects".to_string(), objects.clone());
@@ -1206,7 +1222,7 @@ impl Trainer {
                 let x = self.video_tensor(&[(clip, 0, self.recipe.clip.frames)])?;
                 let z = vae.encode(&x)?.mean.squeeze(0)?;
                 let (_, f, h, w) = z.dims4()?;
-                objects.extend(self.latent_object_mask(clip, (f, h, w)));
+                objects.extend(self.clip_object_mask(clip, (f, h, w)));
                 v.push(z);
                 let lm = avae.pad_log_mel(
                     &mel.log_mel_tensor(&clip.audio, &self.device)?
@@ -1507,6 +1523,44 @@ fn weighted_mean_sq(diff: &Tensor, weight: &Tensor) -> Result<Tensor> {
         / (weight.sum_all()?.to_scalar::<f32>()? as f64 * c as f64))?)
 }
 
+/// The pixels `lo..hi` of an object box's side, grown by 2 px and clamped to `0..size`.
+fn grown_span(lo: f32, hi: f32, size: usize) -> std::ops::Range<usize> {
+    let lo = (lo - 2.0).floor().clamp(0.0, size as f32) as usize;
+    let hi = (hi + 2.0).ceil().clamp(0.0, size as f32) as usize;
+    lo..hi
+}
+
+/// `(1 - sigma) x0 + sigma eps` and the flow-matching target `eps - x0`, with `sigma` of
+/// shape (B) broadcast over the other axes: what training regresses and
+/// [`crate::flow_loss`] measures.
+pub(crate) fn noised_and_target(
+    x0: &Tensor,
+    eps: &Tensor,
+    sigma: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    let mut shape = vec![sigma.dim(0)?];
+    shape.resize(x0.rank(), 1);
+    let s = sigma.reshape(shape)?;
+    let x = (x0.broadcast_mul(&(1.0 - &s)?)? + eps.broadcast_mul(&s)?)?;
+    Ok((x, eps.broadcast_sub(x0)?))
+}
+
+/// The per-cell weights (B, 1, F, h, w) of the DiT's video loss: `frames` (B, 1, F, 1, 1;
+/// 0 on a first-frame-conditioned row's first latent frame, else 1) times `1 + extra` on the
+/// cells `objects` (B, 1, F, h, w; 0/1) marks, or times 1 everywhere without them.
+fn video_loss_weights(
+    frames: &Tensor,
+    objects: Option<&Tensor>,
+    extra: f64,
+    (h, w): (usize, usize),
+) -> Result<Tensor> {
+    let (b, _, f, _, _) = frames.dims5()?;
+    Ok(match objects {
+        Some(o) if extra > 0.0 => ((o * extra)? + 1.0)?.broadcast_mul(frames)?,
+        _ => frames.broadcast_as((b, 1, f, h, w))?.contiguous()?,
+    })
+}
+
 /// Which cells of a causal video VAE's latent grid `(f, h, w)` hold an object: 1 where an
 /// object's box (pixels `[x0, y0, x1, y1]` of a `width x height` frame, grown by 2 px)
 /// overlaps the cell's pixels in any frame the latent frame stands for (latent frame 0 is
@@ -1524,12 +1578,11 @@ pub fn latent_object_mask(
     }
     // Cell x covers pixels [x * width / w, (x + 1) * width / w).
     let cells = |lo: f32, hi: f32, size: usize, n: usize| {
-        let lo = (lo - 2.0).floor().clamp(0.0, size as f32) as usize;
-        let hi = (hi + 2.0).ceil().clamp(0.0, size as f32) as usize;
-        if hi <= lo {
+        let px = grown_span(lo, hi, size);
+        if px.is_empty() {
             return 0..0;
         }
-        (lo * n / size)..((hi * n).div_ceil(size)).min(n)
+        (px.start * n / size)..(px.end * n).div_ceil(size).min(n)
     };
     for j in 0..f {
         let frames = if j == 0 {
@@ -1596,12 +1649,8 @@ pub fn dit_loss(
     let sigma = Tensor::from_vec(sig.clone(), b, dev)?;
     let ev = noise::randn(rng.next_u64(), 1, x0v.shape(), dev)?;
     let ea = noise::randn(rng.next_u64(), 2, x0a.shape(), dev)?;
-    let sv = sigma.reshape((b, 1, 1, 1, 1))?;
-    let sa = sigma.reshape((b, 1, 1))?;
-    let mut xv = (x0v.broadcast_mul(&(1.0 - &sv)?)? + ev.broadcast_mul(&sv)?)?;
-    let xa = (x0a.broadcast_mul(&(1.0 - &sa)?)? + ea.broadcast_mul(&sa)?)?;
-    let target_v = (&ev - &x0v)?;
-    let target_a = (&ea - &x0a)?;
+    let (mut xv, target_v) = noised_and_target(&x0v, &ev, &sigma)?;
+    let (xa, target_a) = noised_and_target(&x0a, &ea, &sigma)?;
     // First-frame conditioning on some samples: clean first latent frame, flagged, no loss.
     let (_, cv, f, h, w) = x0v.dims5()?;
     let cond_rows: Vec<bool> = (0..b).map(|_| rng.chance(r.p_first_frame as f32)).collect();
@@ -1655,14 +1704,8 @@ pub fn dit_loss(
         text: &tt,
         text_mask: &tm,
     })?;
-    // Per-cell weights (B, 1, F, h, w): the first-frame rows' zero, objects' extra weight.
-    let weight = match objects {
-        Some(o) if r.dit_object_weight > 0.0 => {
-            let cells = ((o.index_select(&idx_t, 0)? * r.dit_object_weight)? + 1.0)?;
-            cells.broadcast_mul(&weight)?
-        }
-        _ => weight.broadcast_as((b, 1, f, h, w))?.contiguous()?,
-    };
+    let objects = objects.map(|o| o.index_select(&idx_t, 0)).transpose()?;
+    let weight = video_loss_weights(&weight, objects.as_ref(), r.dit_object_weight, (h, w))?;
     let lv = weighted_mean_sq(&(pv - target_v)?, &weight)?;
     let la = (pa - target_a)?.sqr()?.mean_all()?;
     Ok((lv + (la * r.audio_loss_weight)?)?)
@@ -1693,6 +1736,48 @@ mod tests {
     }
 
     #[test]
+    fn loss_weights_combine_first_frame_rows_and_object_cells() -> Result<()> {
+        // Two rows, 2 latent frames of 1x2 cells; row 1 is first-frame conditioned.
+        let dev = Device::Cpu;
+        let frames = Tensor::from_vec(vec![1f32, 1.0, 0.0, 1.0], (2, 1, 2, 1, 1), &dev)?;
+        let objects = Tensor::from_vec(
+            vec![1f32, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0],
+            (2, 1, 2, 1, 2),
+            &dev,
+        )?;
+        let w = video_loss_weights(&frames, Some(&objects), 4.0, (1, 2))?;
+        assert_eq!(
+            w.flatten_all()?.to_vec1::<f32>()?,
+            [5.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 5.0],
+            "objects x5, the conditioned first frame 0 whatever it holds"
+        );
+        let plain = video_loss_weights(&frames, Some(&objects), 0.0, (1, 2))?;
+        assert_eq!(
+            plain.flatten_all()?.to_vec1::<f32>()?,
+            [1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0]
+        );
+        assert_eq!(
+            video_loss_weights(&frames, None, 4.0, (1, 2))?
+                .flatten_all()?
+                .to_vec1::<f32>()?,
+            plain.flatten_all()?.to_vec1::<f32>()?
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn noising_mixes_by_sigma_and_the_target_is_noise_minus_data() -> Result<()> {
+        let dev = Device::Cpu;
+        let x0 = Tensor::from_vec(vec![2f32, 4.0], (2, 1, 1), &dev)?;
+        let eps = Tensor::from_vec(vec![-1f32, 1.0], (2, 1, 1), &dev)?;
+        let sigma = Tensor::from_vec(vec![0.25f32, 1.0], 2, &dev)?;
+        let (x, t) = noised_and_target(&x0, &eps, &sigma)?;
+        assert_eq!(x.flatten_all()?.to_vec1::<f32>()?, [1.25, 1.0]);
+        assert_eq!(t.flatten_all()?.to_vec1::<f32>()?, [-3.0, -3.0]);
+        Ok(())
+    }
+
+    #[test]
     fn the_latent_object_mask_marks_the_cells_an_object_touches() {
         // 64x32 frames, latent grid 8x4 (8 px cells), temporal factor 4, 9 frames -> 3.
         let mut boxes = vec![Vec::new(); 9];
@@ -1709,7 +1794,17 @@ mod tests {
         assert_eq!(on(1), vec![], "frames 1..=4 hold nothing");
         assert_eq!(on(2), vec![(0, 7)], "frame 6 belongs to latent frame 2");
         assert_eq!(m.iter().filter(|v| **v != 0.0 && **v != 1.0).count(), 0);
-        // A box outside the frame marks nothing; frames past the boxes hold nothing.
+        // The boundary between latent frames 1 and 2 lies between frames 4 and 5.
+        let mut edge = vec![Vec::new(); 9];
+        edge[4] = vec![[4.0, 4.0, 5.0, 5.0]]; // cell (0, 0)
+        edge[5] = vec![[44.0, 20.0, 45.0, 21.0]]; // cell (2, 5)
+        let m = latent_object_mask(&edge, (64, 32), 4, (3, 4, 8));
+        assert_eq!(m[32..64].iter().sum::<f32>(), 1.0);
+        assert_eq!(m[32], 1.0, "frame 4 -> latent frame 1");
+        assert_eq!(m[64..].iter().sum::<f32>(), 1.0);
+        assert_eq!(m[64 + 2 * 8 + 5], 1.0, "frame 5 -> latent frame 2");
+        assert_eq!(m[..32].iter().sum::<f32>(), 0.0);
+        // A box outside the frame marks nothing; frames past the boxes list hold nothing.
         let m = latent_object_mask(
             &[vec![[-40.0, -40.0, -10.0, -10.0]]],
             (64, 32),
@@ -1717,6 +1812,8 @@ mod tests {
             (3, 4, 8),
         );
         assert!(m.iter().all(|v| *v == 0.0));
+        let m = latent_object_mask(&[vec![[12.0, 12.0, 13.0, 13.0]]], (64, 32), 4, (3, 4, 8));
+        assert_eq!(m.iter().sum::<f32>(), 1.0, "only latent frame 0 has a box");
     }
 
     #[test]

@@ -74,7 +74,8 @@ pub struct SampleClip<'a> {
     pub step: usize,
     /// Index of the prompt in the sample set (0-based).
     pub index: usize,
-    /// The held-out world seed the prompt comes from.
+    /// The world seed the prompt comes from (held out, or the pool's with
+    /// [`SampleSpec::from_pool`]).
     pub seed: u64,
     pub prompt: &'a str,
     /// The clip as generated (not watermarked).
@@ -202,13 +203,19 @@ impl Trainer {
         let mut lines = String::new();
         let (mut adherence, mut overall) = (Vec::new(), Vec::new());
         let (mut world_adherence, mut world_overall) = (Vec::new(), Vec::new());
+        // Pool scenes are made at the training clips' length; generate that length too.
+        let seconds = if s.from_pool && self.recipe.data_pool > 0 {
+            self.recipe.clip.seconds()
+        } else {
+            s.seconds
+        };
         for (i, h) in held.iter().enumerate() {
             let generated = pipeline.generate(
                 &h.plan,
                 &GenerateOptions {
                     seed: i as u64,
                     steps: s.steps,
-                    seconds: Some(s.seconds),
+                    seconds: Some(seconds),
                     ..Default::default()
                 },
                 &mut NoProgress,
