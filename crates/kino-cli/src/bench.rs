@@ -39,7 +39,7 @@ pub enum BenchCommand {
         train: bool,
         /// With --train: leave the C allocator's defaults instead of the settings `kino
         /// train` uses (to measure what they gain; see alloc.rs).
-        #[arg(long)]
+        #[arg(long, requires = "train")]
         allocator_defaults: bool,
         /// cpu, cuda or cuda:N.
         #[arg(long, default_value = "cpu")]

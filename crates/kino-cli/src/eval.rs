@@ -36,7 +36,8 @@ pub struct EvalArgs {
     /// First held-out prompt (prompt i uses world seed 2^40 + i).
     #[arg(long, default_value_t = 0)]
     pub start: u64,
-    /// Clip length (default 4; with --bar loss, the length the model trained on).
+    /// Clip length (default 4; with --bar loss, the length the model trained on, from its
+    /// folder's training notes, else 2).
     #[arg(long)]
     pub seconds: Option<f64>,
     #[arg(long, default_value_t = 12)]

@@ -36,7 +36,8 @@ pub struct SampleSpec {
     /// Held-out prompts per sampling (world seeds 2^40, 2^40 + 1, ..., skipping scenes the
     /// world cannot make).
     pub prompts: usize,
-    /// Length of each clip, in seconds.
+    /// Length of each clip, in seconds (with [`SampleSpec::from_pool`], the training
+    /// clips' length instead: the pool's scenes are made at that length).
     pub seconds: f64,
     /// Sampler steps per clip.
     pub steps: usize,
