@@ -19,6 +19,10 @@ fn text_dir() -> PathBuf {
     workspace_path("models/kino-tiny")
 }
 
+fn cpu0() -> candle_core::Device {
+    candle_core::Device::Cpu
+}
+
 fn plan(text: &str) -> kino_prompt::ShotPlan {
     kino_prompt::parse(text).expect("prompt parses").plan
 }
@@ -232,6 +236,54 @@ fn smoke_recipe_trains_exports_and_generates() -> anyhow::Result<()> {
     let note: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run3.join("dit/init.json"))?)?;
     assert_eq!(note["steps_before"], steps as u64 + 6, "{note}");
+    // A cache written before object masks were kept (the run's own, masks removed) gets
+    // the same masks back by drawing its clips again; a cache whose clips are not this
+    // recipe's (a caption's tokens changed) is refused before a DiT step.
+    let cached = candle_core::safetensors::load(run.join("latents.safetensors"), &cpu0())?;
+    let masks = cached["objects"].flatten_all()?.to_vec1::<f32>()?;
+    assert!(
+        masks.iter().any(|m| *m == 1.0),
+        "the smoke scene has objects"
+    );
+    let without = |dir: &std::path::Path, corrupt: bool| -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let mut old = cached.clone();
+        old.remove("objects");
+        if corrupt {
+            let text = &old["text"];
+            old.insert("text".into(), (text + 1.0)?);
+        }
+        candle_core::safetensors::save(&old, dir.join("latents.safetensors"))?;
+        Ok(())
+    };
+    let redraw = |dir: &std::path::Path| -> anyhow::Result<Trainer> {
+        let mut t = Trainer::new(dir, recipe.clone(), &text_dir(), cpu0())?
+            .with_stage_steps([("dit".to_string(), 1)].into())?;
+        for stage in AUTOENCODERS {
+            t.reuse_stage(stage, &folder)?;
+        }
+        Ok(t)
+    };
+    let masks_run = tmp.path().join("run-masks");
+    without(&masks_run, false)?;
+    redraw(&masks_run)?.run(&tmp.path().join("model-masks"), &mut |_| {})?;
+    let redrawn = candle_core::safetensors::load(masks_run.join("latents.safetensors"), &cpu0())?;
+    assert_eq!(redrawn["objects"].flatten_all()?.to_vec1::<f32>()?, masks);
+    let foreign_run = tmp.path().join("run-foreign");
+    without(&foreign_run, true)?;
+    let err = redraw(&foreign_run)?
+        .run(&tmp.path().join("model-foreign"), &mut |_| {})
+        .err()
+        .expect("a foreign cache is refused");
+    assert!(
+        err.to_string().contains("object masks cannot be added"),
+        "{err}"
+    );
+    assert!(
+        !foreign_run.join("dit/loss.csv").exists(),
+        "no DiT step was taken"
+    );
+
     // A DiT started from a model whose VAEs this run does not use is refused before it
     // trains (its latent statistics would describe other latents).
     let run7 = tmp.path().join("run7");
