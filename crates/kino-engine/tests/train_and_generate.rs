@@ -241,10 +241,7 @@ fn smoke_recipe_trains_exports_and_generates() -> anyhow::Result<()> {
     // recipe's (a caption's tokens changed) is refused before a DiT step.
     let cached = candle_core::safetensors::load(run.join("latents.safetensors"), &cpu0())?;
     let masks = cached["objects"].flatten_all()?.to_vec1::<f32>()?;
-    assert!(
-        masks.iter().any(|m| *m == 1.0),
-        "the smoke scene has objects"
-    );
+    assert!(masks.contains(&1.0), "the smoke scene has objects");
     let without = |dir: &std::path::Path, corrupt: bool| -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)?;
         let mut old = cached.clone();
@@ -271,10 +268,9 @@ fn smoke_recipe_trains_exports_and_generates() -> anyhow::Result<()> {
     assert_eq!(redrawn["objects"].flatten_all()?.to_vec1::<f32>()?, masks);
     let foreign_run = tmp.path().join("run-foreign");
     without(&foreign_run, true)?;
-    let err = redraw(&foreign_run)?
-        .run(&tmp.path().join("model-foreign"), &mut |_| {})
-        .err()
-        .expect("a foreign cache is refused");
+    let Err(err) = redraw(&foreign_run)?.run(&tmp.path().join("model-foreign"), &mut |_| {}) else {
+        panic!("a foreign cache is refused");
+    };
     assert!(
         err.to_string().contains("object masks cannot be added"),
         "{err}"
