@@ -79,6 +79,15 @@ impl EvalArgs {
     pub fn seconds(&self) -> f64 {
         self.seconds.unwrap_or(4.0)
     }
+
+    /// The first held-out seed, `2^40 + --start`, once it is known that the `span` seeds
+    /// from there fit in a u64.
+    pub fn first_seed(&self, span: u64) -> Result<u64> {
+        HELD_OUT_SEEDS
+            .checked_add(self.start)
+            .filter(|s| s.checked_add(span).is_some())
+            .with_context(|| format!("--start {}: too large", self.start))
+    }
 }
 
 /// Scores of one side (model or world) over the prompts.
@@ -331,8 +340,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let bar = progress::bar("eval", args.count as u64);
     let started = Instant::now();
     let mut gen_seconds = 0.0;
+    let first_seed = args.first_seed(args.count as u64)?;
     for i in 0..args.count {
-        let seed = HELD_OUT_SEEDS + args.start + i as u64;
+        let seed = first_seed + i as u64;
         let opts = kino_world::RandomOptions {
             duration_s: args.seconds() as f32,
             fps,

@@ -20,7 +20,6 @@
 
 use anyhow::{Context, Result};
 use kino_engine::pipeline::{GenerateOptions, NoProgress, Pipeline};
-use kino_engine::train::data::HELD_OUT_SEEDS;
 use kino_world::judge::identity::{identity_in_video, IdentityReport};
 use kino_world::judge::remix::{remix, RemixReport};
 use kino_world::vocab::Colour;
@@ -277,8 +276,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let mut gen_seconds = 0.0;
     let (mut done, mut tried) = (0usize, 0u64);
     let max_tries = (args.count * if multi { MAX_TRIES_PER_CLIP } else { 2 }) as u64;
+    let first_seed = args.first_seed(max_tries)?;
     while done < args.count && tried < max_tries {
-        let seed = HELD_OUT_SEEDS + args.start + tried;
+        let seed = first_seed + tried;
         tried += 1;
         let spec = SceneSpec::random(seed, &opts)
             .with_context(|| format!("drawing the scene of held-out seed {seed}"))?;
@@ -425,6 +425,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kino_engine::train::data::HELD_OUT_SEEDS;
     use kino_world::vocab::{CameraMove, Framing, Kind, Size, Speed};
     use kino_world::{ObjectSpec, ShotSpec};
 

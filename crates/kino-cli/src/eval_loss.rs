@@ -14,7 +14,7 @@
 
 use anyhow::{Context, Result};
 use kino_engine::flow_loss::{clip_flow_loss, LOGIT_NORMAL_OCTILES};
-use kino_engine::train::data::{world_clip, ClipShape, HELD_OUT_SEEDS};
+use kino_engine::train::data::{world_clip, ClipShape};
 use std::time::Instant;
 
 use crate::eval::EvalArgs;
@@ -55,13 +55,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if let Some(s) = args.seconds {
         anyhow::ensure!(s > 0.0 && s <= 20.0, "--seconds {s}: must be in (0, 20]");
     }
-    let first_seed = HELD_OUT_SEEDS
-        .checked_add(args.start)
-        .filter(|s| {
-            s.checked_add(args.count as u64 * MAX_TRIES_PER_CLIP)
-                .is_some()
-        })
-        .with_context(|| format!("--start {}: too large", args.start))?;
+    let first_seed = args.first_seed(args.count as u64 * MAX_TRIES_PER_CLIP)?;
     let pipeline = crate::generate::load_twin(args.model.as_deref(), &args.device)?;
     let model = &pipeline.model;
     let (width, height) = model.size;
