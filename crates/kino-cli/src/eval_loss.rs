@@ -31,6 +31,40 @@ fn cell(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.3}"))
 }
 
+/// One measure (video, object cells or audio) over the clips: the model's error and a zero
+/// prediction's, per noise level.
+struct Measure {
+    model: Vec<Vec<f64>>,
+    zero: Vec<Vec<f64>>,
+}
+
+impl Measure {
+    fn new(levels: usize) -> Self {
+        Self {
+            model: vec![vec![]; levels],
+            zero: vec![vec![]; levels],
+        }
+    }
+
+    fn push(&mut self, level: usize, model: f64, zero: f64) {
+        self.model[level].push(model);
+        self.zero[level].push(zero);
+    }
+
+    fn per_level(&self) -> Vec<Option<f64>> {
+        self.model.iter().map(|l| mean(l)).collect()
+    }
+
+    fn overall(v: &[Vec<f64>]) -> Option<f64> {
+        mean(&v.iter().flatten().copied().collect::<Vec<_>>())
+    }
+
+    /// (model, zero prediction) over every clip and level.
+    fn means(&self) -> (Option<f64>, Option<f64>) {
+        (Self::overall(&self.model), Self::overall(&self.zero))
+    }
+}
+
 /// The clip frames the model in `dir` trained on (its training notes' recipe), if recorded.
 fn trained_frames(dir: &std::path::Path) -> Option<usize> {
     let folder = kino_models::folder::ModelFolder::open(dir).ok()?;
@@ -87,9 +121,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     };
     let sigmas = LOGIT_NORMAL_OCTILES;
     let k = sigmas.len();
-    let (mut video, mut objects, mut audio) = (vec![vec![]; k], vec![vec![]; k], vec![vec![]; k]);
-    let (mut video_zero, mut audio_zero) = (vec![vec![]; k], vec![vec![]; k]);
-    let mut objects_zero = vec![vec![]; k];
+    let (mut video, mut objects, mut audio) = (Measure::new(k), Measure::new(k), Measure::new(k));
     let started = Instant::now();
     let bar = progress::bar("loss", args.count as u64);
     let (mut kept, mut seed) = (0usize, first_seed);
@@ -104,13 +136,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         let l = clip_flow_loss(model, &clip, &sigmas, this)
             .with_context(|| format!("held-out world seed {this}"))?;
         for j in 0..k {
-            video[j].push(l.video[j]);
-            audio[j].push(l.audio[j]);
-            video_zero[j].push(l.video_zero[j]);
-            audio_zero[j].push(l.audio_zero[j]);
+            video.push(j, l.video[j], l.video_zero[j]);
+            audio.push(j, l.audio[j], l.audio_zero[j]);
             if let (Some(o), Some(z)) = (l.video_objects[j], l.video_objects_zero[j]) {
-                objects[j].push(o);
-                objects_zero[j].push(z);
+                objects.push(j, o, z);
             }
         }
         kept += 1;
@@ -118,16 +147,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     anyhow::ensure!(kept > 0, "no held-out world scene could be made");
-    let per_level = |v: &[Vec<f64>]| v.iter().map(|l| mean(l)).collect::<Vec<_>>();
-    let overall = |v: &[Vec<f64>]| mean(&v.iter().flatten().copied().collect::<Vec<_>>());
-    let (pv, po, pa) = (per_level(&video), per_level(&objects), per_level(&audio));
-    let (ov, oo, oa) = (overall(&video), overall(&objects), overall(&audio));
-    let (zv, zo, za) = (
-        overall(&video_zero),
-        overall(&objects_zero),
-        overall(&audio_zero),
-    );
-    let with_objects = objects[0].len();
+    let (pv, po, pa) = (video.per_level(), objects.per_level(), audio.per_level());
+    let ((ov, zv), (oo, zo), (oa, za)) = (video.means(), objects.means(), audio.means());
+    let with_objects = objects.model[0].len();
     let name = &model.name;
     if args.json {
         let out = serde_json::json!({

@@ -148,6 +148,12 @@ enum Command {
         /// recipe's dit_object_weight; such a cell counts 1 + W times).
         #[arg(long, value_name = "W")]
         dit_object_weight: Option<f64>,
+        /// Give the DiT's video tokens fixed features of their place in the frame (the
+        /// config's absolute_positions) on top of its rotary positions: a new DiT then learns
+        /// where things go much sooner. A DiT trained without them cannot be continued with
+        /// them (--init dit refuses the different config).
+        #[arg(long)]
+        dit_absolute_positions: bool,
         /// Train on the scenes of world seeds 0..N only (an overfit check: the DiT's sample
         /// clips are then those scenes, to see whether the model gives back what it saw;
         /// samples are taken at the DiT stage's last step unless the recipe says more often).
@@ -266,6 +272,7 @@ fn main() -> ExitCode {
             stop_before_dit,
             motion_weight,
             dit_object_weight,
+            dit_absolute_positions,
             data_pool,
             video_decoder_only,
             nsfw_threshold,
@@ -274,6 +281,7 @@ fn main() -> ExitCode {
             stop_before_dit,
             motion_weight,
             dit_object_weight,
+            dit_absolute_positions,
             data_pool,
             video_decoder_only,
             stage_steps: stage_steps.as_deref(),

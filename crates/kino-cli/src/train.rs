@@ -40,6 +40,8 @@ pub struct TrainArgs<'a> {
     pub motion_weight: Option<f64>,
     /// Replaces the recipe's `dit_object_weight`.
     pub dit_object_weight: Option<f64>,
+    /// Sets the recipe's DiT config `absolute_positions`.
+    pub dit_absolute_positions: bool,
     /// Replaces the recipe's `data_pool`.
     pub data_pool: Option<u64>,
     /// Sets the recipe's `video_decoder_only`.
@@ -90,6 +92,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             bail!("--dit-object-weight {w}: must be in 0..=1000");
         }
         recipe.dit_object_weight = w;
+    }
+    if args.dit_absolute_positions {
+        recipe.dit_config.absolute_positions = true;
     }
     if let Some(n) = args.data_pool {
         if n == 0 || n >= kino_engine::train::data::HELD_OUT_SEEDS {

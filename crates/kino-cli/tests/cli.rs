@@ -983,6 +983,31 @@ fn eval_writes_signed_model_and_world_clips() {
         ],
     );
     assert_fails_with(&o, &["--out is not supported with --bar autoencoder"]);
+
+    // The loss bar scores the shipped DiT's objective on held-out scenes, per noise level,
+    // next to a zero prediction, which the trained model beats.
+    let o = run_kino(&data, &["eval", "--bar", "loss", "--count", "2", "--json"]);
+    assert_ok(&o);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["clips"], 2, "{report:#}");
+    assert_eq!(
+        report["frames"], 49,
+        "the training notes' clip length: {report:#}"
+    );
+    for key in ["video", "video_objects", "audio"] {
+        assert_eq!(
+            report[key].as_array().map(Vec::len),
+            Some(8),
+            "{key}: {report:#}"
+        );
+        let (model, zero) = (
+            report[format!("{key}_mean")].as_f64().unwrap(),
+            report["zero_prediction"][key].as_f64().unwrap(),
+        );
+        assert!(model < zero, "{key}: {model} against zero {zero}");
+    }
+    let o = run_kino(&data, &["eval", "--bar", "loss", "--output-check"]);
+    assert_fails_with(&o, &["--output-check is not supported with --bar loss"]);
 }
 
 #[test]

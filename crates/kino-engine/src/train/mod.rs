@@ -251,6 +251,21 @@ pub struct TrainEvent {
     pub seconds: f64,
 }
 
+impl TrainEvent {
+    /// Progress of a stage that does not optimise (encoding latents, adding masks).
+    fn progress(stage: &str, step: usize, total: usize, started: Instant) -> Self {
+        Self {
+            stage: stage.into(),
+            step,
+            total,
+            loss: 0.0,
+            lr: 0.0,
+            grad_norm: 0.0,
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    }
+}
+
 /// A training clip; a scene the physics engine fails on is replaced by the next draw.
 fn draw_clip(shape: &ClipShape, data_pool: u64, rng: &mut Rng) -> Result<TrainClip> {
     let mut last_err = None;
@@ -512,6 +527,22 @@ impl Trainer {
             }
             have = have["dit"].take();
         }
+        // Read through the config type, so a field added since the folder was written
+        // compares at its default (a folder from before `absolute_positions` is `false`).
+        fn canonical<T: serde::de::DeserializeOwned + Serialize>(
+            v: serde_json::Value,
+        ) -> serde_json::Value {
+            match serde_json::from_value::<T>(v.clone()).and_then(serde_json::to_value) {
+                Ok(c) => c,
+                Err(_) => v,
+            }
+        }
+        let have = match name {
+            "video_vae" => canonical::<VideoVaeConfig>(have),
+            "audio_vae" => canonical::<AudioVaeConfig>(have),
+            "vocoder" => canonical::<VocoderConfig>(have),
+            _ => canonical::<DitConfig>(have),
+        };
         if have != want {
             return Err(EngineError::Invalid(format!(
                 "{}: its {name} is configured {have}, but recipe '{}' trains {want}",
@@ -1164,59 +1195,7 @@ impl Trainer {
                     .transpose()?,
             };
             if cache.objects.is_none() && self.recipe.dit_object_weight > 0.0 {
-                // A cache written before object masks were kept: the clips are drawn
-                // again (the same streams) for their boxes only, and the masks added. Each
-                // redrawn clip's text must encode to the cached tokens, or the cache was
-                // drawn by another recipe (seed, pool, clip shape) or world, and its masks
-                // would mark the wrong cells.
-                let (_, _, f, h, w) = cache.video.dims5()?;
-                let n = cache.video.dim(0)?;
-                let (shape, pool, seed) =
-                    (&self.recipe.clip, self.recipe.data_pool, self.recipe.seed);
-                // Only each clip's caption and mask are kept (a whole clip is ~2.5 MB).
-                let drawn = (0..n)
-                    .into_par_iter()
-                    .map(|i| {
-                        let clip =
-                            draw_clip(shape, pool, &mut Rng::stream(seed ^ 0xCAC4E, i as u64))?;
-                        Ok((clip.text.clone(), self.clip_object_mask(&clip, (f, h, w))))
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                let mut masks = Vec::with_capacity(n * f * h * w);
-                for (i, (text, mask)) in drawn.into_iter().enumerate() {
-                    let (tokens, _) = self.text_tokens(&[text.as_str()])?;
-                    let cached = cache.text.get(i)?.unsqueeze(0)?;
-                    if tokens.dims() != cached.dims() {
-                        return Err(EngineError::Invalid(format!(
-                            "{}: text tokens {:?}, this recipe makes {:?}: the cache was made \
-                             by another recipe; use a new run folder",
-                            path.display(),
-                            cached.dims(),
-                            tokens.dims()
-                        )));
-                    }
-                    // Another caption differs by ~0.1-1; builds and machines by ~1e-5.
-                    let off = (tokens - cached)?.abs()?.max_all()?.to_scalar::<f32>()?;
-                    if off > 1e-2 {
-                        return Err(EngineError::Invalid(format!(
-                            "{}: clip {i} is not the clip this recipe draws there (its \
-                             caption's text tokens differ by {off}): object masks cannot be \
-                             added; use a cache made by this recipe or a new run folder",
-                            path.display()
-                        )));
-                    }
-                    masks.extend(mask);
-                    on_event(&TrainEvent {
-                        stage: "object masks".into(),
-                        step: i + 1,
-                        total: n,
-                        loss: 0.0,
-                        lr: 0.0,
-                        grad_norm: 0.0,
-                        seconds: 0.0,
-                    });
-                }
-                let objects = Tensor::from_vec(masks, (n, 1, f, h, w), &self.device)?;
+                let objects = self.add_object_masks(&path, &cache, on_event)?;
                 let mut all = t;
                 all.insert("objects".to_string(), objects.clone());
                 write_atomic(&path, &all)?;
@@ -1249,15 +1228,7 @@ impl Trainer {
                 let (tt, tm) = self.text_tokens(&[clip.text.as_str()])?;
                 t.push(tt.squeeze(0)?);
                 m.push(tm.squeeze(0)?);
-                on_event(&TrainEvent {
-                    stage: "latents".into(),
-                    step: i + 1,
-                    total: n,
-                    loss: 0.0,
-                    lr: 0.0,
-                    grad_norm: 0.0,
-                    seconds: t0.elapsed().as_secs_f64(),
-                });
+                on_event(&TrainEvent::progress("latents", i + 1, n, t0));
             }
         }
         let video = Tensor::stack(&v, 0)?;
@@ -1279,6 +1250,57 @@ impl Trainer {
         all.insert("text_mask".to_string(), cache.text_mask.clone());
         write_atomic(&path, &all)?;
         Ok(cache)
+    }
+
+    /// Object masks for a latent cache written before they were kept: the clips are drawn
+    /// again (the same streams) for their boxes only. Each redrawn clip's text must encode
+    /// to the cached tokens, or the cache was drawn by another recipe (seed, pool, clip
+    /// shape) or world, and its masks would mark the wrong cells.
+    fn add_object_masks(
+        &self,
+        path: &Path,
+        cache: &LatentCache,
+        on_event: &mut dyn FnMut(&TrainEvent),
+    ) -> Result<Tensor> {
+        let (_, _, f, h, w) = cache.video.dims5()?;
+        let n = cache.video.dim(0)?;
+        let (shape, pool, seed) = (&self.recipe.clip, self.recipe.data_pool, self.recipe.seed);
+        // Only each clip's caption and mask are kept (a whole clip is ~2.5 MB).
+        let drawn = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let clip = draw_clip(shape, pool, &mut Rng::stream(seed ^ 0xCAC4E, i as u64))?;
+                Ok((clip.text.clone(), self.clip_object_mask(&clip, (f, h, w))))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let t0 = Instant::now();
+        let mut masks = Vec::with_capacity(n * f * h * w);
+        for (i, (text, mask)) in drawn.into_iter().enumerate() {
+            let (tokens, _) = self.text_tokens(&[text.as_str()])?;
+            let cached = cache.text.get(i)?.unsqueeze(0)?;
+            if tokens.dims() != cached.dims() {
+                return Err(EngineError::Invalid(format!(
+                    "{}: text tokens {:?}, this recipe makes {:?}: the cache was made by \
+                     another recipe; use a new run folder",
+                    path.display(),
+                    cached.dims(),
+                    tokens.dims()
+                )));
+            }
+            // Another caption differs by ~0.1-1; builds and machines by ~1e-5.
+            let off = (tokens - cached)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            if off > 1e-2 {
+                return Err(EngineError::Invalid(format!(
+                    "{}: clip {i} is not the clip this recipe draws there (its caption's text \
+                     tokens differ by {off}): object masks cannot be added; use a cache made \
+                     by this recipe or a new run folder",
+                    path.display()
+                )));
+            }
+            masks.extend(mask);
+            on_event(&TrainEvent::progress("object masks", i + 1, n, t0));
+        }
+        Ok(Tensor::from_vec(masks, (n, 1, f, h, w), &self.device)?)
     }
 
     /// Writes the model folder; without a DiT (`dit` None) a partial one of the VAEs and
