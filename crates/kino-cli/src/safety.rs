@@ -31,11 +31,11 @@ impl SafetyArgs {
             None => kino_safety::Policy::default(),
         };
         // A diffusers folder (Wan) has no kino sentence encoder; the policy's similarity
-        // check uses the shipped model's.
+        // check uses the default model's (`KINO_MODEL` or the shipped kino-tiny).
         let shipped;
         let model_dir =
             if kino_models::diffusers_folder::DiffusersFolder::is_diffusers_folder(model_dir) {
-                shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/kino-tiny");
+                shipped = crate::generate::default_model_dir();
                 shipped.as_path()
             } else {
                 model_dir

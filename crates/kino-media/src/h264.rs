@@ -19,11 +19,40 @@ pub enum VideoQuality {
     Crf(u8),
     /// Average bitrate in bits per second.
     Bitrate(u32),
+    /// The default: a constant quantiser chosen by frame size, [`VideoQuality::for_frame`].
+    Auto,
 }
 
 impl Default for VideoQuality {
     fn default() -> Self {
-        VideoQuality::Crf(23)
+        VideoQuality::Auto
+    }
+}
+
+impl VideoQuality {
+    /// Frames of at most this many pixels (256x256) count as small for [`VideoQuality::Auto`].
+    pub const SMALL_FRAME_PIXELS: u64 = 256 * 256;
+    /// [`VideoQuality::Auto`]'s quantiser for small frames.
+    pub const SMALL_FRAME_CRF: u8 = 18;
+    /// [`VideoQuality::Auto`]'s quantiser for larger frames.
+    pub const CRF: u8 = 23;
+
+    /// The quality an encoder uses for `width` x `height` frames: `Auto` becomes CRF 18 for
+    /// frames of up to 256x256 pixels and CRF 23 above; the others are kept. Small clips are
+    /// watched scaled up, which magnifies every coding artefact, and their bitrates are tiny
+    /// either way (a 128x128 world clip: 19-490 kbit/s at CRF 23, 32-970 at CRF 18); at CRF 23
+    /// a flat 128x128 clip keeps too little of kino's invisible watermark for it to survive
+    /// being re-encoded at a quarter of that bitrate (docs/provenance.md).
+    pub fn for_frame(self, width: u32, height: u32) -> VideoQuality {
+        match self {
+            VideoQuality::Auto
+                if u64::from(width) * u64::from(height) <= Self::SMALL_FRAME_PIXELS =>
+            {
+                VideoQuality::Crf(Self::SMALL_FRAME_CRF)
+            }
+            VideoQuality::Auto => VideoQuality::Crf(Self::CRF),
+            q => q,
+        }
     }
 }
 
@@ -57,18 +86,21 @@ pub fn encode(
         .scene_change_detect(true)
         .background_detection(false)
         .num_threads(0);
-    let config = match quality {
-        VideoQuality::Crf(q) => {
-            let q = q.min(51);
-            // The quantiser is pinned, so the bitrate target is set out of reach (just under
-            // the 288 Mbit/s that level 5.2 allows): rate control
-            // then never skips a frame (skipping stays "enabled" only because OpenH264 warns
-            // on stderr otherwise; a skipped frame would still be reported as an error below).
-            base.rate_control_mode(RateControlMode::Quality)
-                .skip_frames(true)
-                .qp(QpRange::new(q, q))
-                .bitrate(BitRate::from_bps(240_000_000))
-        }
+    let quantiser = |q: u8| {
+        // The quantiser is pinned, so the bitrate target is set out of reach (just under
+        // the 288 Mbit/s that level 5.2 allows): rate control
+        // then never skips a frame (skipping stays "enabled" only because OpenH264 warns
+        // on stderr otherwise; a skipped frame would still be reported as an error below).
+        let q = q.min(51);
+        base.rate_control_mode(RateControlMode::Quality)
+            .skip_frames(true)
+            .qp(QpRange::new(q, q))
+            .bitrate(BitRate::from_bps(240_000_000))
+    };
+    let config = match quality.for_frame(w, h) {
+        VideoQuality::Crf(q) => quantiser(q),
+        // `for_frame` resolves `Auto`; were it ever left, it means the larger frames' quantiser.
+        VideoQuality::Auto => quantiser(VideoQuality::CRF),
         VideoQuality::Bitrate(bps) => base
             .rate_control_mode(RateControlMode::Bitrate)
             .bitrate(BitRate::from_bps(bps.max(10_000)))

@@ -147,6 +147,24 @@ fn video_only_and_quality_controls() {
         p_high > 30.0 && p_high > p_low + 5.0,
         "PSNR {p_low:.1} vs {p_high:.1}"
     );
+    // The default picks its quantiser by frame size: these frames are small (at most
+    // 256x256 pixels), so it encodes exactly as CRF 18, not as the larger frames' CRF 23.
+    assert!(video.width() * video.height() <= 256 * 256);
+    let auto = encode(VideoQuality::default());
+    assert!(auto == encode(VideoQuality::Crf(18)));
+    assert!(auto != encode(VideoQuality::Crf(23)));
+    assert_eq!(
+        VideoQuality::Auto.for_frame(257, 256),
+        VideoQuality::Crf(23)
+    );
+    assert_eq!(
+        VideoQuality::Auto.for_frame(128, 128),
+        VideoQuality::Crf(18)
+    );
+    assert_eq!(
+        VideoQuality::Crf(30).for_frame(128, 128),
+        VideoQuality::Crf(30)
+    );
     // Bitrate mode lands near its target (within a factor of two over 12 frames).
     let target = 400_000;
     let sized = encode(VideoQuality::Bitrate(target));

@@ -912,6 +912,8 @@ impl TwinDit {
 /// `dim` describes the row, the second the column, each as sine/cosine pairs of the centre's
 /// fraction of the frame (0..1) at frequencies from 1/2 to 8 cycles per frame, spaced
 /// geometrically (`DitConfig::absolute_positions`).
+/// `dim` is a multiple of 4 (`DitConfig::validate` makes the video head dim, and so
+/// `video_dim`, a multiple of 8).
 fn frame_place_features(hp: usize, wp: usize, dim: usize, device: &Device) -> Result<Tensor> {
     let pairs = dim / 4;
     let freq = |k: usize| {
@@ -925,7 +927,6 @@ fn frame_place_features(hp: usize, wp: usize, dim: usize, device: &Device) -> Re
     let mut data = Vec::with_capacity(hp * wp * dim);
     for r in 0..hp {
         for c in 0..wp {
-            let start = data.len();
             for u in [(r as f64 + 0.5) / hp as f64, (c as f64 + 0.5) / wp as f64] {
                 for k in 0..pairs {
                     let a = freq(k) * u;
@@ -933,7 +934,6 @@ fn frame_place_features(hp: usize, wp: usize, dim: usize, device: &Device) -> Re
                     data.push(a.cos() as f32);
                 }
             }
-            data.resize(start + dim, 0.0);
         }
     }
     Tensor::from_vec(data, (hp * wp, dim), device)

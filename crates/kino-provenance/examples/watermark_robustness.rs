@@ -71,6 +71,13 @@ fn main() {
     {
         adaptive_opts.max_coded_bit_errors = e;
     }
+    // The delivery quality: kino's default (`VideoQuality::Auto`: CRF 18 up to 256x256
+    // pixels, CRF 23 above) unless DELIVERY_CRF=N pins one.
+    let delivery = std::env::var("DELIVERY_CRF")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(VideoQuality::default(), VideoQuality::Crf);
+    adaptive_opts.delivery = delivery;
     let key = WatermarkKey::from_passphrase("kino robustness example");
     let wrong = WatermarkKey::from_passphrase("some other key");
     let opts = DetectOptions::default();
@@ -89,8 +96,9 @@ fn main() {
             opts.threshold()
         );
     }
+    println!("delivery: {:?}", delivery.for_frame(size, size));
     let attacks: Vec<(&str, Attack)> = vec![
-        ("none (CRF 23 encode)", Box::new(|v, _| v.clone())),
+        ("none (delivery encode)", Box::new(|v, _| v.clone())),
         (
             "re-encode at 1/4 bitrate",
             Box::new(|v, bps| {
@@ -219,9 +227,10 @@ fn main() {
         };
         embed_time += te.elapsed().as_secs_f64();
         psnrs.push(rep.psnr_db);
-        // The delivered file: CRF 23 (kino's default); attacks start from its decoded frames.
-        let (delivered, bps) = attack::reencode(&marked, VideoQuality::Crf(23)).unwrap();
-        let (plain, _) = attack::reencode(&original, VideoQuality::Crf(23)).unwrap();
+        // The delivered file (kino's default quality unless DELIVERY_CRF); attacks start from
+        // its decoded frames.
+        let (delivered, bps) = attack::reencode(&marked, delivery).unwrap();
+        let (plain, _) = attack::reencode(&original, delivery).unwrap();
         unmarked_scores.push(detect(&plain, &key, &opts).unwrap().score);
         unmarked_claims.push(check_claim(&plain, &key, &payload, &opts).unwrap().score);
         let other = Payload::from_clip_id(7, &format!("other-clip-{seed}"));

@@ -113,7 +113,7 @@ impl Watermarked {
 }
 
 /// Marks `video` in place with the public kino key and the payload for `clip_id`, at the
-/// closed-loop strength for kino's default delivery (CRF 23).
+/// closed-loop strength for kino's default delivery ([`VideoQuality::Auto`]).
 pub fn watermark(video: &mut VideoFrames, clip_id: &str) -> Result<Watermarked> {
     watermark_for(video, clip_id, VideoQuality::default())
 }

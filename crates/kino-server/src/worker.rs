@@ -203,6 +203,70 @@ impl Worker {
         Ok(true)
     }
 
+    /// The characters a job uses: those its prompt mentions, those linked to it when it was
+    /// queued, and those of the stored video it starts from (a remix of a cameo is a cameo).
+    async fn characters_used(&self, row: &VideoRow) -> Result<Vec<String>, JobError> {
+        let mut ids = crate::characters::mentions(&row.prompt);
+        let mut videos = vec![row.id.as_str()];
+        videos.extend(row.source_video_id.as_deref());
+        for video in videos {
+            let linked = self
+                .db
+                .video_characters(video)
+                .await
+                .map_err(|e| internal_error(&row.id, "reading the job's characters", &e))?;
+            for id in linked {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Each of `ids` if `row`'s owner may use it now; else the job fails (and the refusal
+    /// is in the audit log).
+    async fn check_characters(
+        &self,
+        row: &VideoRow,
+        ids: &[String],
+    ) -> Result<Vec<crate::db::characters::Character>, JobError> {
+        let mut allowed = Vec::with_capacity(ids.len());
+        for cid in ids {
+            let internal =
+                |e: &dyn std::fmt::Display| internal_error(&row.id, "checking a character", e);
+            let character = match self.db.get_character(cid).await {
+                Ok(Some(c)) => match self.db.may_use(&c, &row.owner).await {
+                    Ok(true) => Some(c),
+                    Ok(false) => None,
+                    Err(e) => return Err(internal(&e)),
+                },
+                Ok(None) => None,
+                Err(e) => return Err(internal(&e)),
+            };
+            let Some(c) = character else {
+                let _ = self
+                    .db
+                    .audit(
+                        &row.owner,
+                        "use.refused_at_generation",
+                        Some(cid),
+                        Some(&row.id),
+                        "",
+                    )
+                    .await;
+                return Err(JobError::Failed {
+                    code: "character_permission_revoked",
+                    message: format!(
+                        "the character {cid} may no longer be used (its owner revoked it or changed who may use it)"
+                    ),
+                });
+            };
+            allowed.push(c);
+        }
+        Ok(allowed)
+    }
+
     async fn process(&self, row: &VideoRow) -> Result<(), JobError> {
         let internal = |what: &str, e: &dyn std::fmt::Display| internal_error(&row.id, what, e);
         let params: JobParams =
@@ -239,11 +303,14 @@ impl Worker {
             })?),
             None => None,
         };
-        // Characters: permission is checked again now (a revocation beats a queued job),
-        // and the first one's reference frame carries the likeness into the clip as its
-        // first frame (an explicit input image takes its place).
+        // Characters: the prompt's mentions and, for a remix, edit or extension of a stored
+        // video, the characters that video uses (its likeness is in the source frames).
+        // Permission is checked again now (a revocation beats a queued job) and once more
+        // before anything is stored (a revocation during generation wins too); the first
+        // character's reference frame carries the likeness into a created clip as its first
+        // frame (an explicit input image takes its place).
         let mut character_frame = None;
-        let mentioned = crate::characters::mentions(&row.prompt);
+        let mentioned = self.characters_used(row).await?;
         // The API refuses these before queueing; a job queued for another model (the server
         // restarted on a text-to-video folder) fails with the same codes.
         let text_only_create = row.kind == jobs::CREATE && !self.pipeline.supports_first_frame();
@@ -256,48 +323,22 @@ impl Worker {
                 ),
             });
         }
-        for cid in &mentioned {
-            let allowed = match self.db.get_character(cid).await {
-                Ok(Some(c)) => match self.db.may_use(&c, &row.owner).await {
-                    Ok(true) => Some(c),
-                    Ok(false) => None,
-                    Err(e) => return Err(internal("checking a character", &e)),
-                },
-                Ok(None) => None,
-                Err(e) => return Err(internal("checking a character", &e)),
-            };
-            let Some(c) = allowed else {
-                let _ = self
-                    .db
-                    .audit(
-                        &row.owner,
-                        "use.refused_at_generation",
-                        Some(cid),
-                        Some(&row.id),
-                        "",
-                    )
-                    .await;
-                return Err(JobError::Failed {
-                    code: "character_permission_revoked",
-                    message: format!(
-                        "the character {cid} may no longer be used (its owner revoked it or changed who may use it)"
-                    ),
-                });
-            };
+        for c in self.check_characters(row, &mentioned).await? {
             // Rather than make a clip without the likeness that would still be published as
             // a cameo.
             if text_only_create {
                 return Err(JobError::Failed {
                     code: "character_unsupported_by_model",
                     message: format!(
-                        "the character {cid}'s likeness cannot be used: this worker's model ({}) makes video from text only, and a cameo needs one that starts from an image",
+                        "the character {}'s likeness cannot be used: this worker's model ({}) makes video from text only, and a cameo needs one that starts from an image",
+                        c.id,
                         self.pipeline.name()
                     ),
                 });
             }
             let _ = self
                 .db
-                .audit(&row.owner, "use.generated", Some(cid), Some(&row.id), "")
+                .audit(&row.owner, "use.generated", Some(&c.id), Some(&row.id), "")
                 .await;
             if character_frame.is_none() {
                 character_frame = Some(c.reference_frame.clone());
@@ -378,6 +419,8 @@ impl Worker {
         if cancel.load(Ordering::Relaxed) {
             return Err(JobError::LostLease);
         }
+        // Revoked while the engine worked: nothing is stored.
+        self.check_characters(row, &mentioned).await?;
 
         // One blocking task from here to the finished files: scale to the delivered size when
         // it differs from the generated one, run the output check before anything is stored,

@@ -1180,6 +1180,190 @@ async fn character_permission_levels_and_cameo_jobs() {
     server.stop().await;
 }
 
+/// A pipeline that, once generation has started, waits until the test lets it go on.
+struct GatedPipeline {
+    inner: kino_server::worker::SharedPipeline,
+    started: std::sync::atomic::AtomicBool,
+    release: std::sync::atomic::AtomicBool,
+}
+
+impl GatedPipeline {
+    fn wait_for_release(&self) {
+        use std::sync::atomic::Ordering;
+        self.started.store(true, Ordering::SeqCst);
+        while !self.release.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl kino_engine::Pipeline for GatedPipeline {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn supports_first_frame(&self) -> bool {
+        self.inner.supports_first_frame()
+    }
+    fn generate(
+        &self,
+        plan: &kino_prompt::ShotPlan,
+        opts: &kino_engine::GenerateOptions,
+        progress: &mut dyn kino_engine::Progress,
+    ) -> kino_engine::pipeline::Result<kino_engine::Generated> {
+        self.wait_for_release();
+        self.inner.generate(plan, opts, progress)
+    }
+    fn remix(
+        &self,
+        source: &kino_media::Clip,
+        plan: &kino_prompt::ShotPlan,
+        strength: f64,
+        opts: &kino_engine::GenerateOptions,
+        progress: &mut dyn kino_engine::Progress,
+    ) -> kino_engine::pipeline::Result<kino_engine::Generated> {
+        self.wait_for_release();
+        self.inner.remix(source, plan, strength, opts, progress)
+    }
+    fn extend(
+        &self,
+        source: &kino_media::Clip,
+        plan: &kino_prompt::ShotPlan,
+        seconds: f64,
+        opts: &kino_engine::GenerateOptions,
+        progress: &mut dyn kino_engine::Progress,
+    ) -> kino_engine::pipeline::Result<kino_engine::Generated> {
+        self.wait_for_release();
+        self.inner.extend(source, plan, seconds, opts, progress)
+    }
+}
+
+/// A remix or extension of a cameo carries the likeness on, so it is a use of the
+/// character: it needs permission, the owner sees and can delete it, it is published as a
+/// cameo. And a revocation that arrives while a cameo job is being generated still wins:
+/// nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn derived_cameos_and_revocation_during_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, alice, db) = start(dir.path(), 0, 10_000).await;
+    let (bob_key, bob_secret) = db.create_key("bob", 10_000, 8).await.unwrap();
+    let bob = Api {
+        base: alice.base.clone(),
+        key: bob_secret,
+        http: reqwest::Client::new(),
+    };
+    let cid = register(&alice, "approved", &bob_key.id).await;
+    let published = Arc::new(CameoSpy::default());
+    let mut worker = standalone_worker(dir.path(), &db, "w");
+    worker.publisher = published.clone();
+
+    // Bob's cameo, then a remix and an extension of it whose prompts name no character.
+    let (s, cameo) = uses(&bob, &cid).await;
+    assert_eq!(s, 200);
+    let cameo = cameo.unwrap();
+    assert!(worker.run_one().await.unwrap());
+    assert_eq!(bob.wait(&cameo).await["status"], "completed");
+    let (s, remix) = bob
+        .post(
+            &format!("/v1/videos/{cameo}/remix"),
+            json!({"prompt": "The same, at night.", "steps": 2}),
+        )
+        .await;
+    assert_eq!(s, 200, "{remix}");
+    let remix = remix["id"].as_str().unwrap().to_string();
+    let (s, ext) = bob
+        .post(
+            "/v1/videos/extensions",
+            json!({"prompt": "Then it rains.", "seconds": "1", "video": {"id": cameo}, "steps": 2}),
+        )
+        .await;
+    assert_eq!(s, 200, "{ext}");
+    let ext = ext["id"].as_str().unwrap().to_string();
+    let (_, listed) = alice
+        .get(&format!("/v1/videos/characters/{cid}/videos"))
+        .await;
+    let listed: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect();
+    for id in [&cameo, &remix, &ext] {
+        assert!(listed.contains(&id.as_str()), "{id} not in {listed:?}");
+    }
+    assert!(worker.run_one().await.unwrap());
+    assert_eq!(bob.wait(&remix).await["status"], "completed");
+    assert_eq!(
+        *published.0.lock().unwrap(),
+        [true, true],
+        "the remix is published as a cameo"
+    );
+    // Alice deletes the extension before it runs.
+    let (s, _) = alice
+        .json(alice.http.delete(format!(
+            "{}/v1/videos/characters/{cid}/videos/{ext}",
+            alice.base
+        )))
+        .await;
+    assert_eq!(s, 200);
+
+    // A new cameo job is being generated when Alice revokes: it fails, nothing is stored.
+    let (s, late) = uses(&bob, &cid).await;
+    assert_eq!(s, 200);
+    let late = late.unwrap();
+    let gate = Arc::new(GatedPipeline {
+        inner: model().pipeline.clone(),
+        started: Default::default(),
+        release: Default::default(),
+    });
+    worker.pipeline = gate.clone();
+    let running = tokio::spawn(async move { worker.run_one().await.unwrap() });
+    for _ in 0..600 {
+        if gate.started.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gate.started.load(std::sync::atomic::Ordering::SeqCst));
+    let (s, _) = alice
+        .post(&format!("/v1/videos/characters/{cid}/revoke"), json!({}))
+        .await;
+    assert_eq!(s, 200);
+    gate.release
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(running.await.unwrap());
+    let v = bob.wait(&late).await;
+    assert_eq!(v["status"], "failed", "{v}");
+    assert_eq!(v["error"]["code"], "character_permission_revoked", "{v}");
+    assert!(
+        !dir.path().join("files/videos").join(&late).exists(),
+        "nothing stored for {late}"
+    );
+    let (s, _, _) = bob
+        .send(
+            bob.http
+                .get(format!("{}/v1/videos/{late}/content", bob.base)),
+        )
+        .await;
+    assert_ne!(s, 200);
+    assert_eq!(published.0.lock().unwrap().len(), 2, "nothing published");
+
+    // After the revocation the stored cameo cannot be remixed or extended any more.
+    let (s, e) = bob
+        .post(
+            &format!("/v1/videos/{cameo}/remix"),
+            json!({"prompt": "Once more.", "steps": 2}),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (403, Some("character_permission_denied")),
+        "{e}"
+    );
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(message.contains("source video"), "{message}");
+    server.stop().await;
+}
+
 /// A server whose model makes video from text only refuses, before queueing, what needs an
 /// image: a cameo (its likeness is the first frame) and an `input_reference`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1258,8 +1442,8 @@ async fn text_only_model_refuses_cameos_and_images() {
     server.stop().await;
 }
 
-/// A 128x128 world clip (scene `seed`) marked with kino's key for `video_id`, delivered at
-/// CRF 23 and re-encoded at 1/4 of that bitrate: the MP4 a copy found elsewhere might be.
+/// A 128x128 world clip (scene `seed`) marked with kino's key for `video_id`, delivered
+/// (see below) and re-encoded at 1/4 of that bitrate: the MP4 a copy found elsewhere might be.
 /// `strength`: `None` marks the way a published clip is (`stamp::watermark`), else at that
 /// fixed strength. Deterministic (OpenH264 is), so the scores are the same every run.
 fn marked_copy(seed: u64, video_id: Option<&str>, strength: Option<f32>) -> Vec<u8> {
@@ -1288,7 +1472,14 @@ fn marked_copy(seed: u64, video_id: Option<&str>, strength: Option<f32>) -> Vec<
         }
         (None, _) => {}
     }
-    let (delivered, bps) = attack::reencode(&clip, VideoQuality::Crf(23)).unwrap();
+    // Marked the way kino publishes a clip: delivered the way kino delivers it (CRF 18 at
+    // this size, `VideoQuality::default()`); at a fixed strength: through CRF 23, a copy
+    // that has been through another encoder on its way.
+    let delivery = match (video_id, strength) {
+        (Some(_), None) => VideoQuality::default(),
+        _ => VideoQuality::Crf(23),
+    };
+    let (delivered, bps) = attack::reencode(&clip, delivery).unwrap();
     let (mp4, _) = kino_media::encode_mp4(
         &delivered,
         None,

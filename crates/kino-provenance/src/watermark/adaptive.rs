@@ -3,8 +3,8 @@
 //!
 //! [`embed_adaptive`] marks a copy of the **original** frames at each strength of
 //! [`AdaptiveOptions::strengths`] in turn (never a mark on top of a mark), delivers it the
-//! way kino writes a clip (`kino_media::encode_mp4` at [`AdaptiveOptions::delivery`], CRF 23 by
-//! default, then decoded), re-encodes the delivered clip at `1 / bitrate_divisor` of its
+//! way kino writes a clip (`kino_media::encode_mp4` at [`AdaptiveOptions::delivery`], kino's
+//! default [`VideoQuality::Auto`] unless told otherwise, then decoded), re-encodes the delivered clip at `1 / bitrate_divisor` of its
 //! bitrate (the "1/4 bitrate" attack of the robustness run), decodes it and runs [`detect`].
 //! The first strength whose payload comes back exactly *with a margin*
 //! ([`AdaptiveOptions::passes`]) is kept; if none does, the last (strongest) one is kept and
@@ -33,7 +33,8 @@ pub struct AdaptiveOptions {
     pub strengths: Vec<f32>,
     /// The texture mask ([`EmbedOptions::adaptive`]).
     pub texture_mask: bool,
-    /// How the clip will be delivered (kino's `encode_mp4` default: CRF 23).
+    /// How the clip will be delivered (kino's `encode_mp4` default, [`VideoQuality::Auto`]:
+    /// CRF 18 up to 256x256 pixels, CRF 23 above).
     pub delivery: VideoQuality,
     /// The simulated attack re-encodes the delivered clip at its bitrate divided by this.
     pub bitrate_divisor: u32,
@@ -46,7 +47,7 @@ pub struct AdaptiveOptions {
 }
 
 impl Default for AdaptiveOptions {
-    /// 3.0, 3.5, 4.0, 4.5; CRF 23 delivery; 1/4 bitrate; margin 2.0 over the threshold (the
+    /// 3.0, 3.5, 4.0, 4.5; the default delivery ([`VideoQuality::Auto`]); 1/4 bitrate; margin 2.0 over the threshold (the
     /// score then nearly reaches the score-only 1e-6 bound, 6.78, without the CRC's help);
     /// at most 10 of 140 coded bits wrong (7%; the K = 7 code starts to fail at ~12%, and
     /// clips that passed with 13-14 errors were lost at 1/5 bitrate; see docs/provenance.md).
@@ -54,7 +55,7 @@ impl Default for AdaptiveOptions {
         AdaptiveOptions {
             strengths: vec![3.0, 3.5, 4.0, 4.5],
             texture_mask: true,
-            delivery: VideoQuality::Crf(23),
+            delivery: VideoQuality::default(),
             bitrate_divisor: 4,
             score_margin: 2.0,
             max_coded_bit_errors: 10,

@@ -25,7 +25,8 @@
 //!
 //! **Strength.** [`embed`] marks at a fixed [`EmbedOptions::strength`]; [`embed_adaptive`]
 //! (closed loop) tries 3.0, 3.5, 4.0, 4.5 on the original frames and keeps the weakest whose
-//! mark survives a simulated delivery (CRF 23) and re-encode at 1/4 of that bitrate.
+//! mark survives a simulated delivery (kino's default quality) and re-encode at 1/4 of that
+//! bitrate.
 //!
 //! See `docs/provenance.md` for the parameters and the measured robustness.
 

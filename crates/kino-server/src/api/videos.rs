@@ -222,18 +222,34 @@ struct NewJob {
     input_image: Option<Vec<u8>>,
 }
 
-/// The characters a prompt mentions, each checked against the caller's permission.
+/// The characters a job uses, each checked against the caller's permission: those its
+/// prompt mentions and those of the stored video it starts from (a remix, edit or extension
+/// of a cameo carries the likeness on, so it is a use of the character too).
 async fn characters_allowed(
     state: &AppState,
     caller: &Caller,
     prompt: &str,
+    source: Option<&str>,
 ) -> ApiResult<Vec<String>> {
-    let ids = crate::characters::mentions(prompt);
-    for id in &ids {
+    let mut ids = crate::characters::mentions(prompt);
+    let mentioned = ids.len();
+    if let Some(source) = source {
+        for id in state.db.video_characters(source).await? {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let (param, why) = if i < mentioned {
+            ("prompt", "the prompt mentions it")
+        } else {
+            ("video", "the source video shows it")
+        };
         let Some(c) = state.db.get_character(id).await? else {
             return Err(ApiError::invalid(
-                "prompt",
-                format!("The prompt mentions the character '{id}', which does not exist."),
+                param,
+                format!("The character '{id}' does not exist ({why})."),
             ));
         };
         if !state.db.may_use(&c, &caller.0.id).await? {
@@ -242,8 +258,8 @@ async fn characters_allowed(
                 .audit(&caller.0.id, "use.refused", Some(id), None, "")
                 .await?;
             let mut e = ApiError::invalid(
-                "prompt",
-                format!("You may not use the character '{id}': its owner has not allowed it (or revoked it)."),
+                param,
+                format!("You may not use the character '{id}' ({why}): its owner has not allowed it (or revoked it)."),
             );
             e.status = StatusCode::FORBIDDEN;
             e.kind = "permission_error";
@@ -255,7 +271,7 @@ async fn characters_allowed(
 }
 
 async fn enqueue(state: &AppState, caller: &Caller, job: NewJob) -> ApiResult<Response> {
-    let characters = characters_allowed(state, caller, &job.prompt).await?;
+    let characters = characters_allowed(state, caller, &job.prompt, job.source.as_deref()).await?;
     if job.kind == jobs::CREATE {
         image_model_check(state, &job.prompt, job.input_image.is_some())?;
     }
