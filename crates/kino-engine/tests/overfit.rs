@@ -9,7 +9,7 @@
 //! Settings (docs/models/engine.md, "Overfit check"): 9-frame clips (3 latent frames),
 //! batch 2, 350 steps at lr 2e-3, the DiT with place features (`absolute_positions`; with
 //! rotary positions alone the same run draws the object at the frame's edge), no first-frame
-//! conditioning. About 160 s on two cores.
+//! conditioning. About 145 s on two idle cores (test profile).
 
 mod common;
 
