@@ -336,10 +336,6 @@ impl Worker {
                     ),
                 });
             }
-            let _ = self
-                .db
-                .audit(&row.owner, "use.generated", Some(&c.id), Some(&row.id), "")
-                .await;
             if character_frame.is_none() {
                 character_frame = Some(c.reference_frame.clone());
             }
@@ -480,7 +476,16 @@ impl Worker {
             .finish_job(&row.id, &self.cfg.id, Outcome::Completed { expires_at })
             .await
         {
-            Ok(true) => Ok(()),
+            Ok(true) => {
+                // Logged once the clip exists (a failed or refused job made no use).
+                for cid in &mentioned {
+                    let _ = self
+                        .db
+                        .audit(&row.owner, "use.generated", Some(cid), Some(&row.id), "")
+                        .await;
+                }
+                Ok(())
+            }
             Ok(false) => {
                 // Deleted (or taken over) while we worked: leave nothing behind unless the
                 // row still exists for another worker.

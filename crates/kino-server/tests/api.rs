@@ -1361,6 +1361,45 @@ async fn derived_cameos_and_revocation_during_generation() {
     );
     let message = e["error"]["message"].as_str().unwrap();
     assert!(message.contains("source video"), "{message}");
+
+    // Bob deletes his cameo; the audit log has the derived uses, the late refusal and the
+    // deletion, and "generated" only for the clips that were made.
+    let (s, _) = bob
+        .json(bob.http.delete(format!("{}/v1/videos/{cameo}", bob.base)))
+        .await;
+    assert_eq!(s, 200);
+    let (_, log) = alice
+        .get(&format!("/v1/videos/characters/{cid}/audit"))
+        .await;
+    let entries: Vec<(String, String)> = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["video_id"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    for (action, video) in [
+        ("use.requested", &remix),
+        ("use.requested", &ext),
+        ("use.generated", &cameo),
+        ("use.generated", &remix),
+        ("use.refused_at_generation", &late),
+        ("video.deleted_by_owner", &ext),
+        ("video.deleted_by_creator", &cameo),
+    ] {
+        assert!(
+            entries.contains(&(action.to_string(), video.clone())),
+            "{action} {video} missing from {entries:?}"
+        );
+    }
+    assert!(
+        !entries.contains(&("use.generated".to_string(), late.clone())),
+        "{entries:?}"
+    );
     server.stop().await;
 }
 

@@ -652,11 +652,28 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
+    // A cameo's deletion by its maker is in its characters' audit logs (as the owner's is).
+    let characters = match state.db.get_video(&id, Some(&caller.0.id)).await? {
+        Some(_) => state.db.video_characters(&id).await?,
+        None => Vec::new(),
+    };
     let Some(row) = state.db.delete_video(&id, &caller.0.id).await? else {
         return Err(ApiError::not_found(format!(
             "Video with id '{id}' not found."
         )));
     };
+    for c in &characters {
+        state
+            .db
+            .audit(
+                &caller.0.id,
+                "video.deleted_by_creator",
+                Some(c),
+                Some(&id),
+                "",
+            )
+            .await?;
+    }
     // The row is gone first: a crash here leaves files that the startup sweep removes.
     state.storage.delete_video(&row.id).await?;
     Ok(Json(json!({ "id": row.id, "object": "video.deleted", "deleted": true })).into_response())
