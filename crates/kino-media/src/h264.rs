@@ -12,7 +12,7 @@ use openh264::formats::{YUVSlices, YUVSource};
 use openh264::{OpenH264API, Timestamp};
 
 /// How hard the video encoder compresses.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VideoQuality {
     /// Constant quantiser, 0 (best) ..= 51 (worst), like x264's CRF scale; 23 is a good default.
@@ -20,13 +20,8 @@ pub enum VideoQuality {
     /// Average bitrate in bits per second.
     Bitrate(u32),
     /// The default: a constant quantiser chosen by frame size, [`VideoQuality::for_frame`].
+    #[default]
     Auto,
-}
-
-impl Default for VideoQuality {
-    fn default() -> Self {
-        VideoQuality::Auto
-    }
 }
 
 impl VideoQuality {
