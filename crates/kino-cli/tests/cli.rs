@@ -656,6 +656,201 @@ fn keys_provenance_init_show_import() {
     assert_fails_with(&o, &["junk.pem"]);
 }
 
+/// An operator's own certificate chain, made outside kino (OpenSSL's command line: a P-256
+/// root CA and a signing certificate it issued): `kino keys provenance init --cert --key`
+/// imports it, the clips kino signs carry it, and `kino verify --trust ROOT` calls them
+/// trusted, where kino's own key (not under that root) is not. Needs `openssl`; skipped
+/// without it unless KINO_REQUIRE_OPENSSL=1 (CI).
+#[test]
+fn an_operator_chain_made_with_openssl_signs_and_verifies_as_trusted() {
+    let openssl = |dir: &Path, args: &[&str]| -> bool {
+        match std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+        {
+            Ok(o) if o.status.success() => true,
+            Ok(o) => panic!("openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr)),
+            Err(e) => {
+                assert!(
+                    std::env::var_os("KINO_REQUIRE_OPENSSL").is_none(),
+                    "openssl: {e}"
+                );
+                false
+            }
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("ext.cnf"),
+        "[ca]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n\
+         subjectKeyIdentifier=hash\n[leaf]\nbasicConstraints=critical,CA:FALSE\n\
+         keyUsage=critical,digitalSignature\nextendedKeyUsage=emailProtection\n\
+         subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+    )
+    .unwrap();
+    let p256 = [
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+    ];
+    if !openssl(d, &[&p256[..], &["-out", "root.key"]].concat()) {
+        eprintln!("skipped: no openssl");
+        return;
+    }
+    let subject_root = "/O=Example Newsroom/CN=Example Root CA";
+    let subject_leaf = "/O=Example Newsroom/CN=Example Signer";
+    for args in [
+        vec![
+            "req",
+            "-new",
+            "-key",
+            "root.key",
+            "-subj",
+            subject_root,
+            "-out",
+            "root.csr",
+        ],
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            "root.csr",
+            "-signkey",
+            "root.key",
+            "-days",
+            "3650",
+            "-sha256",
+            "-extfile",
+            "ext.cnf",
+            "-extensions",
+            "ca",
+            "-out",
+            "root.pem",
+        ],
+        [&p256[..], &["-out", "signer.key"]].concat(),
+        vec![
+            "req",
+            "-new",
+            "-key",
+            "signer.key",
+            "-subj",
+            subject_leaf,
+            "-out",
+            "signer.csr",
+        ],
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            "signer.csr",
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-CAcreateserial",
+            "-days",
+            "365",
+            "-sha256",
+            "-extfile",
+            "ext.cnf",
+            "-extensions",
+            "leaf",
+            "-out",
+            "signer.pem",
+        ],
+    ] {
+        assert!(openssl(d, &args));
+    }
+    let chain = [
+        std::fs::read_to_string(d.join("signer.pem")).unwrap(),
+        std::fs::read_to_string(d.join("root.pem")).unwrap(),
+    ]
+    .concat();
+    std::fs::write(d.join("chain.pem"), chain).unwrap();
+
+    let data = d.join("data");
+    let o = run_kino(
+        &data,
+        &[
+            "keys",
+            "provenance",
+            "init",
+            "--cert",
+            d.join("chain.pem").to_str().unwrap(),
+            "--key",
+            d.join("signer.key").to_str().unwrap(),
+        ],
+    );
+    assert_ok(&o);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("Example Signer"), "{out}");
+    let clip = d.join("clip.mp4");
+    assert_ok(&run_kino(
+        &data,
+        &[
+            "world",
+            "sample",
+            "--prompt",
+            "a red ball falls onto grass",
+            "-o",
+            clip.to_str().unwrap(),
+        ],
+    ));
+    let root = d.join("root.pem");
+    let o = run_kino(
+        &data,
+        &[
+            "verify",
+            clip.to_str().unwrap(),
+            "--json",
+            "--trust",
+            root.to_str().unwrap(),
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(5),
+        "valid credentials, no watermark: {v:#}"
+    );
+    assert_eq!(v["c2pa"]["state"], "valid", "{v:#}");
+    assert_eq!(v["c2pa"]["trusted"], true, "{v:#}");
+    assert_eq!(v["c2pa"]["issuer"], "Example Newsroom", "{v:#}");
+
+    // kino's own self-signed key does not chain to the operator's root: exit 8.
+    let other = d.join("other");
+    assert_ok(&run_kino(&other, &["keys", "provenance", "init"]));
+    let own = d.join("own.mp4");
+    assert_ok(&run_kino(
+        &other,
+        &[
+            "world",
+            "sample",
+            "--prompt",
+            "a red ball falls onto grass",
+            "-o",
+            own.to_str().unwrap(),
+        ],
+    ));
+    let o = run_kino(
+        &other,
+        &[
+            "verify",
+            own.to_str().unwrap(),
+            "--json",
+            "--trust",
+            root.to_str().unwrap(),
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(8), "{v:#}");
+    assert_eq!(v["c2pa"]["trusted"], false, "{v:#}");
+}
+
 /// `kino verify` on files without provenance, and on files it cannot read.
 #[test]
 fn verify_exit_codes_without_provenance() {

@@ -201,6 +201,35 @@ fn signed_clip_reads_valid_with_its_actions() {
     );
 }
 
+/// A created clip with a cameo in it (what the server publishes for a `@char_` prompt):
+/// created as trained algorithmic media, then the cameo composite.
+#[test]
+fn created_cameo_adds_the_composite() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_in(dir.path());
+    let mut c = creds();
+    c.cameo = true;
+    let r = read_credentials_bytes(&sign_mp4_bytes(&key, &c, unsigned_mp4()).unwrap(), "cameo")
+        .unwrap();
+    assert_eq!(r.state, CredentialsState::Valid, "{:?}", r.state);
+    let actions: Vec<(&str, Option<&str>)> = r
+        .actions
+        .iter()
+        .map(|a| (a.action.as_str(), a.digital_source_type.as_deref()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("c2pa.created", Some(TRAINED_ALGORITHMIC_MEDIA)),
+            (
+                "c2pa.edited",
+                Some(COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA)
+            ),
+        ]
+    );
+    assert!(r.ingredients.is_empty());
+}
+
 #[test]
 fn edit_has_the_parent_as_ingredient_and_cameo_composites() {
     let dir = tempfile::tempdir().unwrap();
