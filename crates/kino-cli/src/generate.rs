@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::plan::{parse_plan, read_prompt};
+use crate::plan::{parse_plan, prompt_file, read_prompt};
 use crate::progress;
 use crate::safety::OutputCheck;
 use kino_provenance::visible::VisibleMark;
@@ -78,6 +78,17 @@ fn check_prompt(prompt: &str, args: &SampleArgs) -> Result<Arc<dyn PromptPolicy>
         bail!("refused: {reason}");
     }
     Ok(policy)
+}
+
+/// Refuses a `--model` that is no model folder before anything else is loaded (the content
+/// policy would otherwise report first that it found no text encoder there).
+fn check_model_dir(model: Option<&Path>) -> Result<()> {
+    let Some(dir) = model else { return Ok(()) };
+    if DiffusersFolder::is_diffusers_folder(dir) {
+        return Ok(());
+    }
+    ModelFolder::open(dir).with_context(|| format!("--model {}", dir.display()))?;
+    Ok(())
 }
 
 /// The model kino uses when none is named.
@@ -180,9 +191,6 @@ pub fn parse_size(s: &str) -> Result<(u32, u32)> {
 fn options(args: &SampleArgs, plan: &kino_prompt::ShotPlan) -> Result<GenerateOptions> {
     let solver = Solver::parse(&args.solver)
         .with_context(|| format!("solver '{}': expected unipc or euler", args.solver))?;
-    if args.steps == 0 || args.steps > 1000 {
-        bail!("--steps {}: must be 1..=1000", args.steps);
-    }
     let size = match &args.size {
         Some(s) => Some(parse_size(s)?),
         None if plan.clip.spans.size.is_some() || plan.clip.spans.aspect.is_some() => {
@@ -190,7 +198,7 @@ fn options(args: &SampleArgs, plan: &kino_prompt::ShotPlan) -> Result<GenerateOp
         }
         None => None,
     };
-    Ok(GenerateOptions {
+    let opts = GenerateOptions {
         seed: args.seed.or(plan.clip.seed).unwrap_or(0),
         steps: args.steps,
         video_guidance: args.guidance,
@@ -204,7 +212,21 @@ fn options(args: &SampleArgs, plan: &kino_prompt::ShotPlan) -> Result<GenerateOp
         seconds: None,
         first_frame: None,
         last_frame: None,
-    })
+    };
+    // Before any model is loaded; the message names the flag.
+    opts.check().map_err(|e| {
+        let m = e.to_string();
+        let named = [
+            ("video guidance", "--guidance"),
+            ("audio guidance", "--audio-guidance"),
+            ("shift", "--shift"),
+            ("steps", "--steps"),
+        ]
+        .into_iter()
+        .find_map(|(setting, flag)| m.strip_prefix(setting).map(|rest| format!("{flag}{rest}")));
+        anyhow::anyhow!(named.unwrap_or(m))
+    })?;
+    Ok(opts)
 }
 
 /// The model's name and a version string for the manifest: its family and a digest of its
@@ -343,6 +365,15 @@ pub fn generate(
     args: &SampleArgs,
 ) -> Result<()> {
     let started = Instant::now();
+    let prompt_file = prompt_file(prompt);
+    let inputs: Vec<&Path> = prompt_file
+        .iter()
+        .copied()
+        .chain(image)
+        .chain(last_frame)
+        .collect();
+    kino_media::check_output_path(out, &inputs)?;
+    check_model_dir(args.model.as_deref())?;
     let text = read_prompt(prompt)?;
     let plan = parse_plan(&text)?;
     let policy = check_prompt(&text, args)?;
@@ -426,6 +457,9 @@ fn from_clip(
     ) -> Result<Generated>,
 ) -> Result<()> {
     let started = Instant::now();
+    let inputs: Vec<&Path> = prompt_file(prompt).into_iter().chain([clip]).collect();
+    kino_media::check_output_path(out, &inputs)?;
+    check_model_dir(args.model.as_deref())?;
     let text = read_prompt(prompt)?;
     let plan = parse_plan(&text)?;
     let policy = check_prompt(&text, args)?;

@@ -206,6 +206,7 @@ pub fn run(cmd: MediaCommand) -> Result<()> {
         }
         MediaCommand::Mux(args) => mux(args),
         MediaCommand::Thumbnail { file, output, at } => {
+            kino_media::check_output_path(&output, &[&file])?;
             let clip = kino_media::read_mp4(&file)?;
             let webp = kino_media::thumbnail_webp(&clip.video, at)?;
             kino_media::write_atomically(&output, &webp)?;
@@ -219,6 +220,7 @@ pub fn run(cmd: MediaCommand) -> Result<()> {
             columns,
             tile_width,
         } => {
+            kino_media::check_output_path(&output, &[&file])?;
             let clip = kino_media::read_mp4(&file)?;
             let opts = SpritesheetOptions {
                 count,
@@ -258,6 +260,12 @@ fn mux(args: MuxArgs) -> Result<()> {
     let fps = parse_fps(&args.fps)?;
     let opts = args.quality.options()?;
     let files = image_files(&args.frames)?;
+    let inputs: Vec<&Path> = files
+        .iter()
+        .map(PathBuf::as_path)
+        .chain(args.audio.as_deref())
+        .collect();
+    kino_media::check_output_path(&args.output, &inputs)?;
     let key = crate::keys::load_or_init_provenance(&args.data.resolve())?;
     let bar = progress::bar("reading", files.len() as u64);
     let mut video: Option<VideoFrames> = None;

@@ -53,6 +53,24 @@ fn candidates(dirs: Vec<PathBuf>) -> Vec<PathBuf> {
 }
 
 pub fn run(cmd: ModelsCommand) -> Result<()> {
+    // `verify --json` reports a folder it cannot verify as JSON too (and still exits 1).
+    let failed_json = match &cmd {
+        ModelsCommand::Verify { dir, json: true } => Some(dir.clone()),
+        _ => None,
+    };
+    let result = run_inner(cmd);
+    if let (Err(e), Some(dir)) = (&result, failed_json) {
+        let report = serde_json::json!({
+            "folder": dir.display().to_string(),
+            "ok": false,
+            "error": format!("{e:#}"),
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    result
+}
+
+fn run_inner(cmd: ModelsCommand) -> Result<()> {
     match cmd {
         ModelsCommand::List { dirs } => {
             let found = candidates(dirs);

@@ -94,7 +94,8 @@ impl Verdict {
             Verdict::CredentialsOnly => "valid content credentials, no kino watermark",
             Verdict::Nothing => "no content credentials and no kino watermark",
             Verdict::Mismatch => {
-                "content credentials and watermark disagree: the manifest records another clip"
+                "watermark mismatch: the frames carry another clip's mark than the one they \
+                 were checked against"
             }
             Verdict::Untrusted => {
                 "content credentials valid, but the signer is not one of the trusted anchors"
@@ -410,7 +411,17 @@ fn to_text(
             }
         }
     }
-    s.push_str(&format!("Verdict:   {} (exit {})\n", v.text(), v as u8));
+    // Say which clip the frames were checked against: the one named, else the manifest's.
+    let against = match (v, named) {
+        (Verdict::Mismatch, Some(n)) => format!(" ({}: {})", n.source, n.clip_id),
+        (Verdict::Mismatch, None) => " (the clip the content credentials record)".into(),
+        _ => String::new(),
+    };
+    s.push_str(&format!(
+        "Verdict:   {}{against} (exit {})\n",
+        v.text(),
+        v as u8
+    ));
     s
 }
 

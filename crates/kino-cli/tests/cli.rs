@@ -788,35 +788,9 @@ fn an_operator_chain_made_with_openssl_signs_and_verifies_as_trusted() {
     assert_ok(&o);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("Example Signer"), "{out}");
-    let clip = d.join("clip.mp4");
-    assert_ok(&run_kino(
-        &data,
-        &[
-            "world",
-            "sample",
-            "--prompt",
-            "a red ball falls onto grass",
-            "-o",
-            clip.to_str().unwrap(),
-        ],
-    ));
     let root = d.join("root.pem");
-    let o = run_kino(
-        &data,
-        &[
-            "verify",
-            clip.to_str().unwrap(),
-            "--json",
-            "--trust",
-            root.to_str().unwrap(),
-        ],
-    );
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(5),
-        "valid credentials, no watermark: {v:#}"
-    );
+    let (code, v) = sample_and_verify(&data, &d.join("clip.mp4"), &root);
+    assert_eq!(code, Some(5), "valid credentials, no watermark: {v:#}");
     assert_eq!(v["c2pa"]["state"], "valid", "{v:#}");
     assert_eq!(v["c2pa"]["trusted"], true, "{v:#}");
     assert_eq!(v["c2pa"]["issuer"], "Example Newsroom", "{v:#}");
@@ -824,31 +798,36 @@ fn an_operator_chain_made_with_openssl_signs_and_verifies_as_trusted() {
     // kino's own self-signed key does not chain to the operator's root: exit 8.
     let other = d.join("other");
     assert_ok(&run_kino(&other, &["keys", "provenance", "init"]));
-    let own = d.join("own.mp4");
+    let (code, v) = sample_and_verify(&other, &d.join("own.mp4"), &root);
+    assert_eq!(code, Some(8), "{v:#}");
+    assert_eq!(v["c2pa"]["trusted"], false, "{v:#}");
+}
+
+/// Writes a world clip signed with `data`'s key to `clip`, then `kino verify --json
+/// --trust ROOT` it: the exit code and the report.
+fn sample_and_verify(data: &Path, clip: &Path, root: &Path) -> (Option<i32>, serde_json::Value) {
     assert_ok(&run_kino(
-        &other,
+        data,
         &[
             "world",
             "sample",
             "--prompt",
             "a red ball falls onto grass",
             "-o",
-            own.to_str().unwrap(),
+            clip.to_str().unwrap(),
         ],
     ));
     let o = run_kino(
-        &other,
+        data,
         &[
             "verify",
-            own.to_str().unwrap(),
+            clip.to_str().unwrap(),
             "--json",
             "--trust",
             root.to_str().unwrap(),
         ],
     );
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(o.status.code(), Some(8), "{v:#}");
-    assert_eq!(v["c2pa"]["trusted"], false, "{v:#}");
+    (o.status.code(), serde_json::from_slice(&o.stdout).unwrap())
 }
 
 /// `kino verify` on files without provenance, and on files it cannot read.
@@ -1056,6 +1035,10 @@ fn verify_exit_codes_without_provenance() {
         text.contains("does NOT match clip id kino-some-other-clip"),
         "{text}"
     );
+    assert!(
+        text.contains("checked against (--clip-id: kino-some-other-clip)"),
+        "{text}"
+    );
     let o = run_kino(&data, &["verify", copy_s, "--clip-id", id]);
     let text = String::from_utf8_lossy(&o.stdout);
     eprintln!("{text}");
@@ -1237,4 +1220,139 @@ fn train_refuses_bad_options_before_training() {
         "no step was taken"
     );
     assert!(!out.exists());
+}
+
+/// Bad input to generate, remix and extend is refused before any model runs, with the flag
+/// or file named, and an output path that is one of the command's inputs never replaces it.
+#[test]
+fn generate_refuses_bad_input_before_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("data");
+    let kino = |args: &[&str]| run_kino(&data, args);
+    let path = |name: &str| d.join(name).to_str().unwrap().to_string();
+    let prompt_file = d.join("prompt.txt");
+    std::fs::write(&prompt_file, "A red ball falls onto grass.").unwrap();
+    let source = d.join("source.mp4");
+    std::fs::write(&source, b"not yet a clip").unwrap();
+    let image = d.join("first.png");
+    write_png(&image, 32, 32, 90);
+    std::fs::create_dir(d.join("folder")).unwrap();
+
+    // -o onto an input: refused, the input untouched.
+    for args in [
+        vec![
+            "generate",
+            prompt_file.to_str().unwrap(),
+            "-o",
+            prompt_file.to_str().unwrap(),
+        ],
+        vec![
+            "generate",
+            "a red ball",
+            "--image",
+            image.to_str().unwrap(),
+            "-o",
+            image.to_str().unwrap(),
+        ],
+        vec![
+            "remix",
+            source.to_str().unwrap(),
+            "a blue ball",
+            "-o",
+            source.to_str().unwrap(),
+        ],
+        vec![
+            "extend",
+            source.to_str().unwrap(),
+            "then rain",
+            "-o",
+            source.to_str().unwrap(),
+        ],
+    ] {
+        assert_fails_with(&kino(&args), &["is also an input of this command"]);
+    }
+    assert_eq!(
+        std::fs::read_to_string(&prompt_file).unwrap(),
+        "A red ball falls onto grass."
+    );
+    assert_eq!(std::fs::read(&source).unwrap(), b"not yet a clip");
+    assert!(image::open(&image).is_ok());
+
+    // Outputs that cannot be written: said before any work, naming the path.
+    let o = kino(&["generate", "a red ball", "-o", &path("missing/clip.mp4")]);
+    assert_fails_with(&o, &["missing", "does not exist"]);
+    let o = kino(&["generate", "a red ball", "-o", &path("folder")]);
+    assert_fails_with(&o, &["is a folder"]);
+
+    // Settings no sampler can use, named by their flag.
+    let out = path("out.mp4");
+    for (flag, value, needle) in [
+        ("--guidance", "NaN", "--guidance NaN"),
+        ("--guidance", "-5", "--guidance -5"),
+        ("--audio-guidance", "inf", "--audio-guidance inf"),
+        ("--shift", "0", "--shift 0"),
+        ("--shift", "-1", "--shift -1"),
+        ("--steps", "0", "--steps 0"),
+    ] {
+        let flag_value = format!("{flag}={value}");
+        let o = kino(&["generate", "a red ball", "-o", &out, &flag_value]);
+        assert_fails_with(&o, &[needle]);
+    }
+
+    // A prompt that names a missing file or a folder is not taken as the prompt's words; a
+    // file of NUL bytes is an empty prompt.
+    let o = kino(&["generate", "myprompt.txt", "-o", &out]);
+    assert_fails_with(&o, &["myprompt.txt", "no such file"]);
+    let o = kino(&["generate", &path("folder"), "-o", &out]);
+    assert_fails_with(&o, &["is a folder"]);
+    let nul = d.join("nul.txt");
+    std::fs::write(&nul, b"\0\0\0").unwrap();
+    let o = kino(&["generate", nul.to_str().unwrap(), "-o", &out]);
+    assert_fails_with(&o, &["empty"]);
+
+    // A model folder that is not there, said first and plainly.
+    let o = kino(&[
+        "generate",
+        "a red ball",
+        "-o",
+        &out,
+        "--model",
+        &path("nowhere"),
+    ]);
+    assert_fails_with(&o, &["nowhere", "no such folder"]);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("content policy"));
+    assert!(!Path::new(&out).exists(), "nothing written");
+
+    // Damaged weights of the right size (what `kino models verify` catches by SHA-256):
+    // the sampler's NaNs are an error, not a blank clip that passes as a result.
+    let model = d.join("damaged");
+    common::copy_dir(Path::new("../../models/kino-tiny"), &model);
+    let dit = model.join("dit.safetensors");
+    let mut bytes = std::fs::read(&dit).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid..mid + 4096].fill(0xFF);
+    std::fs::write(&dit, bytes).unwrap();
+    let o = kino(&[
+        "generate",
+        "a red ball",
+        "-o",
+        &out,
+        "--model",
+        model.to_str().unwrap(),
+        "--seconds",
+        "1",
+        "--steps",
+        "2",
+    ]);
+    assert_fails_with(&o, &["non-finite", "kino models verify"]);
+    assert!(!Path::new(&out).exists(), "nothing written");
+    let o = kino(&["models", "verify", model.to_str().unwrap(), "--json"]);
+    assert!(!o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ok"], false, "{v:#}");
+    assert!(
+        v["error"].as_str().unwrap().contains("dit.safetensors"),
+        "{v:#}"
+    );
 }

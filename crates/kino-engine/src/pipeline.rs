@@ -71,6 +71,66 @@ impl Default for GenerateOptions {
     }
 }
 
+impl GenerateOptions {
+    /// The most denoising steps per shot a request may ask for.
+    pub const MAX_STEPS: usize = 1000;
+    /// The largest guidance scale or schedule shift a request may ask for.
+    pub const MAX_SCALE: f64 = 100.0;
+
+    /// Refuses settings no sampler can use (NaN, infinities, a shift of zero or below,
+    /// negative guidance, out-of-range steps or length), naming the setting: without this
+    /// they sample NaN latents that decode to a blank clip.
+    pub fn check(&self) -> Result<()> {
+        let invalid = |what: &str, v: f64, rule: &str| {
+            Err(EngineError::Invalid(format!("{what} {v}: {rule}")))
+        };
+        if self.steps == 0 || self.steps > Self::MAX_STEPS {
+            return Err(EngineError::Invalid(format!(
+                "steps {}: must be 1..={}",
+                self.steps,
+                Self::MAX_STEPS
+            )));
+        }
+        for (what, g) in [
+            ("video guidance", self.video_guidance),
+            ("audio guidance", self.audio_guidance),
+        ] {
+            if !(0.0..=Self::MAX_SCALE).contains(&g) {
+                return invalid(what, g, "must be a number from 0 to 100 (1 = off)");
+            }
+        }
+        if !(self.shift > 0.0 && self.shift <= Self::MAX_SCALE) {
+            return invalid(
+                "shift",
+                self.shift,
+                "must be a number above 0 and at most 100 (1 = none)",
+            );
+        }
+        if let Some(s) = self.seconds {
+            if !(s.is_finite() && s > 0.0) {
+                return invalid("seconds", s, "must be a number above 0");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fails when `t` holds a NaN or an infinity: what damaged weights (or a broken kernel)
+/// produce, and what would otherwise decode to a blank clip that looks like a result.
+pub fn ensure_finite(t: &candle_core::Tensor, what: &str) -> Result<()> {
+    let sum = t
+        .to_dtype(candle_core::DType::F32)?
+        .sum_all()?
+        .to_scalar::<f32>()?;
+    if sum.is_finite() {
+        return Ok(());
+    }
+    Err(EngineError::Invalid(format!(
+        "the model produced non-finite {what} (NaN or infinity): its weights may be damaged \
+         (`kino models verify DIR` checks every file against its manifest)"
+    )))
+}
+
 /// Receives progress; the CLI draws bars, the server records job progress.
 pub trait Progress {
     /// A new stage begins with `total` units of work.

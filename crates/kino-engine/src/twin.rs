@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use crate::noise;
 use crate::pipeline::{
-    EngineError, GenerateOptions, Generated, Pipeline, Progress, Result, StageTimes,
+    ensure_finite, EngineError, GenerateOptions, Generated, Pipeline, Progress, Result, StageTimes,
 };
 use crate::sampler::{FlowSchedule, SolverState};
 
@@ -207,6 +207,7 @@ impl TwinModel {
         progress: &mut dyn Progress,
         times: &mut StageTimes,
     ) -> Result<(Tensor, Tensor)> {
+        opts.check()?;
         let dev = &self.device;
         let t0 = Instant::now();
         let (text, text_mask) = self.text_pair(&job.text, &job.negative)?;
@@ -310,6 +311,8 @@ impl TwinModel {
         if let Some(first) = &job.first_frame {
             xv = replace_first_frame(&xv, first)?;
         }
+        ensure_finite(&xv, "video latents")?;
+        ensure_finite(&xa, "audio latents")?;
         times.add("denoise", t1.elapsed().as_secs_f64());
         Ok((xv, xa))
     }
@@ -374,7 +377,8 @@ impl TwinModel {
         let m = self.spatial_multiple();
         if w == 0 || h == 0 || w % m != 0 || h % m != 0 {
             return Err(EngineError::Invalid(format!(
-                "size {w}x{h}: {} makes sizes that are multiples of {m} (it was trained at {}x{})",
+                "size {w}x{h}: {} makes sizes that are positive multiples of {m} (it was trained \
+                 at {}x{})",
                 self.name, self.size.0, self.size.1
             )));
         }
@@ -415,7 +419,7 @@ impl TwinModel {
         }
         if !(0.1..=60.0).contains(&seconds) {
             return Err(EngineError::Invalid(format!(
-                "duration {seconds:.2} s: must be 0.1..=60 s"
+                "duration {seconds} s: must be 0.1..=60 s"
             )));
         }
         let mut times = StageTimes::default();

@@ -45,7 +45,9 @@ use kino_models::wan_vae::{AutoencoderKLWan as WanVae, WanVaeConfig, WanVaeTilin
 use kino_prompt::ShotPlan;
 
 use crate::noise;
-use crate::pipeline::{EngineError, GenerateOptions, Generated, Progress, Result, StageTimes};
+use crate::pipeline::{
+    ensure_finite, EngineError, GenerateOptions, Generated, Progress, Result, StageTimes,
+};
 use crate::sampler::{FlowSchedule, Solver, SolverState};
 use crate::Pipeline;
 
@@ -1456,6 +1458,7 @@ impl WanModel {
         remix: Option<(&kino_media::Clip, f64)>,
         progress: &mut dyn Progress,
     ) -> Result<Generated> {
+        opts.check()?;
         if opts.first_frame.is_some() {
             self.require_first_frame()?;
         } else if remix.is_none() {
@@ -1492,7 +1495,7 @@ impl WanModel {
         }
         if !(0.1..=60.0).contains(&seconds) {
             return Err(EngineError::Invalid(format!(
-                "duration {seconds:.2} s: must be 0.1..=60 s"
+                "duration {seconds} s: must be 0.1..=60 s"
             )));
         }
         let tf = self.vae.config().scale_factor_temporal;
@@ -1597,6 +1600,7 @@ impl WanModel {
                 }
                 (None, None) => self.denoise(&noise, &cond, Some(&uncond), &args, progress)?,
             };
+            ensure_finite(&latents, "video latents")?;
             times.add("denoise", t1.elapsed().as_secs_f64());
             let t2 = Instant::now();
             progress.stage("decode", 1);

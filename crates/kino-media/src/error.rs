@@ -21,12 +21,12 @@ pub enum MediaError {
         stage: &'static str,
         detail: String,
     },
-    /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    /// Reading or writing a file failed. The OS error is part of the message, not a
+    /// `source()`: error reports that print the chain would otherwise say it twice.
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -56,7 +56,7 @@ impl MediaError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         MediaError::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 }

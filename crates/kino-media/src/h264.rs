@@ -40,13 +40,17 @@ impl VideoQuality {
     /// being re-encoded at a quarter of that bitrate (docs/provenance.md).
     pub fn for_frame(self, width: u32, height: u32) -> VideoQuality {
         match self {
-            VideoQuality::Auto
-                if u64::from(width) * u64::from(height) <= Self::SMALL_FRAME_PIXELS =>
-            {
-                VideoQuality::Crf(Self::SMALL_FRAME_CRF)
-            }
-            VideoQuality::Auto => VideoQuality::Crf(Self::CRF),
+            VideoQuality::Auto => VideoQuality::Crf(Self::auto_crf(width, height)),
             q => q,
+        }
+    }
+
+    /// The quantiser `Auto` means for `width` x `height` frames.
+    fn auto_crf(width: u32, height: u32) -> u8 {
+        if u64::from(width) * u64::from(height) <= Self::SMALL_FRAME_PIXELS {
+            Self::SMALL_FRAME_CRF
+        } else {
+            Self::CRF
         }
     }
 }
@@ -92,10 +96,9 @@ pub fn encode(
             .qp(QpRange::new(q, q))
             .bitrate(BitRate::from_bps(240_000_000))
     };
-    let config = match quality.for_frame(w, h) {
+    let config = match quality {
         VideoQuality::Crf(q) => quantiser(q),
-        // `for_frame` resolves `Auto`; were it ever left, it means the larger frames' quantiser.
-        VideoQuality::Auto => quantiser(VideoQuality::CRF),
+        VideoQuality::Auto => quantiser(VideoQuality::auto_crf(w, h)),
         VideoQuality::Bitrate(bps) => base
             .rate_control_mode(RateControlMode::Bitrate)
             .bitrate(BitRate::from_bps(bps.max(10_000)))

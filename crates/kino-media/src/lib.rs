@@ -24,7 +24,8 @@ pub use mp4_read::{
     MediaInfo, StreamInfo,
 };
 pub use mp4_write::{
-    encode_mp4, encode_mp4_with_progress, write_atomically, write_mp4, EncodeOptions, Mp4Summary,
+    check_output_path, encode_mp4, encode_mp4_with_progress, write_atomically, write_mp4,
+    EncodeOptions, Mp4Summary,
 };
 pub use preview::{read_image, spritesheet_jpeg, thumbnail_webp, SpritesheetOptions};
 pub use wav::{read_wav, write_wav};

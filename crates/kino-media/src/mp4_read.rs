@@ -123,7 +123,15 @@ fn parse(bytes: &[u8], name: &str) -> Result<Mp4> {
         .map_err(|e| MediaError::malformed(name, format!("invalid MP4: {e}")))?;
     match std::panic::catch_unwind(|| Mp4::read_bytes(bytes)) {
         Ok(Ok(mp4)) => Ok(mp4),
-        Ok(Err(e)) => Err(MediaError::malformed(name, format!("invalid MP4: {e}"))),
+        // The box walk names a truncation (which box, how many bytes are missing) more
+        // plainly than the parser's own message, so that wins where it finds a fault.
+        Ok(Err(e)) => Err(MediaError::malformed(
+            name,
+            match crate::boxes::top_level_boxes(bytes) {
+                Err(fault) => format!("invalid MP4: {fault}"),
+                Ok(_) => format!("invalid MP4: {e}"),
+            },
+        )),
         Err(_) => Err(MediaError::malformed(
             name,
             "invalid MP4: corrupt box structure",

@@ -167,8 +167,69 @@ pub fn write_mp4(
     Ok(summary)
 }
 
+/// Checks, before any work is done, that `path` can take an output file: it names a file
+/// (not a folder), its folder exists, and it is none of `inputs` (writing there would
+/// replace an input the command is reading).
+pub fn check_output_path(path: &Path, inputs: &[&Path]) -> Result<()> {
+    let shown = path.display();
+    let ends_in_separator = path
+        .as_os_str()
+        .to_string_lossy()
+        .ends_with(std::path::is_separator);
+    if path.file_name().is_none() || ends_in_separator || path.is_dir() {
+        return Err(MediaError::invalid(
+            "output path",
+            format!("{shown} is a folder; name a file, e.g. {shown}/clip.mp4"),
+        ));
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(MediaError::invalid(
+            "output path",
+            format!(
+                "{shown}: the folder {} does not exist (kino does not create folders)",
+                dir.display()
+            ),
+        ));
+    }
+    for input in inputs {
+        if same_file(path, input) {
+            return Err(MediaError::invalid(
+                "output path",
+                format!(
+                    "{shown} is also an input of this command ({}): writing it would replace \
+                     that input; choose another output file",
+                    input.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether two paths are the same existing file (hard links and symlinks included).
+fn same_file(a: &Path, b: &Path) -> bool {
+    let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) else {
+        return false;
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        ma.dev() == mb.dev() && ma.ino() == mb.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (ma, mb);
+        matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary sibling and a rename.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    check_output_path(path, &[])?;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -184,7 +245,11 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         name.to_string_lossy(),
         std::process::id()
     ));
-    std::fs::write(&tmp, bytes).map_err(|e| MediaError::io(&tmp, e))?;
+    // Errors name the file asked for, not the temporary one beside it.
+    std::fs::write(&tmp, bytes).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        MediaError::io(path, e)
+    })?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         MediaError::io(path, e)

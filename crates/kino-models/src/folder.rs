@@ -211,6 +211,17 @@ impl ModelFolder {
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, ModelError> {
         let dir = dir.as_ref().to_path_buf();
         let manifest_path = dir.join(MANIFEST);
+        if !dir.is_dir() {
+            let message = if dir.exists() {
+                "is a file, not a model folder"
+            } else {
+                "no such folder"
+            };
+            return Err(ModelError::Manifest {
+                path: dir,
+                message: message.into(),
+            });
+        }
         if !manifest_path.is_file() {
             return Err(ModelError::NotAModel { path: dir });
         }

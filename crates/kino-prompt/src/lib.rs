@@ -91,7 +91,8 @@ pub fn parse(src: &str) -> Result<Parsed, PromptErrors> {
 /// Returns the plan and its warnings, or every error and warning found.
 /// Never panics, for any input.
 pub fn parse_with(src: &str, defaults: &ClipDefaults) -> Result<Parsed, PromptErrors> {
-    if src.trim().is_empty() {
+    // Whitespace and control characters only (a file of NUL bytes, say) is empty too.
+    if src.chars().all(|c| c.is_whitespace() || c.is_control()) {
         return Err(PromptErrors {
             errors: vec![Diagnostic::error(
                 "empty-prompt",

@@ -20,7 +20,7 @@ fn only(src: &str, code: &str) -> Diagnostic {
 
 #[test]
 fn empty_prompt() {
-    for src in ["", "   ", "\n\n\t \r\n"] {
+    for src in ["", "   ", "\n\n\t \r\n", "\0\0\0", "\u{1b}\u{7f} \0"] {
         let d = only(src, "empty-prompt");
         assert_eq!(d.span, Span::new(1, 1, 0));
         assert!(d.hint.is_some());

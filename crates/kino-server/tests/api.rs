@@ -983,15 +983,41 @@ async fn characters_from_before_the_consent_check_keep_their_data() {
     }
 }
 
-/// A pipeline that records the first frame each generation was given, and may say it
-/// cannot take one (as a text-to-video Wan folder does).
-struct FirstFrameSpy {
+/// A pipeline around the real one that records the first frame each generation was given,
+/// may say it cannot take one (as a text-to-video Wan folder does), and, when gated, waits
+/// once generation has started until the test lets it go on.
+struct SpyPipeline {
     inner: kino_server::worker::SharedPipeline,
     takes_image: bool,
+    gated: bool,
     seen: std::sync::Mutex<Vec<Option<image::RgbImage>>>,
+    started: std::sync::atomic::AtomicBool,
+    release: std::sync::atomic::AtomicBool,
 }
 
-impl kino_engine::Pipeline for FirstFrameSpy {
+impl SpyPipeline {
+    fn new(takes_image: bool, gated: bool) -> Self {
+        Self {
+            inner: model().pipeline.clone(),
+            takes_image,
+            gated,
+            seen: Default::default(),
+            started: Default::default(),
+            release: Default::default(),
+        }
+    }
+
+    fn begin(&self, first_frame: Option<&image::RgbImage>) {
+        use std::sync::atomic::Ordering;
+        self.seen.lock().unwrap().push(first_frame.cloned());
+        self.started.store(true, Ordering::SeqCst);
+        while self.gated && !self.release.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl kino_engine::Pipeline for SpyPipeline {
     fn name(&self) -> &str {
         self.inner.name()
     }
@@ -1004,7 +1030,7 @@ impl kino_engine::Pipeline for FirstFrameSpy {
         opts: &kino_engine::GenerateOptions,
         progress: &mut dyn kino_engine::Progress,
     ) -> kino_engine::pipeline::Result<kino_engine::Generated> {
-        self.seen.lock().unwrap().push(opts.first_frame.clone());
+        self.begin(opts.first_frame.as_ref());
         self.inner.generate(plan, opts, progress)
     }
     fn remix(
@@ -1015,6 +1041,7 @@ impl kino_engine::Pipeline for FirstFrameSpy {
         opts: &kino_engine::GenerateOptions,
         progress: &mut dyn kino_engine::Progress,
     ) -> kino_engine::pipeline::Result<kino_engine::Generated> {
+        self.begin(opts.first_frame.as_ref());
         self.inner.remix(source, plan, strength, opts, progress)
     }
     fn extend(
@@ -1025,6 +1052,7 @@ impl kino_engine::Pipeline for FirstFrameSpy {
         opts: &kino_engine::GenerateOptions,
         progress: &mut dyn kino_engine::Progress,
     ) -> kino_engine::pipeline::Result<kino_engine::Generated> {
+        self.begin(opts.first_frame.as_ref());
         self.inner.extend(source, plan, seconds, opts, progress)
     }
 }
@@ -1127,11 +1155,7 @@ async fn character_permission_levels_and_cameo_jobs() {
     }
 
     // The cameo job runs: its first frame is the character's reference frame.
-    let spy = Arc::new(FirstFrameSpy {
-        inner: model().pipeline.clone(),
-        takes_image: true,
-        seen: Default::default(),
-    });
+    let spy = Arc::new(SpyPipeline::new(true, false));
     let published = Arc::new(CameoSpy::default());
     let mut worker = standalone_worker(dir.path(), &db, "w1");
     worker.pipeline = spy.clone();
@@ -1156,11 +1180,7 @@ async fn character_permission_levels_and_cameo_jobs() {
 
     // A worker whose model cannot take an image (the server restarted on a text-to-video
     // folder) fails the next cameo job rather than make it without the likeness.
-    let spy = Arc::new(FirstFrameSpy {
-        inner: model().pipeline.clone(),
-        takes_image: false,
-        seen: Default::default(),
-    });
+    let spy = Arc::new(SpyPipeline::new(false, false));
     worker.pipeline = spy.clone();
     assert!(worker.run_one().await.unwrap());
     assert!(spy.seen.lock().unwrap().is_empty(), "nothing generated");
@@ -1178,63 +1198,6 @@ async fn character_permission_levels_and_cameo_jobs() {
         "{list}"
     );
     server.stop().await;
-}
-
-/// A pipeline that, once generation has started, waits until the test lets it go on.
-struct GatedPipeline {
-    inner: kino_server::worker::SharedPipeline,
-    started: std::sync::atomic::AtomicBool,
-    release: std::sync::atomic::AtomicBool,
-}
-
-impl GatedPipeline {
-    fn wait_for_release(&self) {
-        use std::sync::atomic::Ordering;
-        self.started.store(true, Ordering::SeqCst);
-        while !self.release.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl kino_engine::Pipeline for GatedPipeline {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn supports_first_frame(&self) -> bool {
-        self.inner.supports_first_frame()
-    }
-    fn generate(
-        &self,
-        plan: &kino_prompt::ShotPlan,
-        opts: &kino_engine::GenerateOptions,
-        progress: &mut dyn kino_engine::Progress,
-    ) -> kino_engine::pipeline::Result<kino_engine::Generated> {
-        self.wait_for_release();
-        self.inner.generate(plan, opts, progress)
-    }
-    fn remix(
-        &self,
-        source: &kino_media::Clip,
-        plan: &kino_prompt::ShotPlan,
-        strength: f64,
-        opts: &kino_engine::GenerateOptions,
-        progress: &mut dyn kino_engine::Progress,
-    ) -> kino_engine::pipeline::Result<kino_engine::Generated> {
-        self.wait_for_release();
-        self.inner.remix(source, plan, strength, opts, progress)
-    }
-    fn extend(
-        &self,
-        source: &kino_media::Clip,
-        plan: &kino_prompt::ShotPlan,
-        seconds: f64,
-        opts: &kino_engine::GenerateOptions,
-        progress: &mut dyn kino_engine::Progress,
-    ) -> kino_engine::pipeline::Result<kino_engine::Generated> {
-        self.wait_for_release();
-        self.inner.extend(source, plan, seconds, opts, progress)
-    }
 }
 
 /// A remix or extension of a cameo carries the likeness on, so it is a use of the
@@ -1310,11 +1273,10 @@ async fn derived_cameos_and_revocation_during_generation() {
     let (s, late) = uses(&bob, &cid).await;
     assert_eq!(s, 200);
     let late = late.unwrap();
-    let gate = Arc::new(GatedPipeline {
-        inner: model().pipeline.clone(),
-        started: Default::default(),
-        release: Default::default(),
-    });
+    let gate = Arc::new(SpyPipeline::new(
+        model().pipeline.supports_first_frame(),
+        true,
+    ));
     worker.pipeline = gate.clone();
     let running = tokio::spawn(async move { worker.run_one().await.unwrap() });
     for _ in 0..600 {

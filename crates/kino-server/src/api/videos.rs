@@ -653,10 +653,8 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     // A cameo's deletion by its maker is in its characters' audit logs (as the owner's is).
-    let characters = match state.db.get_video(&id, Some(&caller.0.id)).await? {
-        Some(_) => state.db.video_characters(&id).await?,
-        None => Vec::new(),
-    };
+    // Read before the row goes; used only once the delete shows the caller made it.
+    let characters = state.db.video_characters(&id).await?;
     let Some(row) = state.db.delete_video(&id, &caller.0.id).await? else {
         return Err(ApiError::not_found(format!(
             "Video with id '{id}' not found."
